@@ -1,0 +1,61 @@
+"""``create_app``: the hub as a library, with no globals, so tests can run many at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.hub.config import HubConfig
+from gambiarra_desktop.hub.keys import BUS, CONFIG, PROXY, REGISTRY, STORE, STREAMS
+from gambiarra_desktop.hub.liveness import sweep_forever
+from gambiarra_desktop.hub.proxy import ChatProxy
+from gambiarra_desktop.hub.responses import add_cors_header, api_middleware
+from gambiarra_desktop.hub.rooms import RoomRegistry
+from gambiarra_desktop.hub.routes import routes
+from gambiarra_desktop.hub.sse import RoomEventStreams
+from gambiarra_desktop.hub.store import Store
+
+
+def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> web.Application:
+    """Build the hub. ``bus`` lets an embedding app (the GUI) listen to the hub's events."""
+    app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
+    bus = bus or EventBus()
+    registry = RoomRegistry(store, bus)
+    app[CONFIG] = config
+    app[BUS] = bus
+    app[STORE] = store
+    app[REGISTRY] = registry
+    app[PROXY] = ChatProxy(config, registry)
+    app[STREAMS] = RoomEventStreams(bus, config.sse_heartbeat_s, config.sse_queue_size)
+    app.add_routes(routes)
+    app.on_response_prepare.append(add_cors_header)
+    app.on_shutdown.append(_end_event_streams)
+    app.cleanup_ctx.append(_hub_lifecycle)
+    return app
+
+
+async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    await app[STORE].open()
+    await app[REGISTRY].load()
+    await app[PROXY].start()
+    sweeper = asyncio.create_task(
+        sweep_forever(app[REGISTRY], config.health_check_interval_s, config.participant_timeout_s),
+        name="gambiarra-liveness",
+    )
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await app[PROXY].close()
+        await app[STORE].close()
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    app[STREAMS].close_all()

@@ -1,0 +1,38 @@
+"""Hub settings. Intervals are configurable so tests can run the offline timeout in a second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from gambiarra_desktop.protocol import (
+    HEALTH_CHECK_INTERVAL_S,
+    PARTICIPANT_TIMEOUT_S,
+    SSE_HEARTBEAT_S,
+)
+
+APP_DIR_NAME = "gambiarra-desktop"
+DATABASE_FILE_NAME = "hub.sqlite3"
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data dir, where the embedded SQLite database lives."""
+    return Path(user_data_dir(APP_DIR_NAME, appauthor=False))
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    health_check_interval_s: float = HEALTH_CHECK_INTERVAL_S
+    participant_timeout_s: float = PARTICIPANT_TIMEOUT_S
+    sse_heartbeat_s: float = SSE_HEARTBEAT_S
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Larger request bodies get 413; chat prompts with images stay well below this."""
+    upstream_connect_timeout_s: float = 10.0
+    upstream_first_byte_timeout_s: float = 300.0
+    """A CPU model can take minutes to read a long prompt before its first token."""
+    upstream_idle_timeout_s: float = 300.0
+    """Longest silence between two chunks; a stream that keeps producing never times out."""
+    sse_queue_size: int = 1000
+    """Events buffered per SSE listener; a listener that falls this far behind is dropped."""

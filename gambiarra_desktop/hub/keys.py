@@ -1,0 +1,19 @@
+"""Typed application keys: the hub's per-app state, so several hubs can share a process."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.hub.config import HubConfig
+from gambiarra_desktop.hub.proxy import ChatProxy
+from gambiarra_desktop.hub.rooms import RoomRegistry
+from gambiarra_desktop.hub.sse import RoomEventStreams
+from gambiarra_desktop.hub.store import Store
+
+CONFIG = web.AppKey("config", HubConfig)
+BUS = web.AppKey("bus", EventBus)
+STORE = web.AppKey("store", Store)
+REGISTRY = web.AppKey("registry", RoomRegistry)
+PROXY = web.AppKey("proxy", ChatProxy)
+STREAMS = web.AppKey("streams", RoomEventStreams)

@@ -1,0 +1,24 @@
+"""The periodic sweep that marks silent participants offline (seed 001: 30 s, checked
+every 10 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from gambiarra_desktop.hub.rooms import RoomRegistry
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_forever(registry: RoomRegistry, interval_s: float, timeout_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            marked = await registry.mark_stale_offline(timeout_s)
+        except Exception:
+            # A failed sweep (a disk error, say) must not end liveness checks for good.
+            log.exception("liveness sweep failed")
+            continue
+        if marked:
+            log.info("marked %d silent participant(s) offline", marked)

@@ -1,0 +1,119 @@
+"""JSON responses, errors in the seed format, and the CORS and error middleware.
+
+Every error the hub sends is built here as ``{"error": message}``, so no handler can leak a
+traceback or an HTML error page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+log = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/json"
+CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_ALLOW_HEADERS = "Content-Type, Authorization"
+
+STATUS_MESSAGES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+    500: "Internal server error",
+}
+
+
+class ApiError(Exception):
+    """Raised by handlers and helpers; the middleware turns it into a seed-format error."""
+
+    def __init__(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def dump_json(data: Any) -> bytes:
+    """Compact JSON, the same bytes ``JSON.stringify`` gives the TypeScript hub's clients."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=dump_json(data), status=status, content_type=JSON_CONTENT_TYPE, charset="utf-8"
+    )
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    response = json_response({"error": message}, status)
+    response.headers.update(headers or {})
+    return response
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or an :class:`ApiError` that says what is wrong."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise ApiError(413, _too_large_message(request)) from exc
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "Invalid JSON body") from exc
+    if not isinstance(value, dict):
+        raise ApiError(400, "Request body must be a JSON object")
+    return value
+
+
+def _too_large_message(request: web.Request) -> str:
+    return f"Request body too large (limit is {request.app._client_max_size} bytes)"
+
+
+def _preflight(request: web.Request) -> web.Response:
+    response = web.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
+    response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+    if request.headers.get("Access-Control-Request-Private-Network", "").lower() == "true":
+        # Chrome's Private Network Access: a page on the internet may only reach a LAN hub
+        # when the hub opts in on the preflight.
+        response.headers["Access-Control-Allow-Private-Network"] = "true"
+    return response
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer preflights, and turn every failure into a JSON error with the right status."""
+    if request.method == "OPTIONS":
+        return _preflight(request)
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = STATUS_MESSAGES.get(exc.status, exc.reason)
+        if exc.status == 413:
+            message = _too_large_message(request)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, message, headers)
+    except ConnectionResetError:  # The client left; there is no one to answer.
+        raise
+    except Exception:
+        log.exception("unexpected error handling %s %s", request.method, request.path)
+        return error_response(500, STATUS_MESSAGES[500])
+
+
+async def add_cors_header(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` hook: CORS on every response, streams and errors included."""
+    response.headers["Access-Control-Allow-Origin"] = "*"

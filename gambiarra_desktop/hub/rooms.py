@@ -1,0 +1,160 @@
+"""Rooms and their participants: the hub's state and the rules that change it.
+
+Reads come from memory, so routing a chat request never touches the disk. Every change is
+written through to the :class:`Store` and announced on the :class:`EventBus`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gambiarra_desktop.events import Event, EventBus, EventType
+from gambiarra_desktop.hub.identifiers import new_room_code, new_room_id, normalize_code, now_ms
+from gambiarra_desktop.hub.passwords import hash_password, verify_password
+from gambiarra_desktop.hub.store import Store, StoredRoom
+from gambiarra_desktop.protocol import ParticipantInfo, RoomInfo, RoomListEntry
+
+
+@dataclass(slots=True)
+class Room:
+    stored: StoredRoom
+    participants: dict[str, ParticipantInfo] = field(default_factory=dict)
+
+    @property
+    def code(self) -> str:
+        return self.stored.code
+
+    def public_info(self) -> RoomInfo:
+        """The room as clients see it: ``hasPassword`` instead of the hash."""
+        s = self.stored
+        return RoomInfo(
+            id=s.id, code=s.code, name=s.name, hostId=s.host_id, createdAt=s.created_at,
+            hasPassword=s.password_hash is not None,
+        )
+
+    def online_participants(self) -> list[ParticipantInfo]:
+        return [p for p in self.participants.values() if p["status"] == "online"]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    id: str
+    nickname: str
+    model: str
+    endpoint: str
+    specs: dict[str, Any]
+    config: dict[str, Any]
+
+
+class RoomRegistry:
+    def __init__(self, store: Store, bus: EventBus) -> None:
+        self._store = store
+        self._bus = bus
+        self._rooms: dict[str, Room] = {}
+
+    async def load(self) -> None:
+        """Restore rooms after a restart. Participants start offline until their next health
+        call proves they are still there."""
+        for loaded in await self._store.load():
+            room = Room(loaded.room)
+            for participant in loaded.participants:
+                participant["status"] = "offline"
+                room.participants[participant["id"]] = participant
+            self._rooms[room.code] = room
+
+    def get(self, code: str) -> Room | None:
+        return self._rooms.get(normalize_code(code))
+
+    def list_rooms(self) -> list[RoomListEntry]:
+        return [
+            RoomListEntry(**room.public_info(), participantCount=len(room.participants))
+            for room in self._rooms.values()
+        ]
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    async def create(self, name: str, password: str | None) -> tuple[Room, str]:
+        """Create a room and return it with the new host id."""
+        password_hash = await hash_password(password) if password else None
+        host_id = str(uuid.uuid4())
+        stored = StoredRoom(
+            id=new_room_id(), code=new_room_code(self._rooms), name=name, host_id=host_id,
+            created_at=now_ms(), password_hash=password_hash,
+        )
+        await self._store.save_room(stored)
+        room = Room(stored)
+        self._rooms[room.code] = room
+        self._publish(EventType.ROOM_CREATED, room, dict(room.public_info()))
+        return room, host_id
+
+    async def check_password(self, room: Room, password: str) -> bool:
+        expected = room.stored.password_hash
+        if expected is None:
+            return True
+        if not password:
+            return False
+        return await verify_password(password, expected)
+
+    async def join(self, room: Room, request: JoinRequest) -> ParticipantInfo:
+        """Add a participant, or update it in place when its id joins again."""
+        now = now_ms()
+        previous = room.participants.get(request.id)
+        participant = ParticipantInfo(
+            id=request.id, nickname=request.nickname, model=request.model,
+            endpoint=request.endpoint, specs=request.specs, config=request.config,
+            status="online", joinedAt=previous["joinedAt"] if previous else now, lastSeen=now,
+        )
+        await self._store.save_participant(room.stored.id, participant)
+        room.participants[participant["id"]] = participant
+        self._publish(EventType.PARTICIPANT_JOINED, room, dict(participant))
+        return participant
+
+    async def leave(self, room: Room, participant_id: str) -> bool:
+        if participant_id not in room.participants:
+            return False
+        await self._store.delete_participant(room.stored.id, participant_id)
+        room.participants.pop(participant_id, None)
+        self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
+        return True
+
+    async def heartbeat(self, room: Room, participant_id: str) -> bool:
+        """Record a health call; a participant that was offline comes back online."""
+        participant = room.participants.get(participant_id)
+        if participant is None:
+            return False
+        was_offline = participant["status"] == "offline"
+        participant["lastSeen"] = now_ms()
+        participant["status"] = "online"
+        await self._store.update_presence(
+            room.stored.id, participant_id, "online", participant["lastSeen"]
+        )
+        if was_offline:
+            self._publish(EventType.PARTICIPANT_ONLINE, room, {"participantId": participant_id})
+        return True
+
+    async def mark_stale_offline(self, timeout_s: float) -> int:
+        """Mark participants silent for longer than ``timeout_s`` offline; return how many."""
+        cutoff = now_ms() - int(timeout_s * 1000)
+        marked = 0
+        for room in list(self._rooms.values()):
+            for participant in list(room.participants.values()):
+                if participant["status"] != "offline" and participant["lastSeen"] < cutoff:
+                    participant["status"] = "offline"
+                    marked += 1
+                    await self._store.update_presence(
+                        room.stored.id, participant["id"], "offline", participant["lastSeen"]
+                    )
+                    self._publish(
+                        EventType.PARTICIPANT_OFFLINE, room, {"participantId": participant["id"]}
+                    )
+        return marked
+
+    def publish(self, event_type: EventType, room: Room, data: dict[str, Any]) -> None:
+        """Announce a room event that is not a state change, such as an LLM request."""
+        self._publish(event_type, room, data)
+
+    def _publish(self, event_type: EventType, room: Room, data: dict[str, Any]) -> None:
+        self._bus.publish(Event(event_type, room.code, data))

@@ -1,0 +1,129 @@
+"""HTTP handlers of the hub API. Short on purpose: validate, call the core, shape the reply."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gambiarra_desktop.hub import validation
+from gambiarra_desktop.hub.identifiers import now_ms
+from gambiarra_desktop.hub.keys import PROXY, REGISTRY, STREAMS
+from gambiarra_desktop.hub.responses import ApiError, json_response, read_json_object
+from gambiarra_desktop.hub.rooms import JoinRequest, Room
+from gambiarra_desktop.hub.router import resolve_participant
+from gambiarra_desktop.protocol import ErrorText, ModelEntry
+
+routes = web.RouteTableDef()
+
+
+def _room(request: web.Request) -> Room:
+    room = request.app[REGISTRY].get(request.match_info["code"])
+    if room is None:
+        raise ApiError(404, ErrorText.ROOM_NOT_FOUND)
+    return room
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok", "timestamp": now_ms()})
+
+
+@routes.post("/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    name = validation.room_name(body)
+    password = validation.optional_string(body, "password")
+    room, host_id = await request.app[REGISTRY].create(name, password)
+    return json_response({"room": room.public_info(), "hostId": host_id}, 201)
+
+
+@routes.get("/rooms")
+async def list_rooms(request: web.Request) -> web.Response:
+    return json_response({"rooms": request.app[REGISTRY].list_rooms()})
+
+
+@routes.post("/rooms/{code}/join")
+async def join_room(request: web.Request) -> web.Response:
+    room = _room(request)
+    body = await read_json_object(request)
+    fields = validation.join_fields(body)
+    password = validation.optional_string(body, "password") or ""
+    join = JoinRequest(
+        **fields,
+        specs=validation.optional_object(body, "specs"),
+        config=validation.optional_object(body, "config"),
+    )
+    registry = request.app[REGISTRY]
+    if not await registry.check_password(room, password):
+        raise ApiError(401, ErrorText.INVALID_PASSWORD)
+    participant = await registry.join(room, join)
+    return json_response({"participant": participant, "roomId": room.stored.id}, 201)
+
+
+@routes.delete("/rooms/{code}/leave/{participant_id}")
+async def leave_room(request: web.Request) -> web.Response:
+    room = _room(request)
+    if not await request.app[REGISTRY].leave(room, request.match_info["participant_id"]):
+        raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
+    return json_response({"success": True})
+
+
+@routes.post("/rooms/{code}/health")
+async def participant_health(request: web.Request) -> web.Response:
+    room = _room(request)
+    body = await read_json_object(request)
+    participant_id = body.get("id")
+    if not participant_id:
+        raise ApiError(400, ErrorText.PARTICIPANT_ID_REQUIRED)
+    if not isinstance(participant_id, str):
+        raise ApiError(400, "Invalid field: id must be a string")
+    if not await request.app[REGISTRY].heartbeat(room, participant_id):
+        raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
+    return json_response({"success": True})
+
+
+@routes.get("/rooms/{code}/participants")
+async def list_participants(request: web.Request) -> web.Response:
+    room = _room(request)
+    return json_response({"participants": list(room.participants.values())})
+
+
+@routes.get("/rooms/{code}/v1/models")
+async def list_models(request: web.Request) -> web.Response:
+    room = _room(request)
+    online = room.online_participants()
+    models: list[ModelEntry] = [
+        ModelEntry(
+            id=p["id"], object="model", created=p["joinedAt"] // 1000, owned_by=p["nickname"],
+            gambiarra={"nickname": p["nickname"], "model": p["model"], "endpoint": p["endpoint"]},
+        )
+        for p in online
+    ]
+    # Each distinct model name too, so a client can pick by model name from a dropdown.
+    by_name: dict[str, list[str]] = {}
+    for p in online:
+        by_name.setdefault(p["model"], []).append(p["nickname"])
+    for name, nicknames in by_name.items():
+        if name in room.participants:
+            continue  # A participant id wins over a model name of the same spelling.
+        models.append(
+            ModelEntry(
+                id=name, object="model",
+                created=min(p["joinedAt"] for p in online if p["model"] == name) // 1000,
+                owned_by=", ".join(nicknames),
+            )
+        )
+    return json_response({"object": "list", "data": models})
+
+
+@routes.post("/rooms/{code}/v1/chat/completions")
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    room = _room(request)
+    body = await read_json_object(request)
+    participant = resolve_participant(room, validation.requested_model(body))
+    return await request.app[PROXY].forward(request, room, participant, body)
+
+
+@routes.get("/rooms/{code}/events")
+async def room_events(request: web.Request) -> web.StreamResponse:
+    room = _room(request)
+    return await request.app[STREAMS].handle(request, room.code)

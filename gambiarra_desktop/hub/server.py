@@ -1,0 +1,88 @@
+"""Running a hub on a socket: one helper shared by ``gambiarra serve``, the GUI, the tests
+and the benchmark, so all of them run the hub the same way."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.hub.app import create_app
+from gambiarra_desktop.hub.config import DATABASE_FILE_NAME, HubConfig
+from gambiarra_desktop.hub.keys import REGISTRY
+from gambiarra_desktop.hub.rooms import RoomRegistry
+from gambiarra_desktop.hub.store import SqliteStore
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 5.0
+
+
+class HubServer:
+    """A hub bound to ``host:port``. Port 0 picks a free port; :attr:`port` tells which."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        config: HubConfig | None = None,
+        bus: EventBus | None = None,
+        access_log: bool = False,
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.requested_port = port
+        self.app = create_app(
+            config or HubConfig(), SqliteStore(data_dir / DATABASE_FILE_NAME), bus
+        )
+        self._access_log = access_log
+        self._runner: web.AppRunner | None = None
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def registry(self) -> RoomRegistry:
+        return self.app[REGISTRY]
+
+    async def start(self) -> None:
+        """Start serving. Raises ``OSError`` when the port cannot be bound."""
+        runner = web.AppRunner(
+            self.app,
+            # A client that disconnects cancels its handler, which aborts the upstream call.
+            handler_cancellation=True,
+            access_log=log if self._access_log else None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.requested_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> HubServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

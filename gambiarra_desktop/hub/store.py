@@ -1,0 +1,190 @@
+"""Persistence of rooms and participants behind a small interface.
+
+The in-memory :class:`~gambiarra_desktop.hub.rooms.RoomRegistry` answers every read; the
+store is written through on each change so a restarted hub keeps its rooms, codes and
+password hashes. SQLite runs on one dedicated thread: writes stay ordered, and the event
+loop (the GUI's, too) never waits on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, cast
+
+from gambiarra_desktop.protocol import ParticipantInfo, ParticipantStatus
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rooms (
+    id TEXT PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    host_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    password_hash TEXT
+);
+CREATE TABLE IF NOT EXISTS participants (
+    room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    nickname TEXT NOT NULL,
+    model TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    specs TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (room_id, id)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRoom:
+    """A room with its secret parts; only the registry ever sees ``password_hash``."""
+
+    id: str
+    code: str
+    name: str
+    host_id: str
+    created_at: int
+    password_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRoom:
+    room: StoredRoom
+    participants: list[ParticipantInfo]
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def load(self) -> list[LoadedRoom]: ...
+    async def save_room(self, room: StoredRoom) -> None: ...
+    async def save_participant(self, room_id: str, participant: ParticipantInfo) -> None: ...
+    async def delete_participant(self, room_id: str, participant_id: str) -> None: ...
+    async def update_presence(
+        self, room_id: str, participant_id: str, status: ParticipantStatus, last_seen: int
+    ) -> None: ...
+
+
+class SqliteStore:
+    """The embedded default store: one SQLite file, accessed from one worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gambiarra-db")
+        self._connection: sqlite3.Connection | None = None
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the database thread.
+
+        Shielded: a client that disconnects mid-request cancels its handler, and the write
+        it started must still land, or memory and disk would disagree.
+        """
+        loop = asyncio.get_running_loop()
+
+        def call() -> T:
+            return work(self._connect())
+
+        return await asyncio.shield(loop.run_in_executor(self._executor, call))
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            connection = sqlite3.connect(self.path, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.executescript(SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    async def open(self) -> None:
+        await self._run(lambda _connection: None)
+
+    async def close(self) -> None:
+        def close_connection(connection: sqlite3.Connection) -> None:
+            connection.close()
+            self._connection = None
+
+        if self._connection is not None:
+            await self._run(close_connection)
+        self._executor.shutdown(wait=True)
+
+    async def load(self) -> list[LoadedRoom]:
+        return await self._run(_load_all)
+
+    async def save_room(self, room: StoredRoom) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
+                (room.id, room.code, room.name, room.host_id, room.created_at,
+                 room.password_hash),
+            )
+        )
+
+    async def save_participant(self, room_id: str, participant: ParticipantInfo) -> None:
+        p = participant
+        row = (room_id, p["id"], p["nickname"], p["model"], p["endpoint"],
+               json.dumps(p["specs"]), json.dumps(p["config"]), p["status"],
+               p["joinedAt"], p["lastSeen"])
+        await self._run(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO participants VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+        )
+
+    async def delete_participant(self, room_id: str, participant_id: str) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "DELETE FROM participants WHERE room_id = ? AND id = ?", (room_id, participant_id)
+            )
+        )
+
+    async def update_presence(
+        self, room_id: str, participant_id: str, status: ParticipantStatus, last_seen: int
+    ) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE participants SET status = ?, last_seen = ? WHERE room_id = ? AND id = ?",
+                (status, last_seen, room_id, participant_id),
+            )
+        )
+
+
+def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
+    rooms = [
+        StoredRoom(*row)
+        for row in connection.execute(
+            "SELECT id, code, name, host_id, created_at, password_hash FROM rooms"
+            " ORDER BY created_at, rowid"
+        )
+    ]
+    by_room: dict[str, list[ParticipantInfo]] = {room.id: [] for room in rooms}
+    for row in connection.execute(
+        "SELECT room_id, id, nickname, model, endpoint, specs, config, status, joined_at,"
+        " last_seen FROM participants ORDER BY joined_at, rowid"
+    ):
+        room_id, pid, nickname, model, endpoint, specs, config, status, joined, seen = row
+        by_room.setdefault(room_id, []).append(
+            ParticipantInfo(
+                id=pid, nickname=nickname, model=model, endpoint=endpoint,
+                specs=_json_object(specs), config=_json_object(config),
+                status=cast(ParticipantStatus, status), joinedAt=joined, lastSeen=seen,
+            )
+        )
+    return [LoadedRoom(room, by_room[room.id]) for room in rooms]
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,68 @@
+"""Checks on request fields, each failing with a clear 400 in the seed's error format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gambiarra_desktop.hub.responses import ApiError
+from gambiarra_desktop.hub.upstream import is_valid_endpoint
+from gambiarra_desktop.protocol import ErrorText
+
+MAX_LENGTHS = {
+    "id": 200,
+    "nickname": 100,
+    "model": 256,
+    "endpoint": 2048,
+    "name": 100,
+    "password": 1024,
+}
+JOIN_REQUIRED = ("id", "nickname", "model", "endpoint")
+
+
+def optional_string(body: dict[str, Any], field: str) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"Invalid field: {field} must be a string")
+    limit = MAX_LENGTHS.get(field)
+    if limit is not None and len(value) > limit:
+        raise ApiError(400, f"Invalid field: {field} is too long (max {limit} characters)")
+    return value
+
+
+def optional_object(body: dict[str, Any], field: str) -> dict[str, Any]:
+    value = body.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, f"Invalid field: {field} must be an object")
+    return value
+
+
+def join_fields(body: dict[str, Any]) -> dict[str, str]:
+    """The four required join fields, as the seed demands them."""
+    if not all(body.get(field) for field in JOIN_REQUIRED):
+        raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
+    fields = {field: optional_string(body, field) or "" for field in JOIN_REQUIRED}
+    if not all(value.strip() for value in fields.values()):
+        raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
+    if not is_valid_endpoint(fields["endpoint"]):
+        raise ApiError(400, "Invalid endpoint: must be an http:// or https:// URL")
+    return fields
+
+
+def room_name(body: dict[str, Any]) -> str:
+    name = optional_string(body, "name")
+    if name is None or not name.strip():
+        raise ApiError(400, ErrorText.NAME_REQUIRED)
+    return name.strip()
+
+
+def requested_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None or model == "":
+        raise ApiError(400, "Missing required field: model")
+    if not isinstance(model, str):
+        raise ApiError(400, "Invalid field: model must be a string")
+    return model
