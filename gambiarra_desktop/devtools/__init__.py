@@ -1,0 +1,1 @@
+"""Tools for trying Gambiarra without a real model server (and for its tests and benchmarks)."""

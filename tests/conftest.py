@@ -1,0 +1,91 @@
+"""Shared fixtures: real hubs on 127.0.0.1 port 0, real fake model servers, real clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
+from gambiarra_desktop.hub import HubConfig, HubServer
+
+HubFactory = Callable[..., Awaitable[HubServer]]
+
+
+@pytest.fixture
+async def make_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
+    """Start hubs with a given config; all are stopped at the end of the test."""
+    started: list[HubServer] = []
+
+    async def start(config: HubConfig | None = None, data_dir: Path | None = None) -> HubServer:
+        server = HubServer(data_dir or tmp_path / "hub-data", config=config)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        await server.stop()
+
+
+@pytest.fixture
+async def hub(make_hub: HubFactory) -> HubServer:
+    return await make_hub()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield session
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer(models=("llama3.2:3b",)) as server:
+        yield server
+
+
+class Api:
+    """A thin test client of one hub, returning (status, json) pairs."""
+
+    def __init__(self, http: aiohttp.ClientSession, hub: HubServer) -> None:
+        self.http = http
+        self.hub = hub
+
+    async def call(
+        self, method: str, path: str, payload: Any = None, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {}
+        if raw is not None:
+            kwargs["data"] = raw
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        elif payload is not None:
+            kwargs["json"] = payload
+        async with self.http.request(method, self.hub.url + path, **kwargs) as response:
+            text = await response.text()
+            return response.status, json.loads(text) if text else None
+
+    async def create_room(self, name: str = "Lab", password: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": name}
+        if password is not None:
+            payload["password"] = password
+        status, body = await self.call("POST", "/rooms", payload)
+        assert status == 201, body
+        room: dict[str, Any] = body["room"]
+        return room
+
+    async def join(self, code: str, **fields: Any) -> tuple[int, Any]:
+        payload = {
+            "id": "p1", "nickname": "Alice", "model": "llama3.2:3b",
+            "endpoint": "http://127.0.0.1:9", **fields,
+        }
+        return await self.call("POST", f"/rooms/{code}/join", payload)
+
+
+@pytest.fixture
+def api(http: aiohttp.ClientSession, hub: HubServer) -> Api:
+    return Api(http, hub)

@@ -1,0 +1,165 @@
+"""Join, leave, health and the participant list: every field, status and error of seed 001."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+from gambiarra_desktop.hub import HubConfig
+from tests.conftest import Api, HubFactory
+
+SPECS = {"gpu": "NVIDIA RTX 4090", "vram": 24, "ram": 64, "cpu": "AMD Ryzen 9 7950X"}
+CONFIG = {"temperature": 0.7, "max_tokens": 2048}
+
+
+async def test_join_returns_201_with_participant_as_stored(api: Api) -> None:
+    room = await api.create_room()
+    before = int(time.time() * 1000)
+    status, body = await api.join(
+        room["code"], id="550e8400-e29b-41d4-a716-446655440000",
+        endpoint="http://localhost:11434", specs=SPECS, config=CONFIG,
+    )
+    assert status == 201
+    assert body["roomId"] == room["id"]
+    participant = body["participant"]
+    assert participant == {
+        "id": "550e8400-e29b-41d4-a716-446655440000", "nickname": "Alice",
+        "model": "llama3.2:3b", "endpoint": "http://localhost:11434", "specs": SPECS,
+        "config": CONFIG, "status": "online",
+        "joinedAt": participant["joinedAt"], "lastSeen": participant["lastSeen"],
+    }
+    assert before <= participant["joinedAt"] == participant["lastSeen"] <= before + 5000
+
+
+async def test_join_defaults_specs_and_config_to_empty_objects(api: Api) -> None:
+    room = await api.create_room()
+    status, body = await api.join(room["code"])
+    assert status == 201
+    assert body["participant"]["specs"] == {} and body["participant"]["config"] == {}
+
+
+async def test_join_requires_the_four_fields(api: Api) -> None:
+    room = await api.create_room()
+    for missing in ("id", "nickname", "model", "endpoint"):
+        status, body = await api.join(room["code"], **{missing: ""})
+        assert (status, body) == (
+            400, {"error": "Missing required fields: id, nickname, model, endpoint"}
+        ), missing
+    status, body = await api.call("POST", f"/rooms/{room['code']}/join", {})
+    assert body == {"error": "Missing required fields: id, nickname, model, endpoint"}
+
+
+async def test_join_rejects_wrong_types(api: Api) -> None:
+    room = await api.create_room()
+    status, body = await api.join(room["code"], nickname=123)
+    assert (status, body) == (400, {"error": "Invalid field: nickname must be a string"})
+    status, body = await api.join(room["code"], specs="fast")
+    assert (status, body) == (400, {"error": "Invalid field: specs must be an object"})
+    status, body = await api.join(room["code"], config=[1])
+    assert (status, body) == (400, {"error": "Invalid field: config must be an object"})
+
+
+async def test_join_accepts_only_http_and_https_endpoints(api: Api) -> None:
+    room = await api.create_room()
+    bad = ["file:///etc/passwd", "ftp://host/", "localhost:11434", "http://", "unix:/tmp/s",
+           "http://user:pw@host:1", "javascript:alert(1)", "http://host:99999"]
+    for endpoint in bad:
+        status, body = await api.join(room["code"], endpoint=endpoint)
+        assert (status, body) == (
+            400, {"error": "Invalid endpoint: must be an http:// or https:// URL"}
+        ), endpoint
+    for endpoint in ("http://192.168.1.100:8080", "https://models.example/v1"):
+        status, _ = await api.join(room["code"], endpoint=endpoint)
+        assert status == 201, endpoint
+
+
+async def test_password_room_wrong_missing_and_right(api: Api) -> None:
+    room = await api.create_room("Locked", password="hunter2")
+    assert await api.join(room["code"]) == (401, {"error": "Invalid password"})
+    assert await api.join(room["code"], password="") == (401, {"error": "Invalid password"})
+    assert await api.join(room["code"], password="Hunter2") == (401, {"error": "Invalid password"})
+    status, body = await api.join(room["code"], password="hunter2")
+    assert status == 201
+    assert "password" not in body["participant"]
+
+
+async def test_open_room_ignores_a_given_password(api: Api) -> None:
+    room = await api.create_room()
+    status, _ = await api.join(room["code"], password="whatever")
+    assert status == 201
+
+
+async def test_second_join_with_same_id_updates_without_duplicating(api: Api) -> None:
+    room = await api.create_room()
+    _, first = await api.join(room["code"], model="llama3.2:3b")
+    await asyncio.sleep(0.01)
+    status, second = await api.join(room["code"], model="qwen2.5:7b", nickname="Alice2")
+    assert status == 201
+    _, listing = await api.call("GET", f"/rooms/{room['code']}/participants")
+    assert len(listing["participants"]) == 1
+    stored = listing["participants"][0]
+    assert stored["model"] == "qwen2.5:7b" and stored["nickname"] == "Alice2"
+    assert stored["joinedAt"] == first["participant"]["joinedAt"]
+    assert stored["lastSeen"] >= second["participant"]["joinedAt"]
+
+
+async def test_leave_removes_the_participant(api: Api) -> None:
+    room = await api.create_room()
+    await api.join(room["code"], id="bob")
+    status, body = await api.call("DELETE", f"/rooms/{room['code']}/leave/bob")
+    assert (status, body) == (200, {"success": True})
+    _, listing = await api.call("GET", f"/rooms/{room['code']}/participants")
+    assert listing == {"participants": []}
+    status, body = await api.call("DELETE", f"/rooms/{room['code']}/leave/bob")
+    assert (status, body) == (404, {"error": "Participant not found"})
+
+
+async def test_health_check_errors_and_success(api: Api) -> None:
+    room = await api.create_room()
+    code = room["code"]
+    assert await api.call("POST", f"/rooms/{code}/health", {}) == (
+        400, {"error": "Participant ID is required"})
+    assert await api.call("POST", f"/rooms/{code}/health", {"id": "ghost"}) == (
+        404, {"error": "Participant not found"})
+    _, joined = await api.join(code, id="p1")
+    await asyncio.sleep(0.01)
+    assert await api.call("POST", f"/rooms/{code}/health", {"id": "p1"}) == (
+        200, {"success": True})
+    _, listing = await api.call("GET", f"/rooms/{code}/participants")
+    assert listing["participants"][0]["lastSeen"] > joined["participant"]["lastSeen"]
+
+
+async def test_participants_list_keeps_join_order(api: Api) -> None:
+    room = await api.create_room()
+    for pid in ("a", "b", "c"):
+        await api.join(room["code"], id=pid, nickname=pid.upper())
+    _, listing = await api.call("GET", f"/rooms/{room['code']}/participants")
+    assert [p["id"] for p in listing["participants"]] == ["a", "b", "c"]
+    assert all(p["status"] == "online" for p in listing["participants"])
+
+
+async def test_silent_participant_goes_offline_and_back_online(
+    make_hub: HubFactory, http: aiohttp.ClientSession
+) -> None:
+    hub = await make_hub(HubConfig(health_check_interval_s=0.05, participant_timeout_s=0.3))
+    api = Api(http, hub)
+    room = await api.create_room()
+    code = room["code"]
+    await api.join(code, id="quiet")
+    await api.join(code, id="chatty")
+
+    async def status_of(pid: str) -> str:
+        _, listing = await api.call("GET", f"/rooms/{code}/participants")
+        return str({p["id"]: p["status"] for p in listing["participants"]}[pid])
+
+    deadline = time.monotonic() + 5
+    while await status_of("quiet") != "offline":
+        assert time.monotonic() < deadline, "participant never went offline"
+        await api.call("POST", f"/rooms/{code}/health", {"id": "chatty"})
+        await asyncio.sleep(0.05)
+    assert await status_of("chatty") == "online"
+    assert await api.call("POST", f"/rooms/{code}/health", {"id": "quiet"}) == (
+        200, {"success": True})
+    assert await status_of("quiet") == "online"

@@ -1,0 +1,114 @@
+"""The ``gambiarra`` command as a user runs it: real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "gambiarra_desktop"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.fixture
+def served_hub(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    process = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first_line)
+    assert match, first_line
+    try:
+        yield f"http://127.0.0.1:{match.group(1)}", process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_serve_create_list_and_stop(served_hub: tuple[str, subprocess.Popen[str]]) -> None:
+    url, process = served_hub
+    created = run_cli("create", "--name", "CLI room", "--password", "zebra-horse-42", "--hub", url)
+    assert created.returncode == 0, created.stderr
+    code = re.search(r"Code: ([A-Z0-9]{6})", created.stdout)
+    assert code, created.stdout
+    assert f"{url}/rooms/{code.group(1)}/v1" in created.stdout
+
+    listed = run_cli("list", "-H", url)
+    assert listed.returncode == 0
+    assert f"{code.group(1)}  CLI room (password)" in listed.stdout
+    assert "Participants: 0" in listed.stdout
+
+    as_json = run_cli("list", "--hub", url, "--json")
+    rooms = json.loads(as_json.stdout)
+    assert [room["code"] for room in rooms] == [code.group(1)]
+    assert "passwordHash" not in as_json.stdout and "argon2" not in as_json.stdout
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert process.stdout is not None
+    log = process.stdout.read()
+    assert "zebra-horse-42" not in log
+
+
+def test_create_reports_hub_errors(served_hub: tuple[str, subprocess.Popen[str]]) -> None:
+    url, _ = served_hub
+    result = run_cli("create", "--name", "   ", "--hub", url)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: Name is required"
+
+
+def test_unreachable_hub_is_a_clear_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_cli("list", "--hub", f"http://127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert f"Failed to connect to hub at http://127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_busy_port_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run_cli("serve", "--host", "127.0.0.1", "--port", str(port),
+                         "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_restart_through_the_cli_keeps_the_room(tmp_path: Path) -> None:
+    codes = []
+    for _ in range(2):
+        process = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            assert process.stdout is not None
+            port = re.search(r":(\d+)", process.stdout.readline())
+            assert port
+            url = f"http://127.0.0.1:{port.group(1)}"
+            if not codes:
+                run_cli("create", "--name", "Persisted", "--hub", url)
+            rooms = json.loads(run_cli("list", "--hub", url, "--json").stdout)
+            codes.append([room["code"] for room in rooms])
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+    assert len(codes[0]) == 1 and codes[0] == codes[1]
