@@ -173,8 +173,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--model", action="append", dest="models")
     args = parser.parse_args()
+    serve = _serve(args.port, tuple(args.models or ["fake-model"]))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port, tuple(args.models or ["fake-model"])))
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(serve)
+        else:
+            uvloop.run(serve)
 
 
 if __name__ == "__main__":

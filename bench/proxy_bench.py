@@ -1,0 +1,213 @@
+"""Hub proxy overhead against a direct connection, measured in the same run.
+
+Three processes on loopback: a fake OpenAI upstream that answers with 16 tokens, the hub
+(``gambiarra serve``), and this load generator. Each scenario runs against the upstream
+directly and through the hub, in alternating rounds so machine noise hits both alike, and
+the table prints hub/direct ratios. Run: ``.venv/bin/python bench/proxy_bench.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+MESSAGES = [{"role": "user", "content": "Say sixteen tokens."}]
+READY_TIMEOUT_S = 20.0
+REQUEST_TIMEOUT_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_process(args: list[str], ready: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{args} exited before it was ready")
+        if ready in line:
+            return process
+    process.kill()
+    raise RuntimeError(f"{args} not ready within {READY_TIMEOUT_S} s")
+
+
+@dataclass
+class Samples:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed_s: float = 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+
+Request = Callable[[aiohttp.ClientSession, str], Awaitable[None]]
+
+
+async def whole_request(session: aiohttp.ClientSession, url: str) -> None:
+    async with session.post(url, json={"model": "*", "messages": MESSAGES}) as response:
+        body = await response.read()
+        if response.status != 200 or b"tok15" not in body:
+            raise RuntimeError(f"bad answer {response.status}")
+
+
+async def first_byte_request(session: aiohttp.ClientSession, url: str) -> float:
+    """Seconds to the first streamed chunk; the rest of the stream is drained untimed."""
+    started = time.perf_counter()
+    payload = {"model": "*", "messages": MESSAGES, "stream": True}
+    async with session.post(url, json=payload) as response:
+        first = await response.content.readany()
+        elapsed = time.perf_counter() - started
+        rest = await response.read()
+        if response.status != 200 or b"data:" not in first or b"[DONE]" not in first + rest:
+            raise RuntimeError(f"bad stream {response.status}")
+    return elapsed
+
+
+async def run_round(
+    url: str, concurrency: int, per_worker: int, streaming: bool, samples: Samples
+) -> None:
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def worker() -> None:
+            for _ in range(per_worker):
+                started = time.perf_counter()
+                try:
+                    if streaming:
+                        samples.latencies_ms.append(await first_byte_request(session, url) * 1e3)
+                    else:
+                        await whole_request(session, url)
+                        samples.latencies_ms.append((time.perf_counter() - started) * 1e3)
+                except (aiohttp.ClientError, RuntimeError, TimeoutError):
+                    samples.errors += 1
+
+        await worker()  # Warm the connection pool, untimed below.
+        samples.latencies_ms.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        samples.elapsed_s += time.perf_counter() - started
+
+
+async def measure(
+    direct_url: str, hub_url: str, rounds: int, requests: int
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for streaming in (False, True):
+        for concurrency in (1, 32):
+            per_worker = max(1, requests // concurrency)
+            direct, hub = Samples(), Samples()
+            for _ in range(rounds):
+                direct_round, hub_round = Samples(), Samples()
+                await run_round(direct_url, concurrency, per_worker, streaming, direct_round)
+                await run_round(hub_url, concurrency, per_worker, streaming, hub_round)
+                for total, part in ((direct, direct_round), (hub, hub_round)):
+                    total.latencies_ms += part.latencies_ms
+                    total.errors += part.errors
+                    total.elapsed_s += part.elapsed_s
+            rows.append({
+                "scenario": ("stream TTFB" if streaming else "non-stream") + f" c={concurrency}",
+                "direct_p50_ms": direct.percentile(50), "hub_p50_ms": hub.percentile(50),
+                "direct_p99_ms": direct.percentile(99), "hub_p99_ms": hub.percentile(99),
+                "p50_ratio": hub.percentile(50) / direct.percentile(50),
+                "p99_ratio": hub.percentile(99) / direct.percentile(99),
+                "added_p50_ms": hub.percentile(50) - direct.percentile(50),
+                "throughput_ratio": hub.throughput / direct.throughput,
+                "requests": len(hub.latencies_ms), "errors": direct.errors + hub.errors,
+            })
+    return rows
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    header = (f"{'scenario':<18} {'direct p50':>10} {'hub p50':>9} {'x p50':>6} {'+ms p50':>8}"
+              f" {'direct p99':>10} {'hub p99':>9} {'x p99':>6} {'thru x':>7} {'errors':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['scenario']:<18} {r['direct_p50_ms']:>10.3f} {r['hub_p50_ms']:>9.3f}"
+              f" {r['p50_ratio']:>6.2f} {r['added_p50_ms']:>8.3f} {r['direct_p99_ms']:>10.3f}"
+              f" {r['hub_p99_ms']:>9.3f} {r['p99_ratio']:>6.2f} {r['throughput_ratio']:>7.2f}"
+              f" {r['errors']:>6}")
+    print("\nTimes in ms. x = hub/direct ratio; thru x = hub/direct requests per second.")
+
+
+async def setup_room(hub_url: str, upstream_url: str) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{hub_url}/rooms", json={"name": "bench"}) as response:
+            code = str((await response.json())["room"]["code"])
+        join = {"id": "bench-participant", "nickname": "bench", "model": "fake-model",
+                "endpoint": upstream_url}
+        async with session.post(f"{hub_url}/rooms/{code}/join", json=join) as response:
+            if response.status != 201:
+                raise RuntimeError(await response.text())
+    return code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per scenario")
+    parser.add_argument("--requests", type=int, default=600, help="requests per round")
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    args = parser.parse_args()
+
+    upstream_port, hub_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        upstream = start_process(
+            [sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
+             "--port", str(upstream_port)], "Fake OpenAI")
+        hub = start_process(
+            [sys.executable, "-m", "gambiarra_desktop", "serve", "--host", "127.0.0.1",
+             "--port", str(hub_port), "--data-dir", data_dir, "--log-level", "warning"],
+            "listening")
+        try:
+            upstream_url = f"http://127.0.0.1:{upstream_port}"
+            hub_base = f"http://127.0.0.1:{hub_port}"
+            try:
+                import uvloop
+                runner: Callable[..., object] = uvloop.run
+            except ImportError:
+                runner = asyncio.run
+            code = runner(setup_room(hub_base, upstream_url))
+            rows = runner(measure(
+                f"{upstream_url}/v1/chat/completions",
+                f"{hub_base}/rooms/{code}/v1/chat/completions",
+                args.rounds, args.requests,
+            ))
+        finally:
+            for process in (hub, upstream):
+                process.terminate()
+                process.wait(timeout=10)
+    assert isinstance(rows, list)
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    if any(row["errors"] for row in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

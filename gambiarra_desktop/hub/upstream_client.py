@@ -1,0 +1,346 @@
+"""A lean HTTP/1.1 client for talking to model servers, with keep-alive pooling.
+
+Why not ``aiohttp.ClientSession``: on the hub's hot path its per-request Python work (URL
+objects, header multidicts, tracing hooks, cookie handling) cost about as much as
+everything else the hub does, and the product promise is that the hub adds less latency
+than the TypeScript hub. This client does only what the proxy needs: send one pre-built
+POST, parse the answer with ``httptools`` (llhttp, in C), and hand over body chunks the
+moment they arrive. It also knows exactly when a reused connection turned out stale, which
+the llama.cpp server's keep-alive quirk makes necessary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+IDLE_CONNECTION_TTL_S = 30.0
+MAX_IDLE_PER_HOST = 64
+PAUSE_READING_ABOVE_BYTES = 1 << 20
+"""Stop reading from the upstream while this much is waiting for a slow client."""
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached, broke the connection, or sent invalid HTTP."""
+
+
+class StaleConnectionError(UpstreamError):
+    """A reused keep-alive connection was closed by the server before any answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed upstream URL, computed once per request."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    host_header: str
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        default_port = port == (443 if scheme == "https" else 80)
+        shown_host = f"[{host}]" if ":" in host else host
+        host_header = shown_host if default_port else f"{shown_host}:{port}"
+        path = parts.path or "/"
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        return cls(scheme, host, port, path, host_header)
+
+    @property
+    def pool_key(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection; serves one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reused = False
+        self.idle_since = 0.0
+        self._parser = httptools.HttpResponseParser(self)
+        self._loop = asyncio.get_running_loop()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers_done: asyncio.Future[None] = self._loop.create_future()
+        self.message_complete = False
+        self.keep_alive = False
+        self.received_any = False
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+        self._paused = False
+        self._framed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport, but have its interface.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.received_any = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(UpstreamError("upstream tried to upgrade the connection"))
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamError(f"invalid HTTP from upstream: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.message_complete:
+            return
+        if self.headers_done.done() and not self._framed:
+            self.on_message_complete()  # Body delimited by the connection closing.
+            return
+        if not self.received_any and self.reused:
+            self._fail(StaleConnectionError("reused connection was closed by the server"))
+        else:
+            self._fail(UpstreamError("upstream closed the connection mid-response"))
+
+    def pause_writing(self) -> None:  # Requests are small; nothing to throttle.
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        lowered = name.lower()
+        if lowered in (b"content-length", b"transfer-encoding"):
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+        self.keep_alive = self._parser.should_keep_alive()
+        if not self.headers_done.done():
+            self.headers_done.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > PAUSE_READING_ABOVE_BYTES and not self._paused and self.transport:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.message_complete = True
+        self._wake()
+
+    # used by UpstreamResponse
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        if not self.headers_done.done():
+            self.headers_done.set_exception(error)
+            self.headers_done.exception()  # Mark retrieved; the caller may be gone.
+        self._wake()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def take_chunk(self) -> bytes | None:
+        """Everything received so far, joined: one write downstream instead of several."""
+        if self._chunks:
+            chunks = self._chunks
+            chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            self._buffered = 0
+            if self._paused and self._buffered < PAUSE_READING_ABOVE_BYTES // 2:
+                self._paused = False
+                if self.transport is not None:
+                    self.transport.resume_reading()
+            return chunk
+        return None
+
+    async def wait_for_data(self, idle_timeout_s: float | None) -> None:
+        if self._error is not None:
+            raise self._error
+        self._waiter = self._loop.create_future()
+        try:
+            async with asyncio.timeout(idle_timeout_s):
+                await self._waiter
+        except TimeoutError as exc:
+            raise UpstreamError(f"upstream sent nothing for {idle_timeout_s:g} s") from exc
+        finally:
+            self._waiter = None
+        if self._error is not None and not self._chunks:
+            raise self._error
+
+    def send(self, request: bytes) -> None:
+        if self.transport is None or self.closed:
+            raise StaleConnectionError("connection closed before the request was sent")
+        self._reset()
+        self.transport.write(request)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UpstreamResponse:
+    def __init__(self, pool: UpstreamPool, target: Target, connection: _Connection) -> None:
+        self._pool = pool
+        self._target = target
+        self._connection = connection
+        self.status = connection.status
+        self._released = False
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower().encode()
+        for key, value in self._connection.headers:
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
+
+    async def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
+        connection = self._connection
+        while True:
+            chunk = connection.take_chunk()
+            if chunk is not None:
+                yield chunk
+                continue
+            if connection.message_complete:
+                return
+            await connection.wait_for_data(idle_timeout_s)
+
+    async def read(self, idle_timeout_s: float | None) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_chunks(idle_timeout_s)])
+
+    def release(self) -> None:
+        """Return the connection to the pool when it is reusable, else close it."""
+        if self._released:
+            return
+        self._released = True
+        connection = self._connection
+        if connection.message_complete and connection.keep_alive and not connection.closed:
+            self._pool._give_back(self._target, connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Abort: the upstream sees the connection drop and stops generating."""
+        self._released = True
+        self._connection.close()
+
+
+class UpstreamPool:
+    def __init__(self, connect_timeout_s: float) -> None:
+        self._connect_timeout_s = connect_timeout_s
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._ssl_context: ssl.SSLContext | None = None
+
+    async def post(
+        self, target: Target, body: bytes, first_byte_timeout_s: float
+    ) -> UpstreamResponse:
+        """Send a JSON POST and wait for the response head.
+
+        A reused connection that turns out stale is replaced by a fresh one, once: nothing
+        has reached our client yet, so the retry is invisible to it.
+        """
+        request = (
+            f"POST {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n"
+        ).encode("latin-1") + body
+        connection = self._take_idle(target)
+        if connection is not None:
+            try:
+                return await self._exchange(target, connection, request, first_byte_timeout_s)
+            except StaleConnectionError:
+                pass
+        connection = await self._connect(target)
+        return await self._exchange(target, connection, request, first_byte_timeout_s)
+
+    async def _exchange(
+        self, target: Target, connection: _Connection, request: bytes, timeout_s: float
+    ) -> UpstreamResponse:
+        connection.send(request)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await connection.headers_done
+        except TimeoutError as exc:
+            connection.close()
+            raise UpstreamError(f"no answer within {timeout_s:g} s") from exc
+        except BaseException:
+            connection.close()
+            raise
+        return UpstreamResponse(self, target, connection)
+
+    async def _connect(self, target: Target) -> _Connection:
+        loop = asyncio.get_running_loop()
+        ssl_context = self._tls() if target.scheme == "https" else None
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                _, connection = await loop.create_connection(
+                    _Connection, target.host, target.port, ssl=ssl_context,
+                    server_hostname=target.host if ssl_context else None,
+                )
+        except TimeoutError as exc:
+            raise UpstreamError(
+                f"cannot connect to {target.host}:{target.port}: no answer within "
+                f"{self._connect_timeout_s:g} s"
+            ) from exc
+        except ConnectionRefusedError as exc:
+            raise UpstreamError(
+                f"cannot connect to {target.host}:{target.port}: connection refused"
+            ) from exc
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise UpstreamError(f"cannot connect to {target.host}:{target.port}: {reason}") from exc
+        return connection
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    def _take_idle(self, target: Target) -> _Connection | None:
+        idle = self._idle.get(target.pool_key)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < IDLE_CONNECTION_TTL_S:
+                connection.reused = True
+                return connection
+            connection.close()
+        return None
+
+    def _give_back(self, target: Target, connection: _Connection) -> None:
+        idle = self._idle.setdefault(target.pool_key, [])
+        if len(idle) >= MAX_IDLE_PER_HOST:
+            connection.close()
+            return
+        connection.idle_since = time.monotonic()
+        idle.append(connection)
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
