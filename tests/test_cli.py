@@ -112,3 +112,52 @@ def test_restart_through_the_cli_keeps_the_room(tmp_path: Path) -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=10)
     assert len(codes[0]) == 1 and codes[0] == codes[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_served_hub_proxies_chat_on_its_production_event_loop(
+    served_hub: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """``serve`` runs on uvloop where installed; the proxy must work there, not only on the
+    default loop the in-process tests use."""
+    import openai
+
+    url, _ = served_hub
+    port = _free_port()
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai", "--port", str(port),
+         "--model", "tiny"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert fake.stdout is not None and "Fake OpenAI" in fake.stdout.readline()
+        created = run_cli("create", "--name", "uvloop", "--hub", url)
+        code = re.search(r"Code: (\w{6})", created.stdout)
+        assert code
+        join = {"id": "p", "nickname": "P", "model": "tiny", "endpoint": f"http://127.0.0.1:{port}"}
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+        connection.request("POST", f"/rooms/{code.group(1)}/join", json.dumps(join),
+                           {"Content-Type": "application/json"})
+        joined = connection.getresponse()
+        assert joined.status == 201, joined.read()
+        connection.close()
+        client = openai.OpenAI(base_url=f"{url}/rooms/{code.group(1)}/v1", api_key="x",
+                               max_retries=0, timeout=20)
+        for _ in range(3):  # Several calls: pooled connections are reused on this loop too.
+            reply = client.chat.completions.create(model="tiny", messages=[
+                {"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content == "".join(f"tok{i} " for i in range(16))
+            stream = client.chat.completions.create(
+                model="*", messages=[{"role": "user", "content": "hi"}], stream=True)
+            text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+            assert text == "".join(f"tok{i} " for i in range(16))
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)

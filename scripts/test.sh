@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (first time only) and run every check CI runs: ruff, mypy and the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest -q --timeout=120 "$@"
