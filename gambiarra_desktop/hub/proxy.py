@@ -35,6 +35,7 @@ from gambiarra_desktop.protocol import ErrorText, ParticipantInfo
 log = logging.getLogger(__name__)
 
 EVENT_STREAM = "text/event-stream"
+MAX_CACHED_TARGETS = 1024
 STREAM_HEADERS = {
     "Content-Type": EVENT_STREAM,
     "Cache-Control": "no-cache",
@@ -47,6 +48,16 @@ class ChatProxy:
         self._config = config
         self._registry = registry
         self._pool: UpstreamPool | None = None
+        self._targets: dict[str, Target] = {}
+
+    def _target(self, endpoint: str) -> Target:
+        """Parsed upstream URLs, cached: parsing costs more than the rest of routing."""
+        target = self._targets.get(endpoint)
+        if target is None:
+            if len(self._targets) >= MAX_CACHED_TARGETS:
+                self._targets.clear()
+            target = self._targets[endpoint] = Target.parse(chat_completions_url(endpoint))
+        return target
 
     async def start(self) -> None:
         self._pool = UpstreamPool(self._config.upstream_connect_timeout_s)
@@ -65,13 +76,13 @@ class ChatProxy:
     ) -> web.StreamResponse:
         if self._pool is None:
             raise RuntimeError("ChatProxy.start() was not awaited")
-        requested_model = body.get("model")
         payload = dump_json({**body, "model": participant["model"]})
-        target = Target.parse(chat_completions_url(participant["endpoint"]))
-        self._registry.publish(
-            EventType.LLM_REQUEST, room,
-            {"participantId": participant["id"], "model": requested_model},
-        )
+        target = self._target(participant["endpoint"])
+        if self._registry.has_listeners:
+            self._registry.publish(
+                EventType.LLM_REQUEST, room,
+                {"participantId": participant["id"], "model": body.get("model")},
+            )
         meter = CompletionMeter()
         try:
             upstream = await self._pool.post(
@@ -149,6 +160,8 @@ class ChatProxy:
             text = error_body.decode(errors="replace")
             self._report_error(room, participant, f"upstream answered {status}: {text}")
             return
+        if not self._registry.has_listeners:
+            return  # Nobody watches the room: skip building the event.
         self._registry.publish(
             EventType.LLM_COMPLETE, room,
             {"participantId": participant["id"], "model": participant["model"],

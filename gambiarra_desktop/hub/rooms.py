@@ -1,20 +1,40 @@
 """Rooms and their participants: the hub's state and the rules that change it.
 
 Reads come from memory, so routing a chat request never touches the disk. Every change is
-written through to the :class:`Store` and announced on the :class:`EventBus`.
+written through to the :class:`Store` and announced on the :class:`EventBus`. Each change
+runs shielded from cancellation: the server cancels the handler of a client that hangs up,
+and a change cut in half would leave memory and disk disagreeing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from gambiarra_desktop.events import Event, EventBus, EventType
 from gambiarra_desktop.hub.identifiers import new_room_code, new_room_id, normalize_code, now_ms
 from gambiarra_desktop.hub.passwords import hash_password, verify_password
 from gambiarra_desktop.hub.store import Store, StoredRoom
 from gambiarra_desktop.protocol import ParticipantInfo, RoomInfo, RoomListEntry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _shielded(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.shield(method(*args, **kwargs))
+
+    return wrapper
 
 
 @dataclass(slots=True)
@@ -79,6 +99,10 @@ class RoomRegistry:
     async def create(self, name: str, password: str | None) -> tuple[Room, str]:
         """Create a room and return it with the new host id."""
         password_hash = await hash_password(password) if password else None
+        return await self._add_room(name, password_hash)
+
+    @_shielded
+    async def _add_room(self, name: str, password_hash: str | None) -> tuple[Room, str]:
         host_id = str(uuid.uuid4())
         stored = StoredRoom(
             id=new_room_id(), code=new_room_code(self._rooms), name=name, host_id=host_id,
@@ -87,6 +111,8 @@ class RoomRegistry:
         await self._store.save_room(stored)
         room = Room(stored)
         self._rooms[room.code] = room
+        log.info("room %s created: %r%s", room.code, name,
+                 " (password protected)" if password_hash else "")
         self._publish(EventType.ROOM_CREATED, room, dict(room.public_info()))
         return room, host_id
 
@@ -98,6 +124,7 @@ class RoomRegistry:
             return False
         return await verify_password(password, expected)
 
+    @_shielded
     async def join(self, room: Room, request: JoinRequest) -> ParticipantInfo:
         """Add a participant, or update it in place when its id joins again."""
         now = now_ms()
@@ -109,17 +136,22 @@ class RoomRegistry:
         )
         await self._store.save_participant(room.stored.id, participant)
         room.participants[participant["id"]] = participant
+        log.info("room %s: %s %s with %s at %s", room.code, request.nickname,
+                 "rejoined" if previous else "joined", request.model, request.endpoint)
         self._publish(EventType.PARTICIPANT_JOINED, room, dict(participant))
         return participant
 
+    @_shielded
     async def leave(self, room: Room, participant_id: str) -> bool:
         if participant_id not in room.participants:
             return False
         await self._store.delete_participant(room.stored.id, participant_id)
-        room.participants.pop(participant_id, None)
+        gone = room.participants.pop(participant_id, None)
+        log.info("room %s: %s left", room.code, gone["nickname"] if gone else participant_id)
         self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
         return True
 
+    @_shielded
     async def heartbeat(self, room: Room, participant_id: str) -> bool:
         """Record a health call; a participant that was offline comes back online."""
         participant = room.participants.get(participant_id)
@@ -132,6 +164,7 @@ class RoomRegistry:
             room.stored.id, participant_id, "online", participant["lastSeen"]
         )
         if was_offline:
+            log.info("room %s: %s is back online", room.code, participant["nickname"])
             self._publish(EventType.PARTICIPANT_ONLINE, room, {"participantId": participant_id})
         return True
 
@@ -144,6 +177,8 @@ class RoomRegistry:
                 if participant["status"] != "offline" and participant["lastSeen"] < cutoff:
                     participant["status"] = "offline"
                     marked += 1
+                    log.info("room %s: %s went silent, now offline", room.code,
+                             participant["nickname"])
                     await self._store.update_presence(
                         room.stored.id, participant["id"], "offline", participant["lastSeen"]
                     )
@@ -151,6 +186,10 @@ class RoomRegistry:
                         EventType.PARTICIPANT_OFFLINE, room, {"participantId": participant["id"]}
                     )
         return marked
+
+    @property
+    def has_listeners(self) -> bool:
+        return self._bus.subscriber_count > 0
 
     def publish(self, event_type: EventType, room: Room, data: dict[str, Any]) -> None:
         """Announce a room event that is not a state change, such as an LLM request."""

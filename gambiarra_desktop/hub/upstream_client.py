@@ -149,6 +149,11 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # used by UpstreamResponse
+    def fail_waiting(self, error: BaseException) -> None:
+        """Give up on a response that has not started (the first-byte timeout)."""
+        if not self.headers_done.done():
+            self._fail(error)
+
     def _fail(self, error: BaseException) -> None:
         if self._error is None:
             self._error = error
@@ -281,15 +286,17 @@ class UpstreamPool:
         self, target: Target, connection: _Connection, request: bytes, timeout_s: float
     ) -> UpstreamResponse:
         connection.send(request)
+        # A bare timer rather than asyncio.timeout(): this runs once per proxied request.
+        timer = asyncio.get_running_loop().call_later(
+            timeout_s, connection.fail_waiting, UpstreamError(f"no answer within {timeout_s:g} s")
+        )
         try:
-            async with asyncio.timeout(timeout_s):
-                await connection.headers_done
-        except TimeoutError as exc:
-            connection.close()
-            raise UpstreamError(f"no answer within {timeout_s:g} s") from exc
+            await connection.headers_done
         except BaseException:
             connection.close()
             raise
+        finally:
+            timer.cancel()
         return UpstreamResponse(self, target, connection)
 
     async def _connect(self, target: Target) -> _Connection:
