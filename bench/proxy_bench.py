@@ -114,18 +114,17 @@ async def run_round(
 
 
 async def measure(
-    direct_url: str, hub_url: str, rounds: int, requests: int
+    direct_url: str, hub_url: str, floor_url: str, rounds: int, requests: int
 ) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for streaming in (False, True):
         for concurrency in (1, 32):
             per_worker = max(1, requests // concurrency)
-            direct, hub = Samples(), Samples()
+            direct, hub, floor = Samples(), Samples(), Samples()
             for _ in range(rounds):
-                direct_round, hub_round = Samples(), Samples()
-                await run_round(direct_url, concurrency, per_worker, streaming, direct_round)
-                await run_round(hub_url, concurrency, per_worker, streaming, hub_round)
-                for total, part in ((direct, direct_round), (hub, hub_round)):
+                for url, total in ((direct_url, direct), (hub_url, hub), (floor_url, floor)):
+                    part = Samples()
+                    await run_round(url, concurrency, per_worker, streaming, part)
                     total.latencies_ms += part.latencies_ms
                     total.errors += part.errors
                     total.elapsed_s += part.elapsed_s
@@ -136,23 +135,30 @@ async def measure(
                 "p50_ratio": hub.percentile(50) / direct.percentile(50),
                 "p99_ratio": hub.percentile(99) / direct.percentile(99),
                 "added_p50_ms": hub.percentile(50) - direct.percentile(50),
+                "floor_added_p50_ms": floor.percentile(50) - direct.percentile(50),
                 "throughput_ratio": hub.throughput / direct.throughput,
-                "requests": len(hub.latencies_ms), "errors": direct.errors + hub.errors,
+                "floor_throughput_ratio": floor.throughput / direct.throughput,
+                "requests": len(hub.latencies_ms),
+                "errors": direct.errors + hub.errors + floor.errors,
             })
     return rows
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
     header = (f"{'scenario':<18} {'direct p50':>10} {'hub p50':>9} {'x p50':>6} {'+ms p50':>8}"
-              f" {'direct p99':>10} {'hub p99':>9} {'x p99':>6} {'thru x':>7} {'errors':>6}")
+              f" {'direct p99':>10} {'hub p99':>9} {'x p99':>6} {'thru x':>7}"
+              f" {'floor +ms':>9} {'floor thru':>10} {'errors':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['scenario']:<18} {r['direct_p50_ms']:>10.3f} {r['hub_p50_ms']:>9.3f}"
               f" {r['p50_ratio']:>6.2f} {r['added_p50_ms']:>8.3f} {r['direct_p99_ms']:>10.3f}"
               f" {r['hub_p99_ms']:>9.3f} {r['p99_ratio']:>6.2f} {r['throughput_ratio']:>7.2f}"
+              f" {r['floor_added_p50_ms']:>9.3f} {r['floor_throughput_ratio']:>10.2f}"
               f" {r['errors']:>6}")
-    print("\nTimes in ms. x = hub/direct ratio; thru x = hub/direct requests per second.")
+    print("\nTimes in ms. x = hub/direct ratio; +ms = added to direct at p50; thru x = hub/direct"
+          " requests per second.\nfloor = bench/bare_relay.py, aiohttp relaying with the hub's"
+          " upstream client and no hub logic: what any aiohttp hub would cost.")
 
 
 async def setup_room(hub_url: str, upstream_url: str) -> str:
@@ -174,7 +180,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
 
-    upstream_port, hub_port = free_port(), free_port()
+    upstream_port, hub_port, floor_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         upstream = start_process(
             [sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
@@ -183,8 +189,11 @@ def main() -> None:
             [sys.executable, "-m", "gambiarra_desktop", "serve", "--host", "127.0.0.1",
              "--port", str(hub_port), "--data-dir", data_dir, "--log-level", "warning"],
             "listening")
+        upstream_url = f"http://127.0.0.1:{upstream_port}"
+        floor = start_process(
+            [sys.executable, str(Path(__file__).with_name("bare_relay.py")),
+             "--port", str(floor_port), "--upstream", upstream_url], "listening")
         try:
-            upstream_url = f"http://127.0.0.1:{upstream_port}"
             hub_base = f"http://127.0.0.1:{hub_port}"
             try:
                 import uvloop
@@ -195,10 +204,11 @@ def main() -> None:
             rows = runner(measure(
                 f"{upstream_url}/v1/chat/completions",
                 f"{hub_base}/rooms/{code}/v1/chat/completions",
+                f"http://127.0.0.1:{floor_port}/v1/chat/completions",
                 args.rounds, args.requests,
             ))
         finally:
-            for process in (hub, upstream):
+            for process in (hub, floor, upstream):
                 process.terminate()
                 process.wait(timeout=10)
     assert isinstance(rows, list)
