@@ -159,3 +159,18 @@ async def test_unknown_room_is_404_room_not_found_everywhere(api: Api) -> None:
     for method, path, payload in calls:
         status, body = await api.call(method, path, payload)
         assert (status, body) == (404, {"error": "Room not found"}), path
+
+
+async def test_room_and_participant_caps(make_hub: HubFactory, http: aiohttp.ClientSession) -> None:
+    from gambiarra_desktop.hub import HubConfig
+
+    hub = await make_hub(HubConfig(max_rooms=2, max_participants_per_room=1))
+    api = Api(http, hub)
+    room = await api.create_room("a")
+    await api.create_room("b")
+    assert await api.call("POST", "/rooms", {"name": "c"}) == (
+        429, {"error": "This hub already holds its limit of 2 rooms"})
+    assert (await api.join(room["code"], id="first"))[0] == 201
+    assert (await api.join(room["code"], id="first", nickname="again"))[0] == 201
+    assert await api.join(room["code"], id="second") == (
+        429, {"error": "This room already holds its limit of 1 participants"})

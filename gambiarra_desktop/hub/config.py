@@ -34,5 +34,9 @@ class HubConfig:
     """A CPU model can take minutes to read a long prompt before its first token."""
     upstream_idle_timeout_s: float = 300.0
     """Longest silence between two chunks; a stream that keeps producing never times out."""
+    max_rooms: int = 1000
+    """Rooms are kept forever (there is no delete in the seed API): cap them so a script
+    cannot fill the disk."""
+    max_participants_per_room: int = 256
     sse_queue_size: int = 1000
     """Events buffered per SSE listener; a listener that falls this far behind is dropped."""

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from gambiarra_desktop.hub import validation
 from gambiarra_desktop.hub.identifiers import now_ms
-from gambiarra_desktop.hub.keys import PROXY, REGISTRY, STREAMS
+from gambiarra_desktop.hub.keys import CONFIG, PROXY, REGISTRY, STREAMS
 from gambiarra_desktop.hub.responses import ApiError, json_response, read_json_object
 from gambiarra_desktop.hub.rooms import JoinRequest, Room
 from gambiarra_desktop.hub.router import resolve_participant
@@ -32,7 +32,10 @@ async def create_room(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     name = validation.room_name(body)
     password = validation.optional_string(body, "password")
-    room, host_id = await request.app[REGISTRY].create(name, password)
+    registry, limit = request.app[REGISTRY], request.app[CONFIG].max_rooms
+    if len(registry) >= limit:
+        raise ApiError(429, f"This hub already holds its limit of {limit} rooms")
+    room, host_id = await registry.create(name, password)
     return json_response({"room": room.public_info(), "hostId": host_id}, 201)
 
 
@@ -45,7 +48,7 @@ async def list_rooms(request: web.Request) -> web.Response:
 async def join_room(request: web.Request) -> web.Response:
     room = _room(request)
     body = await read_json_object(request)
-    fields = validation.join_fields(body)
+    fields = validation.join_fields(body, request.remote)
     password = validation.optional_string(body, "password") or ""
     join = JoinRequest(
         **fields,
@@ -55,6 +58,9 @@ async def join_room(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY]
     if not await registry.check_password(room, password):
         raise ApiError(401, ErrorText.INVALID_PASSWORD)
+    limit = request.app[CONFIG].max_participants_per_room
+    if join.id not in room.participants and len(room.participants) >= limit:
+        raise ApiError(429, f"This room already holds its limit of {limit} participants")
     participant = await registry.join(room, join)
     return json_response({"participant": participant, "roomId": room.stored.id}, 201)
 

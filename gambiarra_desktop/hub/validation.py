@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gambiarra_desktop.hub.responses import ApiError
-from gambiarra_desktop.hub.upstream import is_valid_endpoint
+from gambiarra_desktop.hub.upstream import endpoint_refusal, is_valid_endpoint
 from gambiarra_desktop.protocol import ErrorText
 
 MAX_LENGTHS = {
@@ -40,7 +40,7 @@ def optional_object(body: dict[str, Any], field: str) -> dict[str, Any]:
     return value
 
 
-def join_fields(body: dict[str, Any]) -> dict[str, str]:
+def join_fields(body: dict[str, Any], joined_from: str | None) -> dict[str, str]:
     """The four required join fields, as the seed demands them."""
     if not all(body.get(field) for field in JOIN_REQUIRED):
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
@@ -49,6 +49,9 @@ def join_fields(body: dict[str, Any]) -> dict[str, str]:
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
     if not is_valid_endpoint(fields["endpoint"]):
         raise ApiError(400, "Invalid endpoint: must be an http:// or https:// URL")
+    refusal = endpoint_refusal(fields["endpoint"], joined_from)
+    if refusal is not None:
+        raise ApiError(400, refusal)
     return fields
 
 
