@@ -47,11 +47,12 @@ class FakeOpenAIServer:
         self.aborted_streams = 0
         self.token_sent_at: list[float] = []
         self._runner: web.AppRunner | None = None
+        self.host = "127.0.0.1"
         self.port = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def make_app(self) -> web.Application:
         app = web.Application()
@@ -66,6 +67,7 @@ class FakeOpenAIServer:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.host = host
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -157,9 +159,9 @@ def _token(index: int) -> str:
     return f"tok{index} "
 
 
-async def _serve(port: int, models: tuple[str, ...]) -> None:
+async def _serve(host: str, port: int, models: tuple[str, ...]) -> None:
     server = FakeOpenAIServer(models)
-    await server.start("127.0.0.1", port)
+    await server.start(host, port)
     print(f"Fake OpenAI-compatible server on {server.url} serving {', '.join(models)}",
           flush=True)
     try:
@@ -170,10 +172,11 @@ async def _serve(port: int, models: tuple[str, ...]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--model", action="append", dest="models")
     args = parser.parse_args()
-    serve = _serve(args.port, tuple(args.models or ["fake-model"]))
+    serve = _serve(args.host, args.port, tuple(args.models or ["fake-model"]))
     with contextlib.suppress(KeyboardInterrupt):
         try:
             import uvloop
