@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from gambiarra_desktop import __version__
+from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.protocol import DEFAULT_HOST, DEFAULT_PORT
 
 DEFAULT_HUB_URL = f"http://localhost:{DEFAULT_PORT}"
@@ -41,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    defaults = HubConfig()
+    serve.add_argument("--connect-timeout", type=_positive_seconds,
+                       default=defaults.upstream_connect_timeout_s, metavar="S",
+                       help="seconds to connect to a model server (%(default)g)")
+    serve.add_argument("--first-byte-timeout", type=_positive_seconds,
+                       default=defaults.upstream_first_byte_timeout_s, metavar="S",
+                       help="seconds for a model server to start answering (%(default)g)")
+    serve.add_argument("--idle-timeout", type=_positive_seconds,
+                       default=defaults.upstream_idle_timeout_s, metavar="S",
+                       help="longest silence inside a streamed answer (%(default)g)")
 
     create = commands.add_parser("create", help="create a room on a hub")
     create.add_argument("--name", "-n", required=True, help="room name")
@@ -51,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     list_rooms.add_argument("--hub", "-H", default=DEFAULT_HUB_URL, help="hub URL")
     list_rooms.add_argument("--json", "-j", action="store_true", help="print JSON")
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +99,12 @@ async def _serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     data_dir = args.data_dir or default_data_dir()
-    server = HubServer(data_dir, args.host, args.port, access_log=args.access_log)
+    config = HubConfig(
+        upstream_connect_timeout_s=args.connect_timeout,
+        upstream_first_byte_timeout_s=args.first_byte_timeout,
+        upstream_idle_timeout_s=args.idle_timeout,
+    )
+    server = HubServer(data_dir, args.host, args.port, config=config, access_log=args.access_log)
     try:
         await server.start()
     except OSError as exc:

@@ -67,6 +67,8 @@ class Api:
             kwargs["json"] = payload
         async with self.http.request(method, self.hub.url + path, **kwargs) as response:
             text = await response.text()
+            if response.content_type != "application/json":
+                return response.status, text
             return response.status, json.loads(text) if text else None
 
     async def create_room(self, name: str = "Lab", password: str | None = None) -> dict[str, Any]:
