@@ -20,8 +20,9 @@ TARGET = web.AppKey("target", Target)
 
 
 async def relay(request: web.Request) -> web.StreamResponse:
-    upstream = await request.app[POOL].post(request.app[TARGET], await request.read(), 30)
-    if b'"stream":true' in (await request.read()):
+    body = await request.read()
+    upstream = await request.app[POOL].post(request.app[TARGET], body, 30)
+    if b'"stream":true' in body:
         response = web.StreamResponse(status=upstream.status)
         response.content_type = "text/event-stream"
         await response.prepare(request)

@@ -14,17 +14,9 @@ from gambiarra_desktop.hub.upstream_client import (
     UpstreamError,
     UpstreamPool,
 )
+from tests.upstreams import read_request
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return head + await reader.readexactly(length)
 
 
 class RawServer:

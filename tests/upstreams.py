@@ -12,6 +12,16 @@ CHAT_REPLY = json.dumps({
 }).encode()
 
 
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP/1.1 request with a Content-Length body, read off a raw socket."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head + await reader.readexactly(length)
+
+
 class StaleKeepAliveServer:
     """Answers the first request on each connection with ``Connection: keep-alive`` and then
     closes the connection when a second request arrives on it, without answering. That is
@@ -42,12 +52,7 @@ class StaleKeepAliveServer:
         self.connections += 1
         try:
             for request_number in range(2):
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                await reader.readexactly(length)
+                await read_request(reader)
                 if request_number == 1:
                     self.dropped_requests += 1
                     return
