@@ -185,3 +185,13 @@ async def test_refused_connection_says_so(pool: UpstreamPool) -> None:
     await asyncio.sleep(0.05)
     with pytest.raises(UpstreamError, match="connection refused"):
         await pool.post(target, b"{}", 5)
+
+
+async def test_fresh_connection_closed_without_answer_is_not_retried(pool: UpstreamPool) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    async with RawServer(handler) as server:
+        with pytest.raises(UpstreamError, match="without answering"):
+            await pool.post(server.target(), b"{}", 5)
+        assert server.connections == 1

@@ -112,10 +112,12 @@ class _Connection(asyncio.Protocol):
         if self.headers_done.done() and not self._framed:
             self.on_message_complete()  # Body delimited by the connection closing.
             return
-        if not self.received_any and self.reused:
+        if self.received_any:
+            self._fail(UpstreamError("upstream closed the connection mid-response"))
+        elif self.reused:
             self._fail(StaleConnectionError("reused connection was closed by the server"))
         else:
-            self._fail(UpstreamError("upstream closed the connection mid-response"))
+            self._fail(UpstreamError("upstream closed the connection without answering"))
 
     def pause_writing(self) -> None:  # Requests are small; nothing to throttle.
         pass
