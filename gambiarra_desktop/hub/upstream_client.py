@@ -261,6 +261,8 @@ class UpstreamPool:
         self._connect_timeout_s = connect_timeout_s
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl_context: ssl.SSLContext | None = None
+        self.stale_retries = 0
+        """Requests retried on a fresh connection after a pooled one turned out dead."""
 
     async def post(
         self, target: Target, body: bytes, first_byte_timeout_s: float
@@ -280,7 +282,7 @@ class UpstreamPool:
             try:
                 return await self._exchange(target, connection, request, first_byte_timeout_s)
             except StaleConnectionError:
-                pass
+                self.stale_retries += 1
         connection = await self._connect(target)
         return await self._exchange(target, connection, request, first_byte_timeout_s)
 
