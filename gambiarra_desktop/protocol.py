@@ -30,6 +30,12 @@ ANY_MODEL_ALIASES = frozenset({"*", "any"})
 MODEL_PREFIX = "model:"
 
 ParticipantStatus = Literal["online", "busy", "offline"]
+Transport = Literal["direct", "tunnel"]
+"""How the hub reaches a participant's model: by dialing its endpoint (``direct``), or
+through the WebSocket the participant opened to the hub (``tunnel``)."""
+
+TUNNEL_PATH_SUFFIX = "/tunnel"
+TUNNEL_PARTICIPANT_HEADER = "X-Gambiarra-Participant"
 
 
 class ErrorText:
@@ -44,6 +50,8 @@ class ErrorText:
     NO_PARTICIPANT = "No available participant for the requested model"
     PROXY_FAILED_PREFIX = "Failed to proxy request: "
     NAME_REQUIRED = "Name is required"
+    TUNNEL_NOT_CONNECTED = "the participant's tunnel is not connected"
+    INVALID_TUNNEL_TOKEN = "Invalid tunnel token"  # noqa: S105 - a message, not a secret.
 
 
 class RoomInfo(TypedDict):
@@ -73,6 +81,7 @@ class ParticipantInfo(TypedDict):
     status: ParticipantStatus
     joinedAt: int
     lastSeen: int
+    transport: Transport
 
 
 class LlmMetrics(TypedDict):

@@ -29,7 +29,9 @@ async def test_join_returns_201_with_participant_as_stored(api: Api) -> None:
         "model": "llama3.2:3b", "endpoint": "http://localhost:11434", "specs": SPECS,
         "config": CONFIG, "status": "online",
         "joinedAt": participant["joinedAt"], "lastSeen": participant["lastSeen"],
+        "transport": "direct",
     }
+    assert "tunnelToken" not in body
     assert before <= participant["joinedAt"] == participant["lastSeen"] <= before + 5000
 
 

@@ -64,8 +64,9 @@ async def test_store_round_trip_and_deletes(tmp_path: Path) -> None:
     participant = ParticipantInfo(
         id="p", nickname="N", model="m", endpoint="http://h:1", specs={"ram": 8},
         config={"temperature": 0.5}, status="online", joinedAt=10, lastSeen=11,
+        transport="tunnel",
     )
-    await store.save_participant("rid", participant)
+    await store.save_participant("rid", participant, "hash-of-token")
     await store.update_presence("rid", "p", "offline", 99)
     await store.close()
 
@@ -73,6 +74,7 @@ async def test_store_round_trip_and_deletes(tmp_path: Path) -> None:
     loaded = await reopened.load()
     assert [entry.room for entry in loaded] == [room]
     assert loaded[0].participants == [{**participant, "status": "offline", "lastSeen": 99}]
+    assert loaded[0].tunnel_token_hashes == {"p": "hash-of-token"}
     await reopened.delete_participant("rid", "p")
     assert (await reopened.load())[0].participants == []
     await reopened.close()

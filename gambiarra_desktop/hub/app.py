@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.config import HubConfig
-from gambiarra_desktop.hub.keys import BUS, CONFIG, PROXY, REGISTRY, STORE, STREAMS
+from gambiarra_desktop.hub.keys import BUS, CONFIG, PROXY, REGISTRY, STORE, STREAMS, TUNNELS
 from gambiarra_desktop.hub.liveness import sweep_forever
 from gambiarra_desktop.hub.proxy import ChatProxy
 from gambiarra_desktop.hub.responses import add_cors_header, api_middleware
@@ -18,6 +18,7 @@ from gambiarra_desktop.hub.rooms import RoomRegistry
 from gambiarra_desktop.hub.routes import routes
 from gambiarra_desktop.hub.sse import RoomEventStreams
 from gambiarra_desktop.hub.store import Store
+from gambiarra_desktop.hub.tunnel import TunnelHub
 
 
 def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> web.Application:
@@ -25,11 +26,13 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
     bus = bus or EventBus()
     registry = RoomRegistry(store, bus)
+    tunnels = TunnelHub()
     app[CONFIG] = config
     app[BUS] = bus
     app[STORE] = store
     app[REGISTRY] = registry
-    app[PROXY] = ChatProxy(config, registry)
+    app[TUNNELS] = tunnels
+    app[PROXY] = ChatProxy(config, registry, tunnels)
     app[STREAMS] = RoomEventStreams(bus, config.sse_heartbeat_s, config.sse_queue_size)
     app.add_routes(routes)
     app.on_response_prepare.append(add_cors_header)
@@ -59,3 +62,4 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 async def _end_event_streams(app: web.Application) -> None:
     app[STREAMS].close_all()
+    await app[TUNNELS].close_all()

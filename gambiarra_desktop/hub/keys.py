@@ -10,6 +10,7 @@ from gambiarra_desktop.hub.proxy import ChatProxy
 from gambiarra_desktop.hub.rooms import RoomRegistry
 from gambiarra_desktop.hub.sse import RoomEventStreams
 from gambiarra_desktop.hub.store import Store
+from gambiarra_desktop.hub.tunnel import TunnelHub
 
 CONFIG = web.AppKey("config", HubConfig)
 BUS = web.AppKey("bus", EventBus)
@@ -17,3 +18,4 @@ STORE = web.AppKey("store", Store)
 REGISTRY = web.AppKey("registry", RoomRegistry)
 PROXY = web.AppKey("proxy", ChatProxy)
 STREAMS = web.AppKey("streams", RoomEventStreams)
+TUNNELS = web.AppKey("tunnels", TunnelHub)

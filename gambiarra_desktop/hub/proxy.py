@@ -18,17 +18,18 @@ from typing import Any
 
 from aiohttp import web
 
+from gambiarra_desktop.endpoints import chat_completions_url
 from gambiarra_desktop.events import EventType
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.metrics import CompletionMeter, error_chunk
 from gambiarra_desktop.hub.responses import ApiError, dump_json
 from gambiarra_desktop.hub.rooms import Room, RoomRegistry
-from gambiarra_desktop.hub.upstream import chat_completions_url
+from gambiarra_desktop.hub.tunnel import TunnelHub
 from gambiarra_desktop.hub.upstream_client import (
+    ModelResponse,
     Target,
     UpstreamError,
     UpstreamPool,
-    UpstreamResponse,
 )
 from gambiarra_desktop.protocol import ErrorText, ParticipantInfo
 
@@ -44,9 +45,10 @@ STREAM_HEADERS = {
 
 
 class ChatProxy:
-    def __init__(self, config: HubConfig, registry: RoomRegistry) -> None:
+    def __init__(self, config: HubConfig, registry: RoomRegistry, tunnels: TunnelHub) -> None:
         self._config = config
         self._registry = registry
+        self._tunnels = tunnels
         self._pool: UpstreamPool | None = None
         self._targets: dict[str, Target] = {}
 
@@ -76,8 +78,7 @@ class ChatProxy:
     ) -> web.StreamResponse:
         if self._pool is None:
             raise RuntimeError("ChatProxy.start() was not awaited")
-        payload = dump_json({**body, "model": participant["model"]})
-        target = self._target(participant["endpoint"])
+        upstream_body = {**body, "model": participant["model"]}
         if self._registry.has_listeners:
             self._registry.publish(
                 EventType.LLM_REQUEST, room,
@@ -85,9 +86,7 @@ class ChatProxy:
             )
         meter = CompletionMeter()
         try:
-            upstream = await self._pool.post(
-                target, payload, self._config.upstream_first_byte_timeout_s
-            )
+            upstream = await self._open(room, participant, upstream_body)
         except UpstreamError as exc:
             self._report_error(room, participant, str(exc))
             raise ApiError(502, ErrorText.PROXY_FAILED_PREFIX + str(exc)) from exc
@@ -103,11 +102,24 @@ class ChatProxy:
         finally:
             upstream.release()
 
+    async def _open(
+        self, room: Room, participant: ParticipantInfo, body: dict[str, Any]
+    ) -> ModelResponse:
+        timeout_s = self._config.upstream_first_byte_timeout_s
+        if participant["transport"] == "tunnel":
+            session = self._tunnels.get(room.code, participant["id"])
+            if session is None:
+                raise UpstreamError(ErrorText.TUNNEL_NOT_CONNECTED)
+            return await session.open(body, timeout_s)
+        assert self._pool is not None  # noqa: S101 - checked in forward().
+        target = self._target(participant["endpoint"])
+        return await self._pool.post(target, dump_json(body), timeout_s)
+
     async def _whole(
         self,
         room: Room,
         participant: ParticipantInfo,
-        upstream: UpstreamResponse,
+        upstream: ModelResponse,
         content_type: str,
         meter: CompletionMeter,
     ) -> web.Response:
@@ -128,7 +140,7 @@ class ChatProxy:
         request: web.Request,
         room: Room,
         participant: ParticipantInfo,
-        upstream: UpstreamResponse,
+        upstream: ModelResponse,
         meter: CompletionMeter,
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=upstream.status, headers=STREAM_HEADERS)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import logging
+import secrets
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from gambiarra_desktop.events import Event, EventBus, EventType
 from gambiarra_desktop.hub.identifiers import new_room_code, new_room_id, normalize_code, now_ms
 from gambiarra_desktop.hub.passwords import hash_password, verify_password
 from gambiarra_desktop.hub.store import Store, StoredRoom
-from gambiarra_desktop.protocol import ParticipantInfo, RoomInfo, RoomListEntry
+from gambiarra_desktop.protocol import ParticipantInfo, RoomInfo, RoomListEntry, Transport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,6 +44,8 @@ def _shielded(
 class Room:
     stored: StoredRoom
     participants: dict[str, ParticipantInfo] = field(default_factory=dict)
+    tunnel_token_hashes: dict[str, str] = field(default_factory=dict)
+    """SHA-256 of each tunnel participant's secret; kept apart so no listing can show it."""
 
     @property
     def code(self) -> str:
@@ -57,6 +62,17 @@ class Room:
     def online_participants(self) -> list[ParticipantInfo]:
         return [p for p in self.participants.values() if p["status"] == "online"]
 
+    def tunnel_token_matches(self, participant_id: str, token: str) -> bool:
+        expected = self.tunnel_token_hashes.get(participant_id)
+        if expected is None:
+            return False
+        return hmac.compare_digest(expected, _token_hash(token))
+
+
+def _token_hash(token: str) -> str:
+    """Tunnel tokens are 256 random bits, so a plain hash suffices (no argon2 needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
 
 @dataclass(frozen=True, slots=True)
 class JoinRequest:
@@ -66,6 +82,14 @@ class JoinRequest:
     endpoint: str
     specs: dict[str, Any]
     config: dict[str, Any]
+    transport: Transport = "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    participant: ParticipantInfo
+    tunnel_token: str | None
+    """Only for tunnel participants, and only in the join response."""
 
 
 class RoomRegistry:
@@ -78,7 +102,7 @@ class RoomRegistry:
         """Restore rooms after a restart. Participants start offline until their next health
         call proves they are still there."""
         for loaded in await self._store.load():
-            room = Room(loaded.room)
+            room = Room(loaded.room, tunnel_token_hashes=dict(loaded.tunnel_token_hashes))
             for participant in loaded.participants:
                 participant["status"] = "offline"
                 room.participants[participant["id"]] = participant
@@ -125,21 +149,29 @@ class RoomRegistry:
         return await verify_password(password, expected)
 
     @_shielded
-    async def join(self, room: Room, request: JoinRequest) -> ParticipantInfo:
-        """Add a participant, or update it in place when its id joins again."""
+    async def join(self, room: Room, request: JoinRequest) -> Joined:
+        """Add a participant, or update it in place when its id joins again. A tunnel
+        participant gets a fresh secret for its tunnel each time it joins."""
         now = now_ms()
         previous = room.participants.get(request.id)
         participant = ParticipantInfo(
             id=request.id, nickname=request.nickname, model=request.model,
             endpoint=request.endpoint, specs=request.specs, config=request.config,
             status="online", joinedAt=previous["joinedAt"] if previous else now, lastSeen=now,
+            transport=request.transport,
         )
-        await self._store.save_participant(room.stored.id, participant)
+        token = secrets.token_urlsafe(32) if request.transport == "tunnel" else None
+        token_hash = _token_hash(token) if token else None
+        await self._store.save_participant(room.stored.id, participant, token_hash)
         room.participants[participant["id"]] = participant
+        if token_hash:
+            room.tunnel_token_hashes[participant["id"]] = token_hash
+        else:
+            room.tunnel_token_hashes.pop(participant["id"], None)
         log.info("room %s: %s %s with %s at %s", room.code, request.nickname,
                  "rejoined" if previous else "joined", request.model, request.endpoint)
         self._publish(EventType.PARTICIPANT_JOINED, room, dict(participant))
-        return participant
+        return Joined(participant, token)
 
     @_shielded
     async def leave(self, room: Room, participant_id: str) -> bool:
@@ -147,6 +179,7 @@ class RoomRegistry:
             return False
         await self._store.delete_participant(room.stored.id, participant_id)
         gone = room.participants.pop(participant_id, None)
+        room.tunnel_token_hashes.pop(participant_id, None)
         log.info("room %s: %s left", room.code, gone["nickname"] if gone else participant_id)
         self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
         return True

@@ -7,7 +7,7 @@ then ``model:<name>``, then ``*``/``any``, then a bare model name.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gambiarra_desktop.hub.responses import ApiError
 from gambiarra_desktop.hub.rooms import Room
@@ -19,14 +19,20 @@ from gambiarra_desktop.protocol import (
 )
 
 
-def resolve_participant(room: Room, requested: str) -> ParticipantInfo:
-    """The participant for ``requested``, or an :class:`ApiError` with the seed's text."""
+def resolve_participant(
+    room: Room, requested: str, reachable: Callable[[str, ParticipantInfo], bool]
+) -> ParticipantInfo:
+    """The participant for ``requested``, or an :class:`ApiError` with the seed's text.
+
+    ``reachable`` tells whether the hub can reach a participant right now (a tunnel
+    participant whose tunnel is down cannot); a request for "any" skips those.
+    """
     named = room.participants.get(requested)
     if named is not None:
         if named["status"] != "online":
             raise ApiError(503, ErrorText.PARTICIPANT_OFFLINE)
         return named
-    online = room.online_participants()
+    online = [p for p in room.online_participants() if reachable(room.code, p)]
     if requested.startswith(MODEL_PREFIX):
         wanted = requested.removeprefix(MODEL_PREFIX)
         candidates = [p for p in online if p["model"] == wanted]

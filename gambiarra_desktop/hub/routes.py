@@ -6,11 +6,11 @@ from aiohttp import web
 
 from gambiarra_desktop.hub import validation
 from gambiarra_desktop.hub.identifiers import now_ms
-from gambiarra_desktop.hub.keys import CONFIG, PROXY, REGISTRY, STREAMS
+from gambiarra_desktop.hub.keys import CONFIG, PROXY, REGISTRY, STREAMS, TUNNELS
 from gambiarra_desktop.hub.responses import ApiError, json_response, read_json_object
 from gambiarra_desktop.hub.rooms import JoinRequest, Room
 from gambiarra_desktop.hub.router import resolve_participant
-from gambiarra_desktop.protocol import ErrorText, ModelEntry
+from gambiarra_desktop.protocol import TUNNEL_PARTICIPANT_HEADER, ErrorText, ModelEntry
 
 routes = web.RouteTableDef()
 
@@ -48,12 +48,14 @@ async def list_rooms(request: web.Request) -> web.Response:
 async def join_room(request: web.Request) -> web.Response:
     room = _room(request)
     body = await read_json_object(request)
-    fields = validation.join_fields(body, request.remote)
+    transport = validation.transport(body)
+    fields = validation.join_fields(body, request.remote, via_tunnel=transport == "tunnel")
     password = validation.optional_string(body, "password") or ""
     join = JoinRequest(
         **fields,
         specs=validation.optional_object(body, "specs"),
         config=validation.optional_object(body, "config"),
+        transport=transport,
     )
     registry = request.app[REGISTRY]
     if not await registry.check_password(room, password):
@@ -61,15 +63,23 @@ async def join_room(request: web.Request) -> web.Response:
     limit = request.app[CONFIG].max_participants_per_room
     if join.id not in room.participants and len(room.participants) >= limit:
         raise ApiError(429, f"This room already holds its limit of {limit} participants")
-    participant = await registry.join(room, join)
-    return json_response({"participant": participant, "roomId": room.stored.id}, 201)
+    joined = await registry.join(room, join)
+    if joined.tunnel_token is None:
+        request.app[TUNNELS].drop(room.code, join.id)  # Now direct: its old tunnel is void.
+    reply: dict[str, object] = {"participant": joined.participant, "roomId": room.stored.id}
+    if joined.tunnel_token is not None:
+        # Extra to the seed's fields: the secret that opens this participant's tunnel.
+        reply["tunnelToken"] = joined.tunnel_token
+    return json_response(reply, 201)
 
 
 @routes.delete("/rooms/{code}/leave/{participant_id}")
 async def leave_room(request: web.Request) -> web.Response:
     room = _room(request)
-    if not await request.app[REGISTRY].leave(room, request.match_info["participant_id"]):
+    participant_id = request.match_info["participant_id"]
+    if not await request.app[REGISTRY].leave(room, participant_id):
         raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
+    request.app[TUNNELS].drop(room.code, participant_id)
     return json_response({"success": True})
 
 
@@ -125,8 +135,25 @@ async def list_models(request: web.Request) -> web.Response:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     room = _room(request)
     body = await read_json_object(request)
-    participant = resolve_participant(room, validation.requested_model(body))
+    tunnels = request.app[TUNNELS]
+    participant = resolve_participant(room, validation.requested_model(body), tunnels.reachable)
     return await request.app[PROXY].forward(request, room, participant, body)
+
+
+@routes.get("/rooms/{code}/tunnel")
+async def tunnel(request: web.Request) -> web.StreamResponse:
+    """A participant's outbound WebSocket: the hub sends it chat requests for its model."""
+    room = _room(request)
+    participant_id = request.headers.get(TUNNEL_PARTICIPANT_HEADER, "")
+    participant = room.participants.get(participant_id)
+    if participant is None:
+        raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not room.tunnel_token_matches(participant_id, token):
+        raise ApiError(401, ErrorText.INVALID_TUNNEL_TOKEN)
+    # An authenticated tunnel is as good a sign of life as a health call.
+    await request.app[REGISTRY].heartbeat(room, participant_id)
+    return await request.app[TUNNELS].serve(request, room.code, participant_id)
 
 
 @routes.get("/rooms/{code}/events")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
-from gambiarra_desktop.protocol import ParticipantInfo, ParticipantStatus
+from gambiarra_desktop.protocol import ParticipantInfo, ParticipantStatus, Transport
 
 T = TypeVar("T")
 
@@ -41,9 +41,16 @@ CREATE TABLE IF NOT EXISTS participants (
     status TEXT NOT NULL,
     joined_at INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
+    transport TEXT NOT NULL DEFAULT 'direct',
+    tunnel_token_hash TEXT,
     PRIMARY KEY (room_id, id)
 );
 """
+ADDED_PARTICIPANT_COLUMNS = {
+    "transport": "TEXT NOT NULL DEFAULT 'direct'",
+    "tunnel_token_hash": "TEXT",
+}
+"""Columns added after the first schema, added to older databases when they open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ class StoredRoom:
 class LoadedRoom:
     room: StoredRoom
     participants: list[ParticipantInfo]
+    tunnel_token_hashes: dict[str, str]
 
 
 class Store(Protocol):
@@ -69,7 +77,9 @@ class Store(Protocol):
     async def close(self) -> None: ...
     async def load(self) -> list[LoadedRoom]: ...
     async def save_room(self, room: StoredRoom) -> None: ...
-    async def save_participant(self, room_id: str, participant: ParticipantInfo) -> None: ...
+    async def save_participant(
+        self, room_id: str, participant: ParticipantInfo, tunnel_token_hash: str | None
+    ) -> None: ...
     async def delete_participant(self, room_id: str, participant_id: str) -> None: ...
     async def update_presence(
         self, room_id: str, participant_id: str, status: ParticipantStatus, last_seen: int
@@ -106,6 +116,7 @@ class SqliteStore:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.executescript(SCHEMA)
+            _add_missing_columns(connection)
             self._connection = connection
         return self._connection
 
@@ -133,14 +144,18 @@ class SqliteStore:
             )
         )
 
-    async def save_participant(self, room_id: str, participant: ParticipantInfo) -> None:
+    async def save_participant(
+        self, room_id: str, participant: ParticipantInfo, tunnel_token_hash: str | None
+    ) -> None:
         p = participant
         row = (room_id, p["id"], p["nickname"], p["model"], p["endpoint"],
                json.dumps(p["specs"]), json.dumps(p["config"]), p["status"],
-               p["joinedAt"], p["lastSeen"])
+               p["joinedAt"], p["lastSeen"], p["transport"], tunnel_token_hash)
         await self._run(
             lambda c: c.execute(
-                "INSERT OR REPLACE INTO participants VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+                "INSERT OR REPLACE INTO participants (room_id, id, nickname, model, endpoint,"
+                " specs, config, status, joined_at, last_seen, transport, tunnel_token_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
             )
         )
 
@@ -162,6 +177,13 @@ class SqliteStore:
         )
 
 
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    present = {row[1] for row in connection.execute("PRAGMA table_info(participants)")}
+    for column, declaration in ADDED_PARTICIPANT_COLUMNS.items():
+        if column not in present:
+            connection.execute(f"ALTER TABLE participants ADD COLUMN {column} {declaration}")
+
+
 def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
     rooms = [
         StoredRoom(*row)
@@ -171,19 +193,26 @@ def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
         )
     ]
     by_room: dict[str, list[ParticipantInfo]] = {room.id: [] for room in rooms}
+    tokens: dict[str, dict[str, str]] = {room.id: {} for room in rooms}
     for row in connection.execute(
         "SELECT room_id, id, nickname, model, endpoint, specs, config, status, joined_at,"
-        " last_seen FROM participants ORDER BY joined_at, rowid"
+        " last_seen, transport, tunnel_token_hash FROM participants ORDER BY joined_at, rowid"
     ):
-        room_id, pid, nickname, model, endpoint, specs, config, status, joined, seen = row
-        by_room.setdefault(room_id, []).append(
+        (room_id, pid, nickname, model, endpoint, specs, config, status, joined, seen,
+         transport, token_hash) = row
+        if room_id not in by_room:
+            continue
+        by_room[room_id].append(
             ParticipantInfo(
                 id=pid, nickname=nickname, model=model, endpoint=endpoint,
                 specs=_json_object(specs), config=_json_object(config),
                 status=cast(ParticipantStatus, status), joinedAt=joined, lastSeen=seen,
+                transport=cast(Transport, transport),
             )
         )
-    return [LoadedRoom(room, by_room[room.id]) for room in rooms]
+        if token_hash:
+            tokens[room_id][pid] = token_hash
+    return [LoadedRoom(room, by_room[room.id], tokens[room.id]) for room in rooms]
 
 
 def _json_object(text: str) -> dict[str, Any]:

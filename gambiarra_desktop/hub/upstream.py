@@ -69,12 +69,3 @@ def endpoint_refusal(endpoint: str, joined_from: str | None) -> str | None:
             " machine; use this machine's LAN address"
         )
     return None
-
-
-def chat_completions_url(endpoint: str) -> str:
-    """The upstream chat URL. ``http://h:1234`` and ``http://h:1234/v1`` both work, since
-    users copy either form from their model server's settings."""
-    base = endpoint.rstrip("/")
-    if base.endswith("/v1"):
-        return f"{base}/chat/completions"
-    return f"{base}/v1/chat/completions"

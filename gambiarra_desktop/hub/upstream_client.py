@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -63,6 +63,18 @@ class Target:
     @property
     def pool_key(self) -> tuple[str, str, int]:
         return (self.scheme, self.host, self.port)
+
+
+class ModelResponse(Protocol):
+    """An answer from a model server, whether dialed directly or reached through a tunnel."""
+
+    status: int
+
+    def header(self, name: str) -> str | None: ...
+    def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]: ...
+    async def read(self, idle_timeout_s: float | None) -> bytes: ...
+    def release(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class _Connection(asyncio.Protocol):

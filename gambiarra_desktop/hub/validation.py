@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from gambiarra_desktop.hub.responses import ApiError
 from gambiarra_desktop.hub.upstream import endpoint_refusal, is_valid_endpoint
-from gambiarra_desktop.protocol import ErrorText
+from gambiarra_desktop.protocol import ErrorText, Transport
 
 MAX_LENGTHS = {
     "id": 200,
@@ -40,8 +40,18 @@ def optional_object(body: dict[str, Any], field: str) -> dict[str, Any]:
     return value
 
 
-def join_fields(body: dict[str, Any], joined_from: str | None) -> dict[str, str]:
-    """The four required join fields, as the seed demands them."""
+def transport(body: dict[str, Any]) -> Transport:
+    value = body.get("transport", "direct")
+    if value not in ("direct", "tunnel"):
+        raise ApiError(400, 'Invalid field: transport must be "direct" or "tunnel"')
+    return cast(Transport, value)
+
+
+def join_fields(
+    body: dict[str, Any], joined_from: str | None, via_tunnel: bool
+) -> dict[str, str]:
+    """The four required join fields, as the seed demands them. A tunnel participant's
+    endpoint is only ever dialed by the participant itself, so it may be its localhost."""
     if not all(body.get(field) for field in JOIN_REQUIRED):
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
     fields = {field: optional_string(body, field) or "" for field in JOIN_REQUIRED}
@@ -49,7 +59,7 @@ def join_fields(body: dict[str, Any], joined_from: str | None) -> dict[str, str]
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
     if not is_valid_endpoint(fields["endpoint"]):
         raise ApiError(400, "Invalid endpoint: must be an http:// or https:// URL")
-    refusal = endpoint_refusal(fields["endpoint"], joined_from)
+    refusal = None if via_tunnel else endpoint_refusal(fields["endpoint"], joined_from)
     if refusal is not None:
         raise ApiError(400, refusal)
     return fields

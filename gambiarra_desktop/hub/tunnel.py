@@ -1,0 +1,245 @@
+"""The hub's side of participant tunnels.
+
+A participant whose model server only listens on its own localhost (Ollama's default), or
+sits behind a firewall, opens one WebSocket to the hub. The hub then sends that
+participant's chat requests down the socket, and the answers come back as they are
+produced. See :mod:`gambiarra_desktop.tunnel_wire` for the frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from gambiarra_desktop import tunnel_wire
+from gambiarra_desktop.hub.upstream_client import UpstreamError
+from gambiarra_desktop.protocol import ParticipantInfo
+
+log = logging.getLogger(__name__)
+
+TUNNEL_HEARTBEAT_S = 20.0
+"""WebSocket pings: a participant whose machine vanished is noticed within this time."""
+CLOSE_REPLACED = 4000
+CLOSE_LEFT = 4001
+
+
+class TunnelResponse:
+    """One answer arriving through a tunnel; the same interface as an upstream response."""
+
+    def __init__(self, session: TunnelSession, request_id: int) -> None:
+        self._session = session
+        self.request_id = request_id
+        self.status = 0
+        self._content_type = ""
+        loop = asyncio.get_running_loop()
+        self.head: asyncio.Future[None] = loop.create_future()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: UpstreamError | None = None
+        self.complete = False
+        self._released = False
+
+    # fed by the session
+    def on_head(self, status: int, content_type: str) -> None:
+        self.status = status
+        self._content_type = content_type
+        if not self.head.done():
+            self.head.set_result(None)
+
+    def on_chunk(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._wake()
+
+    def on_end(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def on_error(self, error: UpstreamError) -> None:
+        if self._error is None:
+            self._error = error
+        if not self.head.done():
+            self.head.set_exception(error)
+            self.head.exception()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # used by the proxy
+    def header(self, name: str) -> str | None:
+        return self._content_type if name.lower() == "content-type" else None
+
+    async def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
+        while True:
+            if self._chunks:
+                chunk = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+                self._chunks.clear()
+                yield chunk
+                continue
+            if self.complete:
+                return
+            if self._error is not None:
+                raise self._error
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(idle_timeout_s):
+                    await self._waiter
+            except TimeoutError as exc:
+                raise UpstreamError(f"tunnel sent nothing for {idle_timeout_s:g} s") from exc
+            finally:
+                self._waiter = None
+
+    async def read(self, idle_timeout_s: float | None) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_chunks(idle_timeout_s)])
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._session.finish(self.request_id, cancel=not self.complete)
+
+    def close(self) -> None:
+        """Abort: the participant's agent cancels its request to the model server."""
+        self.release()
+
+
+class TunnelSession:
+    def __init__(self, ws: web.WebSocketResponse, label: str) -> None:
+        self.ws = ws
+        self.label = label
+        self._pending: dict[int, TunnelResponse] = {}
+        self._ids = itertools.count(1)
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def open(self, body: dict[str, Any], first_byte_timeout_s: float) -> TunnelResponse:
+        """Send a chat request down the tunnel and wait for the answer's status."""
+        if self.ws.closed:
+            raise UpstreamError("the participant's tunnel closed")
+        request_id = next(self._ids)
+        response = TunnelResponse(self, request_id)
+        self._pending[request_id] = response
+        try:
+            await self.ws.send_bytes(tunnel_wire.control(
+                {"type": "request", "id": request_id, "path": "/v1/chat/completions",
+                 "body": body}))
+            async with asyncio.timeout(first_byte_timeout_s):
+                await response.head
+        except TimeoutError as exc:
+            self.finish(request_id, cancel=True)
+            raise UpstreamError(f"no answer within {first_byte_timeout_s:g} s") from exc
+        except ConnectionError as exc:
+            self.finish(request_id, cancel=False)
+            raise UpstreamError("the participant's tunnel closed") from exc
+        except BaseException:
+            self.finish(request_id, cancel=True)
+            raise
+        return response
+
+    def finish(self, request_id: int, cancel: bool) -> None:
+        if self._pending.pop(request_id, None) is not None and cancel and not self.ws.closed:
+            task = asyncio.get_running_loop().create_task(self._send_cancel(request_id))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _send_cancel(self, request_id: int) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.send_bytes(tunnel_wire.control({"type": "cancel", "id": request_id}))
+
+    async def pump(self) -> None:
+        """Read the participant's frames until the socket closes."""
+        try:
+            async for message in self.ws:
+                if message.type != WSMsgType.BINARY:
+                    continue
+                try:
+                    self._on_frame(message.data)
+                except tunnel_wire.TunnelProtocolError as exc:
+                    log.warning("tunnel %s broke the protocol: %s", self.label, exc)
+                    await self.ws.close(code=1002, message=b"protocol error")
+                    break
+        finally:
+            error = UpstreamError("the participant's tunnel closed")
+            for response in list(self._pending.values()):
+                response.on_error(error)
+            self._pending.clear()
+
+    def _on_frame(self, frame: bytes) -> None:
+        message, request_id, chunk = tunnel_wire.parse(frame)
+        if message is None:
+            response = self._pending.get(request_id)
+            if response is not None:
+                response.on_chunk(chunk)
+            return
+        response = self._pending.get(message["id"])
+        if response is None:
+            return  # Answer to a request the hub already gave up on.
+        kind = message.get("type")
+        if kind == "head":
+            response.on_head(int(message.get("status", 502)), str(message.get("contentType", "")))
+        elif kind == "end":
+            response.on_end()
+        elif kind == "error":
+            response.on_error(UpstreamError(str(message.get("message", "tunnel error"))))
+        else:
+            raise tunnel_wire.TunnelProtocolError(f"unknown message type {kind!r}")
+
+
+class TunnelHub:
+    """The open tunnels of one hub, by room code and participant id."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[str, str], TunnelSession] = {}
+
+    def get(self, room_code: str, participant_id: str) -> TunnelSession | None:
+        return self._sessions.get((room_code, participant_id))
+
+    def reachable(self, room_code: str, participant: ParticipantInfo) -> bool:
+        """Direct participants are assumed reachable; tunnel ones when their socket is up."""
+        return participant["transport"] != "tunnel" or (
+            (room_code, participant["id"]) in self._sessions
+        )
+
+    def is_connected(self, room_code: str, participant_id: str) -> bool:
+        return (room_code, participant_id) in self._sessions
+
+    def drop(self, room_code: str, participant_id: str) -> None:
+        """Close a participant's tunnel, for example when it leaves the room."""
+        session = self._sessions.pop((room_code, participant_id), None)
+        if session is not None:
+            asyncio.get_running_loop().create_task(
+                session.ws.close(code=CLOSE_LEFT, message=b"participant left"))
+
+    async def serve(
+        self, request: web.Request, room_code: str, participant_id: str
+    ) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=TUNNEL_HEARTBEAT_S,
+                                   max_msg_size=tunnel_wire.MAX_FRAME_BYTES)
+        await ws.prepare(request)
+        key = (room_code, participant_id)
+        previous = self._sessions.get(key)
+        if previous is not None:
+            await previous.ws.close(code=CLOSE_REPLACED, message=b"replaced by a new tunnel")
+        session = TunnelSession(ws, f"{room_code}/{participant_id}")
+        self._sessions[key] = session
+        log.info("room %s: tunnel of %s connected", room_code, participant_id)
+        try:
+            await session.pump()
+        finally:
+            if self._sessions.get(key) is session:
+                del self._sessions[key]
+            log.info("room %s: tunnel of %s closed", room_code, participant_id)
+        return ws
+
+    async def close_all(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await session.ws.close(code=1001, message=b"hub stopping")

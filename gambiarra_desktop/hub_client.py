@@ -1,0 +1,140 @@
+"""A small client of the hub API, used by the CLI, the participant agent and the GUI.
+
+Failures come in two kinds, because callers treat them differently: the hub answered with
+an error (:class:`HubApiError`, with the seed's message) or could not be reached at all
+(:class:`HubUnreachableError`, which an agent retries with backoff).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class HubApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class HubUnreachableError(Exception):
+    pass
+
+
+class HubClient:
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._own_session = session is None
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> HubClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def request(self, method: str, path: str, payload: Any = None) -> Any:
+        url = self.base_url + path
+        try:
+            async with self.session.request(
+                method, url, json=payload, timeout=self._timeout
+            ) as response:
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {reason}") from exc
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            data = None
+        if response.status >= 400:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise HubApiError(response.status, message or f"hub answered HTTP {response.status}")
+        return data
+
+    async def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", "/health")
+        return result
+
+    async def create_room(self, name: str, password: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": name}
+        if password:
+            payload["password"] = password
+        result: dict[str, Any] = await self.request("POST", "/rooms", payload)
+        return result
+
+    async def list_rooms(self) -> list[dict[str, Any]]:
+        data = await self.request("GET", "/rooms")
+        rooms: list[dict[str, Any]] = data.get("rooms", []) if isinstance(data, dict) else []
+        return rooms
+
+    async def join(self, code: str, payload: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", f"/rooms/{code}/join", payload)
+        return result
+
+    async def heartbeat(self, code: str, participant_id: str) -> None:
+        await self.request("POST", f"/rooms/{code}/health", {"id": participant_id})
+
+    async def leave(self, code: str, participant_id: str) -> None:
+        await self.request("DELETE", f"/rooms/{code}/leave/{participant_id}")
+
+    async def participants(self, code: str) -> list[dict[str, Any]]:
+        data = await self.request("GET", f"/rooms/{code}/participants")
+        result: list[dict[str, Any]] = data.get("participants", [])
+        return result
+
+    def tunnel_url(self, code: str) -> str:
+        return f"{self.base_url}/rooms/{code}/tunnel"
+
+    def openai_base_url(self, code: str) -> str:
+        return f"{self.base_url}/rooms/{code}/v1"
+
+    async def events(self, code: str) -> AsyncIterator[tuple[str, Any]]:
+        """The room's events as ``(name, data)``, until the hub ends the stream."""
+        url = f"{self.base_url}/rooms/{code}/events"
+        try:
+            async with self.session.get(
+                url, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
+            ) as response:
+                if response.status >= 400:
+                    text = await response.text()
+                    try:
+                        message = json.loads(text).get("error", text)
+                    except ValueError:
+                        message = text
+                    raise HubApiError(response.status, message)
+                name, data_lines = "message", []
+                async for raw in response.content:
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data_lines.append(line[5:].strip())
+                    elif not line and data_lines:
+                        yield name, json.loads("\n".join(data_lines))
+                        name, data_lines = "message", []
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {exc}") from exc

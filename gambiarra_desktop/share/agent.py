@@ -1,0 +1,227 @@
+"""The participant agent: keeps a model shared in a room, whatever the network does.
+
+``start()`` joins and keeps the participant alive (health calls every 10 s, and the tunnel
+when sharing through it); ``stop()`` leaves. In between the agent never gives up on a
+transient error: an unreachable hub is retried with exponential backoff, and a hub that
+forgot the participant (404) is simply joined again. Only answers that retrying cannot fix
+(wrong password, unknown room, a model the endpoint does not serve) stop it, with the
+reason in its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+
+from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+from gambiarra_desktop.protocol import HEALTH_CHECK_INTERVAL_S, Transport
+from gambiarra_desktop.share.backoff import Backoff
+from gambiarra_desktop.share.local_servers import ModelServerError, list_models
+from gambiarra_desktop.share.tunnel_client import TunnelClient, TunnelRejectedError
+
+log = logging.getLogger(__name__)
+
+AgentState = Literal["stopped", "starting", "sharing", "reconnecting", "failed"]
+PERMANENT_JOIN_STATUSES = frozenset({400, 401, 404})
+LEAVE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    state: AgentState
+    reason: str = ""
+
+
+@dataclass
+class ShareSettings:
+    room_code: str
+    model: str
+    endpoint: str
+    nickname: str
+    password: str | None = None
+    participant_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    transport: Transport = "tunnel"
+    specs: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    health_interval_s: float = HEALTH_CHECK_INTERVAL_S
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    verify_model: bool = True
+
+    def join_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": self.participant_id, "nickname": self.nickname, "model": self.model,
+            "endpoint": self.endpoint, "specs": self.specs, "config": self.config,
+            "transport": self.transport,
+        }
+        if self.password:
+            payload["password"] = self.password
+        return payload
+
+
+class _RejoinNeededError(Exception):
+    """The hub no longer knows this participant, or refused its tunnel token."""
+
+
+class ShareAgent:
+    def __init__(
+        self,
+        hub_url: str,
+        settings: ShareSettings,
+        on_status: Callable[[AgentStatus], None] | None = None,
+    ) -> None:
+        self.hub_url = hub_url.rstrip("/")
+        self.settings = settings
+        self._on_status = on_status
+        self._status = AgentStatus("stopped")
+        self._task: asyncio.Task[None] | None = None
+        self.joins = 0
+        self.tunnel_connections = 0
+
+    @property
+    def status(self) -> AgentStatus:
+        return self._status
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Start sharing; returns at once, the status reports progress."""
+        if self.running:
+            return
+        self._set("starting", "joining the room")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="share-agent")
+
+    async def stop(self) -> None:
+        """Stop sharing and leave the room (best effort: the hub may be gone)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._status.state != "failed":
+            with contextlib.suppress(HubApiError, HubUnreachableError):
+                async with HubClient(self.hub_url, timeout_s=LEAVE_TIMEOUT_S) as hub:
+                    await hub.leave(self.settings.room_code, self.settings.participant_id)
+            self._set("stopped", "sharing stopped")
+
+    def _set(self, state: AgentState, reason: str = "") -> None:
+        status = AgentStatus(state, reason)
+        if status == self._status:
+            return
+        self._status = status
+        log.info("sharing %s: %s", state, reason)
+        if self._on_status is not None:
+            self._on_status(status)
+
+    async def _run(self) -> None:
+        s = self.settings
+        async with aiohttp.ClientSession() as session:
+            if s.verify_model:
+                problem = await _model_problem(session, s.endpoint, s.model)
+                if problem:
+                    self._set("failed", problem)
+                    return
+            hub = HubClient(self.hub_url, session)
+            backoff = Backoff(s.backoff_initial_s, s.backoff_max_s)
+            while True:
+                try:
+                    joined = await hub.join(s.room_code, s.join_payload())
+                    self.joins += 1
+                    backoff.reset()
+                    token = joined.get("tunnelToken")
+                    if s.transport == "direct" or not token:
+                        self._set("sharing", f"sharing {s.model} with room {s.room_code}")
+                    else:
+                        self._set("starting", "opening the tunnel to the hub")
+                    await self._stay_joined(hub, session, token)
+                except _RejoinNeededError as exc:
+                    self._set("reconnecting", f"joining again: {exc}")
+                except HubApiError as exc:
+                    if exc.status in PERMANENT_JOIN_STATUSES:
+                        self._set("failed", exc.message)
+                        return
+                    self._set("reconnecting", f"hub error: {exc.message}")
+                    await asyncio.sleep(backoff.next_delay())
+                except HubUnreachableError as exc:
+                    self._set("reconnecting", str(exc))
+                    await asyncio.sleep(backoff.next_delay())
+
+    async def _stay_joined(
+        self, hub: HubClient, session: aiohttp.ClientSession, token: str | None
+    ) -> None:
+        jobs: list[Coroutine[Any, Any, None]] = [self._heartbeats(hub)]
+        if token:
+            jobs.append(self._tunnel(hub, session, token))
+        await _first_failure(jobs)
+
+    async def _heartbeats(self, hub: HubClient) -> None:
+        s = self.settings
+        while True:
+            await asyncio.sleep(s.health_interval_s)
+            try:
+                await hub.heartbeat(s.room_code, s.participant_id)
+            except HubApiError as exc:
+                if exc.status == 404:
+                    raise _RejoinNeededError(exc.message) from exc
+                raise
+
+    async def _tunnel(self, hub: HubClient, session: aiohttp.ClientSession, token: str) -> None:
+        s = self.settings
+        backoff = Backoff(s.backoff_initial_s, s.backoff_max_s)
+        client = TunnelClient(session, s.endpoint)
+        url = hub.tunnel_url(s.room_code).replace("http://", "ws://", 1).replace(
+            "https://", "wss://", 1)
+
+        def connected() -> None:
+            self.tunnel_connections += 1
+            backoff.reset()
+            self._set("sharing", f"sharing {s.model} with room {s.room_code} through the tunnel")
+
+        while True:
+            try:
+                await client.serve(url, s.participant_id, token, on_connected=connected)
+                reason = "the hub closed the tunnel"
+            except TunnelRejectedError as exc:
+                raise _RejoinNeededError(str(exc)) from exc
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                reason = f"tunnel lost: {exc or type(exc).__name__}"
+            self._set("reconnecting", reason)
+            await asyncio.sleep(backoff.next_delay())
+
+
+async def _model_problem(session: aiohttp.ClientSession, endpoint: str, model: str) -> str:
+    """Why ``model`` cannot be shared from ``endpoint``, or ``""`` when it can."""
+    try:
+        models = await list_models(session, endpoint)
+    except ModelServerError as exc:
+        return str(exc)
+    if model not in models:
+        served = ", ".join(models[:10])
+        return f"the model server at {endpoint} does not serve {model!r} (it serves: {served})"
+    return ""
+
+
+async def _first_failure(jobs: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``jobs`` together until one ends; cancel the rest and re-raise its error."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    for task in done:
+        exc = task.exception()
+        if exc is not None:
+            raise exc

@@ -1,0 +1,122 @@
+"""The participant's side of the tunnel: requests arrive from the hub over one outbound
+WebSocket, go to the local model server, and every chunk of the answer goes straight back.
+
+The participant needs no inbound port, and its model server may listen on localhost only.
+A ``cancel`` from the hub (its client hung up) aborts the local request, so the model
+stops generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from gambiarra_desktop import tunnel_wire
+from gambiarra_desktop.endpoints import chat_completions_url
+from gambiarra_desktop.protocol import TUNNEL_PARTICIPANT_HEADER
+
+log = logging.getLogger(__name__)
+
+TUNNEL_HEARTBEAT_S = 20.0
+HANDSHAKE_TIMEOUT_S = 10.0
+
+
+class TunnelRejectedError(Exception):
+    """The hub refused the tunnel (unknown participant, wrong token): rejoin first."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the hub refused the tunnel (HTTP {status})")
+        self.status = status
+
+
+class TunnelClient:
+    def __init__(self, session: aiohttp.ClientSession, endpoint: str) -> None:
+        self._session = session
+        self._chat_url = chat_completions_url(endpoint)
+        self._requests: dict[int, asyncio.Task[None]] = {}
+        self.served = 0
+
+    async def serve(
+        self,
+        tunnel_url: str,
+        participant_id: str,
+        token: str,
+        on_connected: Callable[[], None] | None = None,
+    ) -> None:
+        """Serve requests until the hub closes the tunnel.
+
+        Raises :class:`TunnelRejectedError` when the hub refuses it, and aiohttp errors
+        when the hub cannot be reached.
+        """
+        headers = {"Authorization": f"Bearer {token}", TUNNEL_PARTICIPANT_HEADER: participant_id}
+        try:
+            ws = await self._session.ws_connect(
+                tunnel_url, headers=headers, heartbeat=TUNNEL_HEARTBEAT_S,
+                max_msg_size=tunnel_wire.MAX_FRAME_BYTES,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in (401, 403, 404):
+                raise TunnelRejectedError(exc.status) from exc
+            raise
+        if on_connected is not None:
+            on_connected()
+        try:
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    self._on_frame(ws, message.data)
+                elif message.type == aiohttp.WSMsgType.ERROR:
+                    break
+        finally:
+            for task in list(self._requests.values()):
+                task.cancel()
+            for task in list(self._requests.values()):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self._requests.clear()
+            await ws.close()
+
+    def _on_frame(self, ws: aiohttp.ClientWebSocketResponse, frame: bytes) -> None:
+        try:
+            message, _, _ = tunnel_wire.parse(frame)
+        except tunnel_wire.TunnelProtocolError as exc:
+            log.warning("ignoring a bad frame from the hub: %s", exc)
+            return
+        if message is None:
+            return
+        request_id = message["id"]
+        if message.get("type") == "request" and isinstance(message.get("body"), dict):
+            task = asyncio.get_running_loop().create_task(
+                self._perform(ws, request_id, message["body"]))
+            self._requests[request_id] = task
+            task.add_done_callback(lambda _: self._requests.pop(request_id, None))
+        elif message.get("type") == "cancel":
+            running = self._requests.get(request_id)
+            if running is not None:
+                running.cancel()
+
+    async def _perform(
+        self, ws: aiohttp.ClientWebSocketResponse, request_id: int, body: dict[str, Any]
+    ) -> None:
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        try:
+            async with self._session.post(self._chat_url, json=body, timeout=timeout) as reply:
+                await ws.send_bytes(tunnel_wire.control({
+                    "type": "head", "id": request_id, "status": reply.status,
+                    "contentType": reply.headers.get("Content-Type", "")}))
+                async for chunk in reply.content.iter_any():
+                    await ws.send_bytes(tunnel_wire.data(request_id, chunk))
+            await ws.send_bytes(tunnel_wire.control({"type": "end", "id": request_id}))
+            self.served += 1
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = f"local model server failed: {exc or type(exc).__name__}"
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_bytes(tunnel_wire.control(
+                    {"type": "error", "id": request_id, "message": reason}))
+        except (ConnectionError, RuntimeError):
+            pass  # The tunnel itself went away; serve() notices and returns.
