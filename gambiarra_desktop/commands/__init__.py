@@ -1,0 +1,1 @@
+"""The ``gambiarra`` subcommands, one module each; ``cli.py`` parses and dispatches."""

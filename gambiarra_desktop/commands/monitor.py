@@ -1,0 +1,63 @@
+"""``gambiarra monitor``: a room's live events in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+from gambiarra_desktop.commands.common import error, find_room_hub, stop_on_signals
+from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+
+
+def describe(name: str, data: Any) -> str:
+    if not isinstance(data, dict):
+        return str(data)
+    who = data.get("nickname") or data.get("participantId") or data.get("name") or ""
+    if name == "llm:complete" and isinstance(data.get("metrics"), dict):
+        m = data["metrics"]
+        return (f"{who}: {m.get('tokens')} tokens, first token {m.get('latencyFirstTokenMs')}"
+                f" ms, {m.get('tokensPerSecond')} tok/s")
+    if name == "llm:error":
+        return f"{who}: {data.get('error')}"
+    if name == "participant:joined":
+        return f"{who} ({data.get('model')}, {data.get('transport', 'direct')})"
+    if name == "room:created":
+        return f"{data.get('code')} {data.get('name')}"
+    return str(who)
+
+
+async def monitor(args: argparse.Namespace) -> int:
+    hub_url = args.hub
+    if hub_url is None:
+        found = await find_room_hub(args.code, args.interface, args.timeout)
+        if found is None:
+            return error(f"no hub on the LAN holds room {args.code.upper()}; pass --hub URL")
+        hub_url = found[0]
+    stop = stop_on_signals()
+
+    async def follow() -> int:
+        async with HubClient(hub_url) as hub:
+            async for name, data in hub.events(args.code.upper()):
+                if args.json:
+                    print(json.dumps({"event": name, "data": data}), flush=True)
+                else:
+                    stamp = datetime.now().strftime("%H:%M:%S")
+                    print(f"{stamp} {name:<20} {describe(name, data)}", flush=True)
+        return 0
+
+    watcher = asyncio.ensure_future(follow())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not watcher.done():
+        watcher.cancel()
+        return 0
+    try:
+        return watcher.result()
+    except HubApiError as exc:
+        return error(exc.message)
+    except HubUnreachableError as exc:
+        return error(str(exc))

@@ -1,0 +1,86 @@
+"""``gambiarra create`` and ``gambiarra list``: rooms on one hub, or on every hub around."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from gambiarra_desktop.commands.common import browse_addresses, error
+from gambiarra_desktop.discovery.browser import discover_hubs, fetch_rooms
+from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+
+
+async def create(args: argparse.Namespace) -> int:
+    async with HubClient(args.hub) as hub:
+        try:
+            data = await hub.create_room(args.name, args.password)
+        except HubUnreachableError as exc:
+            return error(f"Failed to connect to hub at {args.hub}: {exc}")
+        except HubApiError as exc:
+            return error(exc.message)
+    room = data["room"]
+    print("Room created!")
+    print(f"  Code: {room['code']}")
+    print(f"  ID: {room['id']}")
+    if room.get("hasPassword"):
+        print("  Password protected: yes")
+    print("\nShare the code with participants to join.")
+    print(f"OpenAI base URL: {hub.openai_base_url(room['code'])}")
+    return 0
+
+
+def _print_rooms(rooms: list[dict[str, Any]], indent: str = "  ") -> None:
+    for room in rooms:
+        lock = " (password)" if room.get("hasPassword") else ""
+        created = datetime.fromtimestamp(room["createdAt"] / 1000).strftime("%Y-%m-%d %H:%M")
+        print(f"{indent}{room['code']}  {room['name']}{lock}")
+        print(f"{indent}  Participants: {room['participantCount']}")
+        print(f"{indent}  Created: {created}\n")
+
+
+async def list_rooms(args: argparse.Namespace) -> int:
+    if args.hub is None:
+        return await _list_discovered(args)
+    async with HubClient(args.hub) as hub:
+        try:
+            rooms = await hub.list_rooms()
+        except HubUnreachableError as exc:
+            return error(f"Failed to connect to hub at {args.hub}: {exc}")
+        except HubApiError as exc:
+            return error(exc.message)
+    if args.json:
+        print(json.dumps(rooms, indent=2))
+    elif not rooms:
+        print("No rooms available.")
+    else:
+        print("Available rooms:\n")
+        _print_rooms(rooms)
+    return 0
+
+
+async def _list_discovered(args: argparse.Namespace) -> int:
+    hubs = await discover_hubs(args.timeout, browse_addresses(args.interface))
+    async with aiohttp.ClientSession() as http:
+        found = [(hub, await fetch_rooms(http, hub)) for hub in hubs]
+    if args.json:
+        print(json.dumps([{"name": hub.name, "id": hub.hub_id, "url": hub.url,
+                           "addresses": list(hub.addresses), "port": hub.port,
+                           "rooms": rooms} for hub, rooms in found], indent=2))
+        return 0
+    if not found:
+        print(f"No hubs found on the LAN within {args.timeout:g} s.")
+        print("Check that you are on the same Wi-Fi, that the network allows devices to see"
+              " each other (no client isolation), and that the firewall lets mDNS"
+              " (UDP 5353) through. Or pass --hub URL.")
+        return 0
+    for hub, rooms in found:
+        print(f"{hub.name}  {hub.url}")
+        if rooms:
+            _print_rooms(rooms, indent="    ")
+        else:
+            print("    No rooms yet.\n")
+    return 0

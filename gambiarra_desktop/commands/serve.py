@@ -1,0 +1,55 @@
+"""``gambiarra serve``: a headless hub, optionally published on the LAN."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from gambiarra_desktop.commands.common import stop_on_signals
+from gambiarra_desktop.hub import HubConfig, HubServer, default_data_dir
+
+
+async def serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    data_dir = args.data_dir or default_data_dir()
+    config = HubConfig(
+        upstream_connect_timeout_s=args.connect_timeout,
+        upstream_first_byte_timeout_s=args.first_byte_timeout,
+        upstream_idle_timeout_s=args.idle_timeout,
+    )
+    server = HubServer(data_dir, args.host, args.port, config=config, access_log=args.access_log)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"Error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        print("Is another hub running? Try another port with --port.", file=sys.stderr)
+        return 1
+    print(f"Gambiarra hub listening on {args.host}:{server.port}", flush=True)
+    print(f"  Local API: {server.url}", flush=True)
+    print(f"  Data dir:  {data_dir}", flush=True)
+    print(f"  Rooms:     {len(server.registry)} restored", flush=True)
+    publisher = None
+    if args.mdns:
+        from gambiarra_desktop.discovery.hosting import NoLanAddressError, publish_hub
+
+        try:
+            publisher, addresses = await publish_hub(server, args.name, args.interface)
+        except NoLanAddressError as exc:
+            print(f"  mDNS:      not published: {exc}", flush=True)
+        else:
+            shown = ", ".join(f"{a.address}:{server.port} ({a.interface})" for a in addresses)
+            print(f"  mDNS:      advertised as {publisher.announcement.name!r} on {shown}",
+                  flush=True)
+    stop = stop_on_signals()
+    try:
+        await stop.wait()
+    finally:
+        print("Stopping hub…", flush=True)
+        if publisher is not None:
+            await publisher.stop()
+        await server.stop()
+    return 0

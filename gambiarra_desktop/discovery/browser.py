@@ -1,0 +1,178 @@
+"""Watching the LAN for hubs: each is reported as found, updated (its rooms changed) or
+gone, as it happens. Consumers read :meth:`HubBrowser.changes` (the CLI) or pass a
+callback (the GUI bridge)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+from zeroconf import DNSQuestionType, IPVersion, ServiceStateChange, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from gambiarra_desktop.protocol import MDNS_SERVICE_TYPE
+
+log = logging.getLogger(__name__)
+
+RESOLVE_TIMEOUT_MS = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredHub:
+    service_name: str
+    hub_id: str
+    name: str
+    addresses: tuple[str, ...]
+    port: int
+    version: str
+    api_path: str
+    room_count: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addresses[0]}:{self.port}" if self.addresses else ""
+
+
+@dataclass(frozen=True, slots=True)
+class HubChange:
+    kind: Literal["found", "updated", "gone"]
+    hub: DiscoveredHub
+
+
+def _hub_from(info: AsyncServiceInfo) -> DiscoveredHub | None:
+    properties = {
+        (k.decode(errors="replace") if isinstance(k, bytes) else str(k)):
+        (v.decode(errors="replace") if isinstance(v, bytes) else "")
+        for k, v in info.properties.items()
+    }
+    addresses = tuple(info.parsed_addresses())
+    if info.port is None or not addresses:
+        return None
+    try:
+        rooms = int(properties.get("rooms", "0"))
+    except ValueError:
+        rooms = 0
+    return DiscoveredHub(
+        service_name=info.name, hub_id=properties.get("id", ""),
+        name=properties.get("name", info.name.split(".")[0]), addresses=addresses,
+        port=info.port, version=properties.get("v", ""),
+        api_path=properties.get("path", "/rooms"), room_count=rooms,
+    )
+
+
+class HubBrowser:
+    def __init__(
+        self,
+        interfaces: Sequence[str] | None = None,
+        on_change: Callable[[HubChange], None] | None = None,
+    ) -> None:
+        """``interfaces``: addresses to browse on (all when ``None``)."""
+        self._interfaces = list(interfaces) if interfaces else None
+        self._on_change = on_change
+        self.hubs: dict[str, DiscoveredHub] = {}
+        self._queue: asyncio.Queue[HubChange] = asyncio.Queue()
+        self._zeroconf: AsyncZeroconf | None = None
+        self._browser: AsyncServiceBrowser | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        if self._interfaces:
+            self._zeroconf = AsyncZeroconf(interfaces=self._interfaces,
+                                           ip_version=IPVersion.V4Only)
+        else:
+            self._zeroconf = AsyncZeroconf(ip_version=IPVersion.V4Only)
+        self._browser = AsyncServiceBrowser(
+            self._zeroconf.zeroconf, MDNS_SERVICE_TYPE, handlers=[self._on_state_change],
+            question_type=DNSQuestionType.QM,
+        )
+
+    async def stop(self) -> None:
+        if self._browser is not None:
+            await self._browser.async_cancel()
+            self._browser = None
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._zeroconf is not None:
+            await self._zeroconf.async_close()
+            self._zeroconf = None
+
+    async def __aenter__(self) -> HubBrowser:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def changes(self) -> AsyncIterator[HubChange]:
+        while True:
+            yield await self._queue.get()
+
+    def _on_state_change(
+        self, zeroconf: Zeroconf, service_type: str, name: str,
+        state_change: ServiceStateChange,
+    ) -> None:
+        if state_change is ServiceStateChange.Removed:
+            gone = self.hubs.pop(name, None)
+            if gone is not None:
+                self._report(HubChange("gone", gone))
+            return
+        task = asyncio.get_running_loop().create_task(self._resolve(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, name: str) -> None:
+        if self._zeroconf is None:
+            return
+        info = AsyncServiceInfo(MDNS_SERVICE_TYPE, name)
+        if not await info.async_request(self._zeroconf.zeroconf, RESOLVE_TIMEOUT_MS,
+                                        question_type=DNSQuestionType.QM):
+            log.debug("could not resolve %s", name)
+            return
+        hub = _hub_from(info)
+        if hub is None:
+            return
+        previous = self.hubs.get(name)
+        self.hubs[name] = hub
+        if previous is None:
+            self._report(HubChange("found", hub))
+        elif previous != hub:
+            self._report(HubChange("updated", hub))
+
+    def _report(self, change: HubChange) -> None:
+        self._queue.put_nowait(change)
+        if self._on_change is not None:
+            self._on_change(change)
+
+
+async def discover_hubs(
+    duration_s: float, interfaces: Sequence[str] | None = None
+) -> list[DiscoveredHub]:
+    """Every hub that answers within ``duration_s``."""
+    async with HubBrowser(interfaces) as browser:
+        await asyncio.sleep(duration_s)
+        return list(browser.hubs.values())
+
+
+async def fetch_rooms(
+    session: aiohttp.ClientSession, hub: DiscoveredHub, timeout_s: float = 3.0
+) -> list[dict[str, object]]:
+    """The rooms of a discovered hub, trying each advertised address in turn."""
+    for address in hub.addresses:
+        url = f"http://{address}:{hub.port}{hub.api_path}"
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as r:
+                if r.status == 200:
+                    data = await r.json(content_type=None)
+                    rooms = data.get("rooms") if isinstance(data, dict) else None
+                    if isinstance(rooms, list):
+                        return rooms
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            continue
+    return []
