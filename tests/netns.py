@@ -36,6 +36,7 @@ def _ip(*args: str) -> None:
 class TestHost:
     namespace: str
     address: str
+    interface: str
 
     def command(self, *args: str) -> list[str]:
         """``args`` run inside this host's namespace."""
@@ -59,7 +60,8 @@ def two_hosts() -> Iterator[tuple[TestHost, TestHost]]:
         for ns, veth in ((a, veth_a), (b, veth_b)):
             _ip("-n", ns, "link", "set", "lo", "up")
             _ip("-n", ns, "link", "set", veth, "up", "multicast", "on")
-        yield TestHost(a, f"{SUBNET_PREFIX}.1"), TestHost(b, f"{SUBNET_PREFIX}.2")
+        yield (TestHost(a, f"{SUBNET_PREFIX}.1", veth_a),
+               TestHost(b, f"{SUBNET_PREFIX}.2", veth_b))
     finally:
         for ns in (a, b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10,
