@@ -1,9 +1,11 @@
 """Hub proxy overhead against a direct connection, measured in the same run.
 
-Three processes on loopback: a fake OpenAI upstream that answers with 16 tokens, the hub
-(``gambiarra serve``), and this load generator. Each scenario runs against the upstream
-directly and through the hub, in alternating rounds so machine noise hits both alike, and
-the table prints hub/direct ratios. Run: ``.venv/bin/python bench/proxy_bench.py``.
+Processes on loopback: a fake OpenAI upstream that answers with 16 tokens, the hub
+(``gambiarra serve``), a participant agent (``gambiarra join``) that serves a second room
+through its tunnel, a bare aiohttp relay as the floor, and this load generator. Each
+scenario runs against the upstream directly and through each route, in alternating rounds
+so machine noise hits all alike, and the table prints ratios against direct.
+Run: ``.venv/bin/python bench/proxy_bench.py``.
 """
 
 from __future__ import annotations
@@ -113,64 +115,72 @@ async def run_round(
         samples.elapsed_s += time.perf_counter() - started
 
 
-async def measure(
-    direct_url: str, hub_url: str, floor_url: str, rounds: int, requests: int
-) -> list[dict[str, object]]:
+ROUTES = ("direct", "hub", "tunnel", "floor")
+ROUTE_NOTES = {
+    "hub": "through the hub, which dials the upstream",
+    "tunnel": "through the hub and a participant agent's WebSocket tunnel",
+    "floor": "bench/bare_relay.py: aiohttp relaying with no hub logic (what any aiohttp"
+             " hub pays)",
+}
+
+
+async def measure(urls: dict[str, str], rounds: int, requests: int) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for streaming in (False, True):
         for concurrency in (1, 32):
             per_worker = max(1, requests // concurrency)
-            direct, hub, floor = Samples(), Samples(), Samples()
+            totals = {route: Samples() for route in urls}
             for _ in range(rounds):
-                for url, total in ((direct_url, direct), (hub_url, hub), (floor_url, floor)):
+                for route, url in urls.items():
                     part = Samples()
                     await run_round(url, concurrency, per_worker, streaming, part)
+                    total = totals[route]
                     total.latencies_ms += part.latencies_ms
                     total.errors += part.errors
                     total.elapsed_s += part.elapsed_s
-            rows.append({
-                "scenario": ("stream TTFB" if streaming else "non-stream") + f" c={concurrency}",
-                "direct_p50_ms": direct.percentile(50), "hub_p50_ms": hub.percentile(50),
-                "direct_p99_ms": direct.percentile(99), "hub_p99_ms": hub.percentile(99),
-                "p50_ratio": hub.percentile(50) / direct.percentile(50),
-                "p99_ratio": hub.percentile(99) / direct.percentile(99),
-                "added_p50_ms": hub.percentile(50) - direct.percentile(50),
-                "floor_added_p50_ms": floor.percentile(50) - direct.percentile(50),
-                "throughput_ratio": hub.throughput / direct.throughput,
-                "floor_throughput_ratio": floor.throughput / direct.throughput,
-                "requests": len(hub.latencies_ms),
-                "errors": direct.errors + hub.errors + floor.errors,
-            })
+            direct = totals["direct"]
+            scenario = ("stream TTFB" if streaming else "non-stream") + f" c={concurrency}"
+            for route, samples in totals.items():
+                rows.append({
+                    "scenario": scenario, "route": route,
+                    "p50_ms": samples.percentile(50), "p99_ms": samples.percentile(99),
+                    "added_p50_ms": samples.percentile(50) - direct.percentile(50),
+                    "p50_ratio": samples.percentile(50) / direct.percentile(50),
+                    "p99_ratio": samples.percentile(99) / direct.percentile(99),
+                    "throughput_ratio": samples.throughput / direct.throughput,
+                    "requests": len(samples.latencies_ms), "errors": samples.errors,
+                })
     return rows
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    header = (f"{'scenario':<18} {'direct p50':>10} {'hub p50':>9} {'x p50':>6} {'+ms p50':>8}"
-              f" {'direct p99':>10} {'hub p99':>9} {'x p99':>6} {'thru x':>7}"
-              f" {'floor +ms':>9} {'floor thru':>10} {'errors':>6}")
+    header = (f"{'scenario':<17} {'route':<7} {'p50':>7} {'p99':>7} {'+ms p50':>8}"
+              f" {'x p50':>6} {'x p99':>6} {'thru x':>7} {'errors':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['scenario']:<18} {r['direct_p50_ms']:>10.3f} {r['hub_p50_ms']:>9.3f}"
-              f" {r['p50_ratio']:>6.2f} {r['added_p50_ms']:>8.3f} {r['direct_p99_ms']:>10.3f}"
-              f" {r['hub_p99_ms']:>9.3f} {r['p99_ratio']:>6.2f} {r['throughput_ratio']:>7.2f}"
-              f" {r['floor_added_p50_ms']:>9.3f} {r['floor_throughput_ratio']:>10.2f}"
-              f" {r['errors']:>6}")
-    print("\nTimes in ms. x = hub/direct ratio; +ms = added to direct at p50; thru x = hub/direct"
-          " requests per second.\nfloor = bench/bare_relay.py, aiohttp relaying with the hub's"
-          " upstream client and no hub logic: what any aiohttp hub would cost.")
+        print(f"{r['scenario']:<17} {r['route']:<7} {r['p50_ms']:>7.3f} {r['p99_ms']:>7.3f}"
+              f" {r['added_p50_ms']:>8.3f} {r['p50_ratio']:>6.2f} {r['p99_ratio']:>6.2f}"
+              f" {r['throughput_ratio']:>7.2f} {r['errors']:>6}")
+    print("\nTimes in ms; +ms and x compare each route with direct in the same run; thru x ="
+          " requests per second against direct.")
+    for route, note in ROUTE_NOTES.items():
+        print(f"  {route}: {note}")
 
 
-async def setup_room(hub_url: str, upstream_url: str) -> str:
+async def setup_rooms(hub_url: str, upstream_url: str) -> tuple[str, str]:
+    """A room whose participant the hub dials, and an empty room for the tunnel agent."""
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{hub_url}/rooms", json={"name": "bench"}) as response:
-            code = str((await response.json())["room"]["code"])
+        codes = []
+        for name in ("bench-direct", "bench-tunnel"):
+            async with session.post(f"{hub_url}/rooms", json={"name": name}) as response:
+                codes.append(str((await response.json())["room"]["code"]))
         join = {"id": "bench-participant", "nickname": "bench", "model": "fake-model",
                 "endpoint": upstream_url}
-        async with session.post(f"{hub_url}/rooms/{code}/join", json=join) as response:
+        async with session.post(f"{hub_url}/rooms/{codes[0]}/join", json=join) as response:
             if response.status != 201:
                 raise RuntimeError(await response.text())
-    return code
+    return codes[0], codes[1]
 
 
 def main() -> None:
@@ -200,13 +210,19 @@ def main() -> None:
                 runner: Callable[..., object] = uvloop.run
             except ImportError:
                 runner = asyncio.run
-            code = runner(setup_room(hub_base, upstream_url))
-            rows = runner(measure(
-                f"{upstream_url}/v1/chat/completions",
-                f"{hub_base}/rooms/{code}/v1/chat/completions",
-                f"http://127.0.0.1:{floor_port}/v1/chat/completions",
-                args.rounds, args.requests,
-            ))
+            direct_code, tunnel_code = runner(setup_rooms(hub_base, upstream_url))
+            agent = start_process(
+                [sys.executable, "-m", "gambiarra_desktop", "join", "--code", tunnel_code,
+                 "--model", "fake-model", "--endpoint", upstream_url, "--hub", hub_base,
+                 "--no-specs", "--nickname", "bench-tunnel"], "through the tunnel")
+            rows = runner(measure({
+                "direct": f"{upstream_url}/v1/chat/completions",
+                "hub": f"{hub_base}/rooms/{direct_code}/v1/chat/completions",
+                "tunnel": f"{hub_base}/rooms/{tunnel_code}/v1/chat/completions",
+                "floor": f"http://127.0.0.1:{floor_port}/v1/chat/completions",
+            }, args.rounds, args.requests))
+            agent.terminate()
+            agent.wait(timeout=10)
         finally:
             for process in (hub, floor, upstream):
                 process.terminate()
