@@ -242,3 +242,26 @@ async def test_direct_agent_shares_without_a_tunnel(
         assert agent.tunnel_connections == 0
     finally:
         await agent.stop()
+
+
+async def test_tunnel_multiplexes_concurrent_requests(
+    api: Api, shared: tuple[str, ShareAgent, list[AgentStatus]], upstream: FakeOpenAIServer
+) -> None:
+    code, _, _ = shared
+    upstream.behaviour.tokens = 8
+    upstream.behaviour.token_delay_s = 0.02
+    sdk = sdk_for(api.hub, code)
+
+    async def one(stream: bool) -> str:
+        if stream:
+            chunks = await sdk.chat.completions.create(model="*", messages=MESSAGES,  # type: ignore[arg-type]
+                                                       stream=True)
+            return "".join([c.choices[0].delta.content or "" async for c in chunks
+                            if c.choices])
+        reply = await sdk.chat.completions.create(model="*", messages=MESSAGES)  # type: ignore[arg-type]
+        return reply.choices[0].message.content or ""
+
+    answers = await asyncio.gather(*(one(i % 2 == 0) for i in range(10)))
+    assert answers == ["".join(f"tok{i} " for i in range(8))] * 10
+    assert upstream.max_in_flight >= 2, "requests went through the tunnel one at a time"
+    await sdk.close()
