@@ -172,10 +172,10 @@ async def test_large_body_with_a_slow_reader_arrives_intact(pool: UpstreamPool) 
         peak = 0
         async for chunk in response.iter_chunks(5):
             digest.update(chunk)
-            peak = max(peak, response._connection._buffered + len(chunk))
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.01)  # A slow client: the upstream gets ahead meanwhile.
+            peak = max(peak, response._connection.inbox.buffered)
         assert digest.digest() == hashlib.sha256(payload).digest()
-        assert peak <= 2 * (1 << 20) + 65536
+        assert (1 << 20) < peak <= (1 << 20) + 512 * 1024, peak
         response.release()
 
 

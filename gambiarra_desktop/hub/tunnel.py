@@ -9,7 +9,6 @@ produced. See :mod:`gambiarra_desktop.tunnel_wire` for the frames.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import logging
@@ -19,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from gambiarra_desktop import tunnel_wire
-from gambiarra_desktop.hub.upstream_client import UpstreamError
+from gambiarra_desktop.hub.chunk_inbox import ChunkInbox, UpstreamError
 from gambiarra_desktop.protocol import ParticipantInfo
 
 log = logging.getLogger(__name__)
@@ -38,12 +37,8 @@ class TunnelResponse:
         self.request_id = request_id
         self.status = 0
         self._content_type = ""
-        loop = asyncio.get_running_loop()
-        self.head: asyncio.Future[None] = loop.create_future()
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._error: UpstreamError | None = None
-        self.complete = False
+        self.head: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbox = ChunkInbox("tunnel")
         self._released = False
 
     # fed by the session
@@ -53,49 +48,18 @@ class TunnelResponse:
         if not self.head.done():
             self.head.set_result(None)
 
-    def on_chunk(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._wake()
-
-    def on_end(self) -> None:
-        self.complete = True
-        self._wake()
-
     def on_error(self, error: UpstreamError) -> None:
-        if self._error is None:
-            self._error = error
+        self.inbox.fail(error)
         if not self.head.done():
             self.head.set_exception(error)
             self.head.exception()
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
 
     # used by the proxy
     def header(self, name: str) -> str | None:
         return self._content_type if name.lower() == "content-type" else None
 
-    async def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
-        while True:
-            if self._chunks:
-                chunk = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-                self._chunks.clear()
-                yield chunk
-                continue
-            if self.complete:
-                return
-            if self._error is not None:
-                raise self._error
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.timeout(idle_timeout_s):
-                    await self._waiter
-            except TimeoutError as exc:
-                raise UpstreamError(f"tunnel sent nothing for {idle_timeout_s:g} s") from exc
-            finally:
-                self._waiter = None
+    def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
+        return self.inbox.chunks(idle_timeout_s)
 
     async def read(self, idle_timeout_s: float | None) -> bytes:
         return b"".join([chunk async for chunk in self.iter_chunks(idle_timeout_s)])
@@ -104,7 +68,7 @@ class TunnelResponse:
         if self._released:
             return
         self._released = True
-        self._session.finish(self.request_id, cancel=not self.complete)
+        self._session.finish(self.request_id, cancel=not self.inbox.complete)
 
     def close(self) -> None:
         """Abort: the participant's agent cancels its request to the model server."""
@@ -176,7 +140,7 @@ class TunnelSession:
         if message is None:
             response = self._pending.get(request_id)
             if response is not None:
-                response.on_chunk(chunk)
+                response.inbox.put(chunk)
             return
         response = self._pending.get(message["id"])
         if response is None:
@@ -185,7 +149,7 @@ class TunnelSession:
         if kind == "head":
             response.on_head(int(message.get("status", 502)), str(message.get("contentType", "")))
         elif kind == "end":
-            response.on_end()
+            response.inbox.finish()
         elif kind == "error":
             response.on_error(UpstreamError(str(message.get("message", "tunnel error"))))
         else:

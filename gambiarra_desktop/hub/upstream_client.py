@@ -12,7 +12,6 @@ the llama.cpp server's keep-alive quirk makes necessary.
 from __future__ import annotations
 
 import asyncio
-import collections
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -22,14 +21,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from gambiarra_desktop.hub.chunk_inbox import ChunkInbox, UpstreamError
+
+__all__ = ["ModelResponse", "Target", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+
 IDLE_CONNECTION_TTL_S = 30.0
 MAX_IDLE_PER_HOST = 64
 PAUSE_READING_ABOVE_BYTES = 1 << 20
 """Stop reading from the upstream while this much is waiting for a slow client."""
-
-
-class UpstreamError(Exception):
-    """The upstream could not be reached, broke the connection, or sent invalid HTTP."""
 
 
 class StaleConnectionError(UpstreamError):
@@ -93,15 +92,15 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.headers_done: asyncio.Future[None] = self._loop.create_future()
-        self.message_complete = False
         self.keep_alive = False
         self.received_any = False
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._buffered = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self._error: BaseException | None = None
+        self.inbox = ChunkInbox("upstream", on_taken=self._resume_reading)
         self._paused = False
         self._framed = False
+
+    @property
+    def message_complete(self) -> bool:
+        return self.inbox.complete
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -151,16 +150,19 @@ class _Connection(asyncio.Protocol):
             self.headers_done.set_result(None)
 
     def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > PAUSE_READING_ABOVE_BYTES and not self._paused and self.transport:
+        self.inbox.put(body)
+        over = self.inbox.buffered > PAUSE_READING_ABOVE_BYTES
+        if over and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
 
     def on_message_complete(self) -> None:
-        self.message_complete = True
-        self._wake()
+        self.inbox.finish()
+
+    def _resume_reading(self) -> None:
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
 
     # used by UpstreamResponse
     def fail_waiting(self, error: BaseException) -> None:
@@ -169,46 +171,12 @@ class _Connection(asyncio.Protocol):
             self._fail(error)
 
     def _fail(self, error: BaseException) -> None:
-        if self._error is None:
-            self._error = error
+        self.inbox.fail(error)
         if not self.headers_done.done():
             self.headers_done.set_exception(error)
             self.headers_done.exception()  # Mark retrieved; the caller may be gone.
-        self._wake()
         if self.transport is not None:
             self.transport.close()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def take_chunk(self) -> bytes | None:
-        """Everything received so far, joined: one write downstream instead of several."""
-        if self._chunks:
-            chunks = self._chunks
-            chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-            chunks.clear()
-            self._buffered = 0
-            if self._paused and self._buffered < PAUSE_READING_ABOVE_BYTES // 2:
-                self._paused = False
-                if self.transport is not None:
-                    self.transport.resume_reading()
-            return chunk
-        return None
-
-    async def wait_for_data(self, idle_timeout_s: float | None) -> None:
-        if self._error is not None:
-            raise self._error
-        self._waiter = self._loop.create_future()
-        try:
-            async with asyncio.timeout(idle_timeout_s):
-                await self._waiter
-        except TimeoutError as exc:
-            raise UpstreamError(f"upstream sent nothing for {idle_timeout_s:g} s") from exc
-        finally:
-            self._waiter = None
-        if self._error is not None and not self._chunks:
-            raise self._error
 
     def send(self, request: bytes) -> None:
         if self.transport is None or self.closed:
@@ -237,16 +205,8 @@ class UpstreamResponse:
                 return value.decode("latin-1")
         return None
 
-    async def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
-        connection = self._connection
-        while True:
-            chunk = connection.take_chunk()
-            if chunk is not None:
-                yield chunk
-                continue
-            if connection.message_complete:
-                return
-            await connection.wait_for_data(idle_timeout_s)
+    def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
+        return self._connection.inbox.chunks(idle_timeout_s)
 
     async def read(self, idle_timeout_s: float | None) -> bytes:
         return b"".join([chunk async for chunk in self.iter_chunks(idle_timeout_s)])
