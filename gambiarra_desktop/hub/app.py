@@ -45,7 +45,6 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     await app[STORE].open()
     await app[REGISTRY].load()
-    await app[PROXY].start()
     sweeper = asyncio.create_task(
         sweep_forever(app[REGISTRY], config.health_check_interval_s, config.participant_timeout_s),
         name="gambiarra-liveness",

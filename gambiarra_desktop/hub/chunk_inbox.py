@@ -59,6 +59,13 @@ class ChunkInbox:
             self._on_taken()
         return chunk
 
+    async def read_all(self, idle_timeout_s: float | None) -> bytes:
+        """The whole body. Small answers usually arrive complete with their head: then
+        this returns at once, without starting an iterator."""
+        if self.complete:
+            return self.take() or b""
+        return b"".join([chunk async for chunk in self.chunks(idle_timeout_s)])
+
     async def chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
         """Chunks until the body is complete. Chunks that arrived before a failure are
         still delivered, then the failure is raised."""

@@ -49,7 +49,7 @@ class ChatProxy:
         self._config = config
         self._registry = registry
         self._tunnels = tunnels
-        self._pool: UpstreamPool | None = None
+        self._pool = UpstreamPool(config.upstream_connect_timeout_s)
         self._targets: dict[str, Target] = {}
 
     def _target(self, endpoint: str) -> Target:
@@ -61,13 +61,13 @@ class ChatProxy:
             target = self._targets[endpoint] = Target.parse(chat_completions_url(endpoint))
         return target
 
-    async def start(self) -> None:
-        self._pool = UpstreamPool(self._config.upstream_connect_timeout_s)
+    @property
+    def pool(self) -> UpstreamPool:
+        return self._pool
 
     async def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        """Close idle upstream connections (the hub is stopping)."""
+        self._pool.close()
 
     async def forward(
         self,
@@ -76,8 +76,6 @@ class ChatProxy:
         participant: ParticipantInfo,
         body: dict[str, Any],
     ) -> web.StreamResponse:
-        if self._pool is None:
-            raise RuntimeError("ChatProxy.start() was not awaited")
         upstream_body = {**body, "model": participant["model"]}
         if self._registry.has_listeners:
             self._registry.publish(
@@ -111,7 +109,6 @@ class ChatProxy:
             if session is None:
                 raise UpstreamError(ErrorText.TUNNEL_NOT_CONNECTED)
             return await session.open(body, timeout_s)
-        assert self._pool is not None  # noqa: S101 - checked in forward().
         target = self._target(participant["endpoint"])
         return await self._pool.post(target, dump_json(body), timeout_s)
 

@@ -62,7 +62,7 @@ class TunnelResponse:
         return self.inbox.chunks(idle_timeout_s)
 
     async def read(self, idle_timeout_s: float | None) -> bytes:
-        return b"".join([chunk async for chunk in self.iter_chunks(idle_timeout_s)])
+        return await self.inbox.read_all(idle_timeout_s)
 
     def release(self) -> None:
         if self._released:

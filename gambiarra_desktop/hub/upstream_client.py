@@ -209,7 +209,7 @@ class UpstreamResponse:
         return self._connection.inbox.chunks(idle_timeout_s)
 
     async def read(self, idle_timeout_s: float | None) -> bytes:
-        return b"".join([chunk async for chunk in self.iter_chunks(idle_timeout_s)])
+        return await self._connection.inbox.read_all(idle_timeout_s)
 
     def release(self) -> None:
         """Return the connection to the pool when it is reusable, else close it."""
