@@ -6,27 +6,10 @@ import argparse
 import asyncio
 import json
 from datetime import datetime
-from typing import Any
 
 from gambiarra_desktop.commands.common import error, find_room_hub, stop_on_signals
+from gambiarra_desktop.event_text import describe
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
-
-
-def describe(name: str, data: Any) -> str:
-    if not isinstance(data, dict):
-        return str(data)
-    who = data.get("nickname") or data.get("participantId") or data.get("name") or ""
-    if name == "llm:complete" and isinstance(data.get("metrics"), dict):
-        m = data["metrics"]
-        return (f"{who}: {m.get('tokens')} tokens, first token {m.get('latencyFirstTokenMs')}"
-                f" ms, {m.get('tokensPerSecond')} tok/s")
-    if name == "llm:error":
-        return f"{who}: {data.get('error')}"
-    if name == "participant:joined":
-        return f"{who} ({data.get('model')}, {data.get('transport', 'direct')})"
-    if name == "room:created":
-        return f"{data.get('code')} {data.get('name')}"
-    return str(who)
 
 
 async def monitor(args: argparse.Namespace) -> int:
