@@ -196,7 +196,7 @@ def main() -> None:
             [sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
              "--port", str(upstream_port)], "Fake OpenAI")
         hub = start_process(
-            [sys.executable, "-m", "gambiarra_desktop", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", "gambiarra_desktop.cli", "serve", "--host", "127.0.0.1",
              "--port", str(hub_port), "--data-dir", data_dir, "--log-level", "warning"],
             "listening")
         upstream_url = f"http://127.0.0.1:{upstream_port}"
@@ -212,7 +212,7 @@ def main() -> None:
                 runner = asyncio.run
             direct_code, tunnel_code = runner(setup_rooms(hub_base, upstream_url))
             agent = start_process(
-                [sys.executable, "-m", "gambiarra_desktop", "join", "--code", tunnel_code,
+                [sys.executable, "-m", "gambiarra_desktop.cli", "join", "--code", tunnel_code,
                  "--model", "fake-model", "--endpoint", upstream_url, "--hub", hub_base,
                  "--no-specs", "--nickname", "bench-tunnel"], "through the tunnel")
             rows = runner(measure({

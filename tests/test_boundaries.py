@@ -10,9 +10,22 @@ CORE_MODULES = [
     "gambiarra_desktop.events",
     "gambiarra_desktop.hub",
     "gambiarra_desktop.hub.server",
+    "gambiarra_desktop.discovery.hosting",
+    "gambiarra_desktop.discovery.browser",
+    "gambiarra_desktop.share.agent",
+    "gambiarra_desktop.share.tunnel_client",
+    "gambiarra_desktop.hub_client",
+    "gambiarra_desktop.commands.serve",
+    "gambiarra_desktop.commands.share",
     "gambiarra_desktop.cli",
     "gambiarra_desktop.devtools.fake_openai",
 ]
+
+
+def test_qt_is_installed_so_this_test_means_something() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("PySide6") is not None
 
 
 def test_core_imports_no_qt() -> None:

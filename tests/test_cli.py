@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "gambiarra_desktop"]
+CLI = [sys.executable, "-m", "gambiarra_desktop.cli"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

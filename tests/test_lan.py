@@ -41,7 +41,7 @@ def background(command: list[str], ready: str) -> Iterator[subprocess.Popen[str]
 
 def test_participant_on_another_host_serves_chat_through_the_hub(tmp_path: Path) -> None:
     with two_hosts() as (hub_host, peer_host):
-        hub_cmd = hub_host.command(sys.executable, "-m", "gambiarra_desktop", "serve",
+        hub_cmd = hub_host.command(sys.executable, "-m", "gambiarra_desktop.cli", "serve",
                                    "--host", "0.0.0.0", "--port", "3000",
                                    "--data-dir", str(tmp_path))
         model_cmd = peer_host.command(sys.executable, "-m",
@@ -70,7 +70,7 @@ def test_discovery_and_tunnel_across_hosts(tmp_path: Path) -> None:
     ``gambiarra join`` finds the room by mDNS and shares through the tunnel, and a client on
     that host gets a streamed answer through the hub."""
     with two_hosts() as (hub_host, peer_host):
-        hub_cmd = hub_host.command(sys.executable, "-m", "gambiarra_desktop", "serve",
+        hub_cmd = hub_host.command(sys.executable, "-m", "gambiarra_desktop.cli", "serve",
                                    "--host", "0.0.0.0", "--port", "3000", "--data-dir",
                                    str(tmp_path), "--mdns", "--interface", hub_host.interface,
                                    "--name", "Namespace hub")
@@ -80,12 +80,12 @@ def test_discovery_and_tunnel_across_hosts(tmp_path: Path) -> None:
         with background(hub_cmd, "mDNS:"), background(model_cmd, "Fake OpenAI"):
             hub_url = f"http://{hub_host.address}:3000"
             created = subprocess.run(
-                peer_host.command(sys.executable, "-m", "gambiarra_desktop", "create",
+                peer_host.command(sys.executable, "-m", "gambiarra_desktop.cli", "create",
                                   "--name", "Across", "--hub", hub_url),
                 capture_output=True, text=True, timeout=30, check=True)
             code = created.stdout.split("Code: ")[1].split()[0]
             listed = subprocess.run(
-                peer_host.command(sys.executable, "-m", "gambiarra_desktop", "list",
+                peer_host.command(sys.executable, "-m", "gambiarra_desktop.cli", "list",
                                   "--interface", peer_host.interface, "--timeout", "3",
                                   "--json"),
                 capture_output=True, text=True, timeout=30, check=True)
@@ -93,7 +93,7 @@ def test_discovery_and_tunnel_across_hosts(tmp_path: Path) -> None:
             assert [(h["name"], h["url"]) for h in hubs] == [("Namespace hub", hub_url)]
             assert [r["code"] for r in hubs[0]["rooms"]] == [code]
             join_cmd = peer_host.command(
-                sys.executable, "-m", "gambiarra_desktop", "join", "--code", code,
+                sys.executable, "-m", "gambiarra_desktop.cli", "join", "--code", code,
                 "--model", "tiny", "--endpoint", "http://127.0.0.1:8080", "--interface",
                 peer_host.interface, "--no-specs")
             with background(join_cmd, "through the tunnel"):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gambiarra_desktop.discovery.announcement import HubAnnouncement, default_hub_name
 from gambiarra_desktop.discovery.interfaces import InterfaceAddress, lan_addresses
 from gambiarra_desktop.discovery.publisher import HubPublisher
+from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.identity import load_or_create_hub_id
 from gambiarra_desktop.hub.keys import BUS
 from gambiarra_desktop.hub.server import HubServer
+from gambiarra_desktop.protocol import DEFAULT_HOST, DEFAULT_PORT
 
 
 class NoLanAddressError(Exception):
@@ -35,3 +39,57 @@ async def publish_hub(
     await publisher.start()
     publisher.follow_rooms(server.app[BUS], lambda: len(server.registry))
     return publisher, addresses
+
+
+class HostedHub:
+    """A hub this app runs and publishes: what the GUI's Host button starts and stops."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int = DEFAULT_PORT,
+        host: str = DEFAULT_HOST,
+        name: str | None = None,
+        interface: str | None = None,
+        cooperating_mdns: bool = False,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.server = HubServer(data_dir, host, port, bus=bus)
+        self._name = name
+        self._interface = interface
+        self._cooperating = cooperating_mdns
+        self.publisher: HubPublisher | None = None
+        self.addresses: list[InterfaceAddress] = []
+        self.mdns_problem = ""
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def local_url(self) -> str:
+        return self.server.url
+
+    @property
+    def lan_url(self) -> str:
+        """The URL people on the LAN use: the first advertised address."""
+        if self.addresses:
+            return f"http://{self.addresses[0].address}:{self.port}"
+        return self.server.url
+
+    async def start(self) -> None:
+        """Serve and publish. ``OSError`` when the port is taken; mDNS trouble does not stop
+        the hub (it stays reachable by address) and is kept in :attr:`mdns_problem`."""
+        await self.server.start()
+        try:
+            self.publisher, self.addresses = await publish_hub(
+                self.server, self._name, self._interface, self._cooperating
+            )
+        except (NoLanAddressError, OSError) as exc:
+            self.mdns_problem = str(exc)
+
+    async def stop(self) -> None:
+        if self.publisher is not None:
+            await self.publisher.stop()
+            self.publisher = None
+        await self.server.stop()

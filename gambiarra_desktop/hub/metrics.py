@@ -1,8 +1,9 @@
 """Token counts and timings of one proxied completion, for ``llm:complete`` events.
 
-Counting works on raw bytes so the streaming hot path never parses JSON per chunk: each SSE
-``data:`` event of an OpenAI stream carries about one token. When the upstream reports
-``usage`` (in a non-streaming body, or the last chunk of a stream), that number wins.
+Counting works on raw bytes so the streaming hot path never parses JSON per chunk: each
+non-empty ``"content"`` delta of an OpenAI stream carries about one token (role-only and
+finish chunks carry none). When the upstream reports ``usage`` (in a non-streaming body, or
+the last chunk of a stream), that number wins.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 
 from gambiarra_desktop.protocol import LlmMetrics
 
-DATA_FIELD = b"data:"
-DONE_MARKER = b"[DONE]"
+CONTENT_KEY = b'"content"'
+EMPTY_CONTENTS = (b'"content":""', b'"content": ""', b'"content":null', b'"content": null')
 TAIL_BYTES = 4096
+CARRY_BYTES = max(len(marker) for marker in EMPTY_CONTENTS) - 1
+"""Enough of the previous chunk to complete any marker split across two chunks."""
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 
 
@@ -31,10 +34,11 @@ class CompletionMeter:
     def on_chunk(self, chunk: bytes) -> None:
         if self.first_byte is None:
             self.first_byte = time.perf_counter()
-        # A ``data:`` split across two chunks is counted once: keep the last 4 bytes.
+        # A key split across two chunks is still counted, once: the carry-over completes it,
+        # and whatever lies wholly inside the carry-over was counted with the last chunk.
         joined = self._carry + chunk
-        self.events += joined.count(DATA_FIELD) - joined.count(DONE_MARKER)
-        self._carry = chunk[-(len(DATA_FIELD) - 1):]
+        self.events += _content_deltas(joined) - _content_deltas(self._carry)
+        self._carry = joined[-CARRY_BYTES:]
         self._tail = (self._tail + chunk)[-TAIL_BYTES:]
 
     def on_body(self, body: bytes) -> None:
@@ -61,6 +65,10 @@ class CompletionMeter:
         if not matches:
             return None
         return int(matches[-1])
+
+
+def _content_deltas(data: bytes) -> int:
+    return data.count(CONTENT_KEY) - sum(data.count(empty) for empty in EMPTY_CONTENTS)
 
 
 def error_chunk(message: str) -> bytes:

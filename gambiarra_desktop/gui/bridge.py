@@ -1,0 +1,33 @@
+"""The only place where core events become Qt signals (Electrum's qt_event_listener).
+
+Core objects report through plain callbacks and async iterators; widgets only ever see
+these signals, so replacing qasync one day changes this file alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from gambiarra_desktop.discovery.browser import HubChange
+from gambiarra_desktop.share.agent import AgentStatus
+
+
+class CoreBridge(QObject):
+    hub_found = Signal(object)  # DiscoveredHub
+    hub_updated = Signal(object)
+    hub_gone = Signal(object)
+    room_event = Signal(str, object)  # event name, data
+    agent_status = Signal(object)  # AgentStatus
+
+    def on_hub_change(self, change: HubChange) -> None:
+        signal = {"found": self.hub_found, "updated": self.hub_updated,
+                  "gone": self.hub_gone}[change.kind]
+        signal.emit(change.hub)
+
+    def on_room_event(self, name: str, data: Any) -> None:
+        self.room_event.emit(name, data)
+
+    def on_agent_status(self, status: AgentStatus) -> None:
+        self.agent_status.emit(status)

@@ -1,0 +1,119 @@
+"""A hub's page: list its rooms, create one, and open one (asking for the password only
+when the room has one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QListWidgetItem
+
+from gambiarra_desktop.gui.hub_view import HubPage
+from gambiarra_desktop.gui.models import HubEntry, RoomSession
+from gambiarra_desktop.gui.settings import AppSettings
+from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
+from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+
+ROOM_ROLE = Qt.ItemDataRole.UserRole
+
+
+class HubController(QObject):
+    room_opened = Signal(object)  # RoomSession
+    rooms_counted = Signal(str, int)  # hub key, number of rooms
+
+    def __init__(self, view: HubPage, settings: AppSettings, tasks: TaskTracker) -> None:
+        super().__init__()
+        self.tasks = tasks
+        self.view = view
+        self.settings = settings
+        self.entry: HubEntry | None = None
+        view.join_clicked.connect(self.join)
+        view.create_clicked.connect(self.create)
+        view.room_list.currentItemChanged.connect(self._on_room_changed)
+
+    async def show(self, entry: HubEntry) -> None:
+        self.entry = entry
+        self.view.title.setText(entry.name)
+        self.view.address.setText(entry.url)
+        self.view.error.setText("")
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        entry = self.entry
+        if entry is None:
+            return
+        try:
+            async with HubClient(entry.url, timeout_s=5) as hub:
+                rooms = await hub.list_rooms()
+        except (HubUnreachableError, HubApiError) as exc:
+            self.view.error.setText(f"Cannot list the rooms of this hub: {exc}")
+            return
+        self.view.room_list.clear()
+        for room in rooms:
+            lock = "🔒 " if room.get("hasPassword") else ""
+            people = room.get("participantCount", 0)
+            item = QListWidgetItem(f"{lock}{room['name']}    {room['code']}    · {people} sharing")
+            item.setData(ROOM_ROLE, room)
+            self.view.room_list.addItem(item)
+        self.view.no_rooms.setVisible(not rooms)
+        self.view.join_button.setEnabled(bool(rooms))
+        if rooms:
+            self.view.room_list.setCurrentRow(0)
+        self.rooms_counted.emit(entry.key, len(rooms))
+
+    def _selected_room(self) -> dict[str, Any] | None:
+        item = self.view.room_list.currentItem()
+        data = item.data(ROOM_ROLE) if item is not None else None
+        return data if isinstance(data, dict) else None
+
+    def _on_room_changed(self, *_: object) -> None:
+        room = self._selected_room()
+        needs_password = bool(room and room.get("hasPassword"))
+        self.view.join_password.setVisible(needs_password)
+        if needs_password:
+            self.view.join_password.setFocus()
+
+    def join(self) -> None:
+        room = self._selected_room()
+        if room is None or self.entry is None:
+            return
+        password = self.view.join_password.text()
+        if room.get("hasPassword") and not password:
+            self.view.error.setText("This room has a password: type it next to Join room.")
+            self.view.join_password.show()
+            self.view.join_password.setFocus()
+            return
+        self.view.error.setText("")
+        self.room_opened.emit(RoomSession(
+            self.entry.name, self.entry.url, str(room["code"]), str(room["name"]),
+            bool(room.get("hasPassword")), password))
+        self.view.join_password.clear()
+
+    @tracked_slot()
+    async def create(self) -> None:
+        entry = self.entry
+        name = self.view.room_name.text().strip()
+        if entry is None:
+            return
+        if not name:
+            self.view.error.setText("Give the room a name.")
+            self.view.room_name.setFocus()
+            return
+        password = self.view.room_password.text()
+        self.view.create_button.setEnabled(False)
+        try:
+            async with HubClient(entry.url) as hub:
+                created = await hub.create_room(name, password or None)
+        except (HubUnreachableError, HubApiError) as exc:
+            self.view.error.setText(f"Could not create the room: {exc}")
+            return
+        finally:
+            self.view.create_button.setEnabled(True)
+        room = created["room"]
+        self.settings.remember_hosted_room(room["code"])
+        self.view.room_name.clear()
+        self.view.room_password.clear()
+        self.view.error.setText("")
+        await self.refresh()
+        self.room_opened.emit(RoomSession(entry.name, entry.url, room["code"], room["name"],
+                                          bool(room.get("hasPassword")), password))

@@ -1,0 +1,216 @@
+"""The main window: the hub list on the left; a hub's rooms or an open room on the right.
+
+It only composes views and controllers; all network work runs in the controllers on the
+shared qasync loop, so the window never waits on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gambiarra_desktop.discovery.hosting import HostedHub
+from gambiarra_desktop.gui.bridge import CoreBridge
+from gambiarra_desktop.gui.config import GuiConfig
+from gambiarra_desktop.gui.discovery_controller import DiscoveryController
+from gambiarra_desktop.gui.host_controller import HostController
+from gambiarra_desktop.gui.hub_controller import HubController
+from gambiarra_desktop.gui.hub_view import HubPage
+from gambiarra_desktop.gui.models import HubEntry, RoomSession
+from gambiarra_desktop.gui.playground_controller import PlaygroundController
+from gambiarra_desktop.gui.resources import icon
+from gambiarra_desktop.gui.room_controller import RoomController
+from gambiarra_desktop.gui.room_view import RoomPage
+from gambiarra_desktop.gui.settings import AppSettings
+from gambiarra_desktop.gui.share_controller import ShareController
+from gambiarra_desktop.gui.sidebar_view import SidebarView
+from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
+from gambiarra_desktop.gui.theme import ThemeMode, apply_theme
+from gambiarra_desktop.gui.tray import Tray
+
+WELCOME_TEXT = (
+    "<h2>Pool the models on your network</h2>"
+    "<p>Pick a hub on the left, or click <b>Host a hub</b> to run one on this computer.</p>"
+    "<p>In a room, flip <b>Share my model</b> to lend your Ollama, LM Studio or llama.cpp"
+    " server, and use everyone's models through one OpenAI-compatible address.</p>"
+)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, config: GuiConfig, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.settings = settings or AppSettings()
+        self.quit_requested = asyncio.Event()
+        self.closing = False
+        self.setWindowTitle("Gambiarra")
+        self.setWindowIcon(icon("gambiarra"))
+        self.resize(1180, 760)
+        if self.settings.geometry is not None:
+            self.restoreGeometry(self.settings.geometry)
+
+        self.bridge = CoreBridge()
+        self.sidebar = SidebarView()
+        self.stack = QStackedWidget()
+        self.welcome = QLabel(WELCOME_TEXT)
+        self.welcome.setObjectName("page")
+        self.welcome.setWordWrap(True)
+        self.welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.welcome.setContentsMargins(60, 40, 60, 40)
+        self.hub_page = HubPage()
+        self.room_page = RoomPage()
+        for page in (self.welcome, self.hub_page, self.room_page):
+            self.stack.addWidget(page)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sidebar)
+        right = QVBoxLayout()
+        right.addWidget(self.stack)
+        layout.addLayout(right, 1)
+        self.setCentralWidget(central)
+
+        self.tasks = TaskTracker()
+        self.host = HostController(self.sidebar, config, self.settings, self.tasks)
+        self.discovery = DiscoveryController(self.sidebar, self.bridge, config, self.settings,
+                                             self.tasks)
+        self.hubs = HubController(self.hub_page, self.settings, self.tasks)
+        self.room = RoomController(self.room_page, self.bridge, self.tasks)
+        self.share = ShareController(self.room_page.share, self.bridge, config, self.settings,
+                                     self.tasks)
+        self.playground = PlaygroundController(self.room_page.playground, self.tasks)
+
+        self.host.hosting_changed.connect(self.on_hosting_changed)
+        self.discovery.hub_selected.connect(self.show_hub)
+        self.hubs.room_opened.connect(self.open_room)
+        self.hubs.rooms_counted.connect(self._on_rooms_counted)
+        self.room_page.leave_clicked.connect(self.back_to_hub)
+        self.share.sharing_changed.connect(self._on_sharing_changed)
+        self._build_menu()
+        self.tray: Tray | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = Tray(self)
+            self.tray.show_action.triggered.connect(self.bring_back)
+            self.tray.quit_action.triggered.connect(self.quit_requested.set)
+            self.tray.share_action.toggled.connect(self.room_page.share.share_switch.setChecked)
+            self.tray.activated.connect(self._on_tray_activated)
+            self.tray.show()
+        self._apply_theme(self.settings.theme)  # type: ignore[arg-type]
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut("Ctrl+Q")
+        quit_action.triggered.connect(self.quit_requested.set)
+        file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        group = QActionGroup(self)
+        for mode, label in (("system", "Follow the system"), ("light", "Light"),
+                            ("dark", "Dark")):
+            action = QAction(label, self, checkable=True)
+            action.setChecked(self.settings.theme == mode)
+            action.triggered.connect(lambda _=False, m=mode: self._apply_theme(m))
+            group.addAction(action)
+            view_menu.addAction(action)
+
+    def _apply_theme(self, mode: ThemeMode) -> None:
+        self.settings.theme = mode
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, mode)
+
+    async def start(self) -> None:
+        await self.discovery.start()
+
+    def on_hosting_changed(self, hosted: HostedHub | None) -> None:
+        self.discovery.on_hosting_changed(hosted)
+        if hosted is not None:
+            self.discovery.select("local")
+
+    def _on_rooms_counted(self, key: str, count: int) -> None:
+        entry = self.discovery.entries.get(key)
+        if entry is not None and entry.room_count != count:
+            entry.room_count = count
+            self.discovery.upsert(entry)
+
+    @tracked_slot(object)
+    async def show_hub(self, entry: HubEntry) -> None:
+        if self.closing:
+            return
+        self.stack.setCurrentWidget(self.hub_page)
+        await self.hubs.show(entry)
+
+    @tracked_slot(object)
+    async def open_room(self, session: RoomSession) -> None:
+        if self.closing:
+            return
+        self.stack.setCurrentWidget(self.room_page)
+        self.room_page.tabs.setCurrentIndex(0)
+        if self.tray is not None:
+            self.tray.share_action.setEnabled(True)
+        await self.room.open(session)
+        await self.playground.open(session)
+        await self.share.open(session)
+
+    @tracked_slot()
+    async def back_to_hub(self) -> None:
+        await self.share.stop_sharing()
+        await self.room.close()
+        if self.tray is not None:
+            self.tray.share_action.setEnabled(False)
+        self.stack.setCurrentWidget(self.hub_page)
+        await self.hubs.refresh()
+
+    def _on_sharing_changed(self, on: bool) -> None:
+        if self.tray is not None:
+            self.tray.set_sharing(on)
+
+    def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.bring_back()
+
+    def bring_back(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override.
+        self.settings.geometry = self.saveGeometry()
+        if self.tray is not None and not self.quit_requested.is_set():
+            event.ignore()
+            self.hide()
+            self.tray.showMessage("Gambiarra", "Still running here; sharing continues.",
+                                  QSystemTrayIcon.MessageIcon.Information, 3000)
+            return
+        event.accept()
+        self.quit_requested.set()
+
+    async def shutdown(self) -> None:
+        """Leave rooms, say goodbye on mDNS, stop the hub: in that order, all awaited.
+        Safe to call twice."""
+        if self.closing:
+            return
+        self.closing = True
+        await self.tasks.cancel_all()
+        self.settings.geometry = self.saveGeometry()
+        self.settings.sync()
+        await self.share.stop_sharing()
+        await self.room.close()
+        await self.discovery.stop()
+        await self.host.stop()
+        await self.tasks.cancel_all()
+        if self.tray is not None:
+            self.tray.hide()

@@ -1,0 +1,161 @@
+"""An open room: the live participants table and activity log (from the room's SSE
+events, not polling), and the Connect panel's snippets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QApplication, QTableWidgetItem
+
+from gambiarra_desktop.event_text import describe
+from gambiarra_desktop.gui.bridge import CoreBridge
+from gambiarra_desktop.gui.models import RoomSession
+from gambiarra_desktop.gui.room_view import RoomPage
+from gambiarra_desktop.gui.tasks import TaskTracker
+from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+
+MAX_ACTIVITY_LINES = 500
+RECONNECT_DELAY_S = 2.0
+
+
+def specs_text(specs: dict[str, Any]) -> str:
+    parts = []
+    if specs.get("gpu"):
+        vram = f" {specs['vram']} GB" if specs.get("vram") else ""
+        parts.append(f"{specs['gpu']}{vram}")
+    if specs.get("ram"):
+        parts.append(f"{specs['ram']} GB RAM")
+    if specs.get("cpu") and not specs.get("gpu"):
+        parts.append(str(specs["cpu"]))
+    return ", ".join(parts) or "—"
+
+
+def snippets(session: RoomSession) -> dict[str, str]:
+    base = session.openai_base_url
+    return {
+        "curl": (f"curl {base}/chat/completions \\\n  -H \"Content-Type: application/json\" \\\n"
+                 "  -d '{\"model\": \"*\", \"messages\": [{\"role\": \"user\", \"content\":"
+                 " \"Hello!\"}]}'"),
+        "Python (openai SDK)": (
+            "from openai import OpenAI\n\n"
+            f"client = OpenAI(base_url=\"{base}\", api_key=\"unused\")\n"
+            "reply = client.chat.completions.create(\n"
+            "    model=\"*\", messages=[{\"role\": \"user\", \"content\": \"Hello!\"}])\n"
+            "print(reply.choices[0].message.content)"),
+        "Open WebUI / Continue": (
+            "Open WebUI: Settings → Connections → OpenAI API\n"
+            f"  URL: {base}\n  Key: anything (the room does not check it)\n\n"
+            "Continue (config.yaml):\n  models:\n    - name: Gambiarra room\n"
+            f"      provider: openai\n      model: \"*\"\n      apiBase: {base}"),
+    }
+
+
+class RoomController(QObject):
+    def __init__(self, view: RoomPage, bridge: CoreBridge, tasks: TaskTracker) -> None:
+        super().__init__()
+        self.tasks = tasks
+        self.view = view
+        self.bridge = bridge
+        self.session: RoomSession | None = None
+        self.participants: dict[str, dict[str, Any]] = {}
+        self.served: dict[str, int] = {}
+        self.last_rate: dict[str, float] = {}
+        self._events_task: asyncio.Task[None] | None = None
+        bridge.room_event.connect(self.on_event)
+        view.copy_code_clicked.connect(self.copy_code)
+        view.connect_tab.copy_requested.connect(self.copy_text)
+
+    async def open(self, session: RoomSession) -> None:
+        await self.close()
+        self.session = session
+        self.participants.clear()
+        self.served.clear()
+        self.last_rate.clear()
+        self.view.title.setText(session.name)
+        lock = " · password protected" if session.has_password else ""
+        self.view.subtitle.setText(f"on {session.hub_name} ({session.hub_url}){lock}")
+        self.view.code.setText(session.code)
+        self.view.participants.activity.clear()
+        self.view.connect_tab.base_url.setText(session.openai_base_url)
+        for title, text in snippets(session).items():
+            self.view.connect_tab.snippets[title].setPlainText(text)
+        try:
+            async with HubClient(session.hub_url, timeout_s=5) as hub:
+                for participant in await hub.participants(session.code):
+                    self.participants[participant["id"]] = participant
+        except (HubUnreachableError, HubApiError) as exc:
+            self.log(f"cannot read the participants: {exc}")
+        self.render()
+        self._events_task = self.tasks.spawn(self._follow(session))
+
+    async def close(self) -> None:
+        task, self._events_task = self._events_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.session = None
+
+    async def _follow(self, session: RoomSession) -> None:
+        """Stream the room's events into the bridge, reconnecting if the hub drops."""
+        while True:
+            try:
+                async with HubClient(session.hub_url) as hub:
+                    async for name, data in hub.events(session.code):
+                        self.bridge.on_room_event(name, data)
+            except (HubUnreachableError, HubApiError) as exc:
+                self.log(f"lost the room's live events ({exc}); retrying")
+            await asyncio.sleep(RECONNECT_DELAY_S)
+
+    def on_event(self, name: str, data: Any) -> None:
+        if self.session is None or not isinstance(data, dict) or name == "connected":
+            return
+        if name == "room:created":
+            return  # Other rooms are not this room's news.
+        pid = str(data.get("participantId") or data.get("id") or "")
+        nicknames = {k: str(v.get("nickname", k)) for k, v in self.participants.items()}
+        if name == "participant:joined":
+            self.participants[pid] = data
+        elif name == "participant:left":
+            self.participants.pop(pid, None)
+        elif name in ("participant:offline", "participant:online") and pid in self.participants:
+            self.participants[pid]["status"] = name.split(":")[1]
+        elif name == "llm:complete":
+            self.served[pid] = self.served.get(pid, 0) + 1
+            metrics = data.get("metrics") or {}
+            self.last_rate[pid] = float(metrics.get("tokensPerSecond") or 0)
+        self.log(describe(name, data, nicknames))
+        self.render()
+
+    def log(self, text: str) -> None:
+        activity = self.view.participants.activity
+        activity.addItem(f"{datetime.now():%H:%M:%S}  {text}")
+        while activity.count() > MAX_ACTIVITY_LINES:
+            activity.takeItem(0)
+        activity.scrollToBottom()
+
+    def render(self) -> None:
+        table = self.view.participants.table
+        table.setRowCount(len(self.participants))
+        for row, (pid, p) in enumerate(self.participants.items()):
+            rate = self.last_rate.get(pid)
+            values = [
+                str(p.get("nickname", "")), str(p.get("model", "")),
+                "● online" if p.get("status") == "online" else "○ offline",
+                str(p.get("transport", "direct")), specs_text(p.get("specs") or {}),
+                str(self.served.get(pid, 0)), f"{rate:.1f}" if rate else "—",
+            ]
+            for column, value in enumerate(values):
+                table.setItem(row, column, QTableWidgetItem(value))
+        self.view.participants.empty.setVisible(not self.participants)
+
+    def copy_code(self) -> None:
+        if self.session is not None:
+            self.copy_text(self.session.code)
+
+    def copy_text(self, text: str) -> None:
+        QApplication.clipboard().setText(text)

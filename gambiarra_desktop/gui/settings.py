@@ -1,0 +1,98 @@
+"""What the app remembers between runs (QSettings): nickname, last endpoint, rooms this
+user created, manual hubs, theme and window geometry."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from PySide6.QtCore import QByteArray, QSettings
+
+
+class AppSettings:
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self._s = settings or QSettings("Gambiarra", "Gambiarra Desktop")
+
+    def _get(self, key: str, default: str = "") -> str:
+        value = self._s.value(key, default)
+        return str(value) if value is not None else default
+
+    @property
+    def nickname(self) -> str:
+        return self._get("share/nickname") or socket.gethostname().split(".")[0]
+
+    @nickname.setter
+    def nickname(self, value: str) -> None:
+        self._s.setValue("share/nickname", value)
+
+    @property
+    def last_endpoint(self) -> str:
+        return self._get("share/endpoint")
+
+    @last_endpoint.setter
+    def last_endpoint(self, value: str) -> None:
+        self._s.setValue("share/endpoint", value)
+
+    @property
+    def last_model(self) -> str:
+        return self._get("share/model")
+
+    @last_model.setter
+    def last_model(self, value: str) -> None:
+        self._s.setValue("share/model", value)
+
+    @property
+    def theme(self) -> str:
+        return self._get("view/theme", "system")
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self._s.setValue("view/theme", value)
+
+    @property
+    def host_port(self) -> int:
+        try:
+            return int(self._get("host/port", "3000"))
+        except ValueError:
+            return 3000
+
+    @host_port.setter
+    def host_port(self, value: int) -> None:
+        self._s.setValue("host/port", value)
+
+    def _json_list(self, key: str) -> list[str]:
+        try:
+            value = json.loads(self._get(key, "[]"))
+        except ValueError:
+            return []
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    @property
+    def hosted_rooms(self) -> list[str]:
+        return self._json_list("host/rooms")
+
+    def remember_hosted_room(self, code: str) -> None:
+        rooms = self.hosted_rooms
+        if code not in rooms:
+            self._s.setValue("host/rooms", json.dumps([*rooms, code]))
+
+    @property
+    def manual_hubs(self) -> list[str]:
+        return self._json_list("hubs/manual")
+
+    def remember_manual_hub(self, url: str) -> None:
+        hubs = self.manual_hubs
+        if url not in hubs:
+            self._s.setValue("hubs/manual", json.dumps([*hubs, url]))
+
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self._s.value("window/geometry")
+        return value if isinstance(value, QByteArray) else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self._s.setValue("window/geometry", value)
+
+    def sync(self) -> None:
+        self._s.sync()

@@ -1,0 +1,158 @@
+"""Share my model: pick a detected model server (or type one), then one switch shares it
+with the open room through the tunnel, with the state always in view."""
+
+from __future__ import annotations
+
+import aiohttp
+from PySide6.QtCore import QObject, Signal
+
+from gambiarra_desktop.gui.bridge import CoreBridge
+from gambiarra_desktop.gui.config import GuiConfig
+from gambiarra_desktop.gui.models import RoomSession
+from gambiarra_desktop.gui.room_view import ShareTab
+from gambiarra_desktop.gui.settings import AppSettings
+from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
+from gambiarra_desktop.share.agent import AgentStatus, ShareAgent, ShareSettings
+from gambiarra_desktop.share.local_servers import (
+    DetectedServer,
+    ModelServerError,
+    detect_local_servers,
+    list_models,
+)
+from gambiarra_desktop.share.specs import machine_specs
+
+STATE_TEXT = {"sharing": "Sharing", "starting": "Starting…", "reconnecting": "Reconnecting…",
+              "failed": "Stopped", "stopped": "Stopped"}
+
+
+class ShareController(QObject):
+    sharing_changed = Signal(bool)
+
+    def __init__(
+        self, view: ShareTab, bridge: CoreBridge, config: GuiConfig, settings: AppSettings,
+        tasks: TaskTracker,
+    ) -> None:
+        super().__init__()
+        self.tasks = tasks
+        self.view = view
+        self.config = config
+        self.settings = settings
+        self.bridge = bridge
+        self.session: RoomSession | None = None
+        self.agent: ShareAgent | None = None
+        self.servers: list[DetectedServer] = []
+        view.nickname.setText(settings.nickname)
+        view.endpoint.setText(settings.last_endpoint)
+        view.detect_clicked.connect(self.detect)
+        view.check_clicked.connect(self.check)
+        view.share_toggled.connect(self.on_switch)
+        view.server_combo.currentIndexChanged.connect(self._on_server_chosen)
+        bridge.agent_status.connect(self.on_status)
+
+    async def open(self, session: RoomSession) -> None:
+        await self.stop_sharing()
+        self.session = session
+        self.view.share_switch.setEnabled(True)
+        await self._detect()
+
+    @tracked_slot()
+    async def detect(self) -> None:
+        await self._detect()
+
+    async def _detect(self) -> None:
+        self.view.detect_hint.setText("Looking for model servers on this computer…")
+        extra = [self.settings.last_endpoint] if self.settings.last_endpoint else []
+        self.servers = await detect_local_servers(extra)
+        self.view.server_combo.blockSignals(True)
+        self.view.server_combo.clear()
+        for server in self.servers:
+            self.view.server_combo.addItem(f"{server.name} — {server.endpoint}")
+        self.view.server_combo.addItem("Another address…")
+        self.view.server_combo.blockSignals(False)
+        if self.servers:
+            self.view.detect_hint.setText(
+                f"Found {len(self.servers)} model server(s). Pick a model and flip the switch.")
+            self.view.server_combo.setCurrentIndex(0)
+            self._on_server_chosen(0)
+        else:
+            self.view.detect_hint.setText(
+                "No model server found on the usual ports (Ollama 11434, LM Studio 1234,"
+                " llama.cpp 8080, vLLM 8000). Start one, or type its address and press Check.")
+
+    def _on_server_chosen(self, index: int) -> None:
+        if 0 <= index < len(self.servers):
+            server = self.servers[index]
+            self.view.endpoint.setText(server.endpoint)
+            self._fill_models(list(server.models))
+
+    def _fill_models(self, models: list[str]) -> None:
+        self.view.model_combo.clear()
+        self.view.model_combo.addItems(models)
+        if self.settings.last_model in models:
+            self.view.model_combo.setCurrentText(self.settings.last_model)
+
+    @tracked_slot()
+    async def check(self) -> None:
+        endpoint = self.view.endpoint.text().strip()
+        if not endpoint:
+            return
+        try:
+            async with aiohttp.ClientSession() as session:
+                models = await list_models(session, endpoint)
+        except ModelServerError as exc:
+            self.view.detect_hint.setText(str(exc))
+            return
+        self._fill_models(models)
+        self.view.detect_hint.setText(f"{endpoint} serves {len(models)} model(s).")
+
+    @tracked_slot(bool)
+    async def on_switch(self, on: bool) -> None:
+        if on:
+            await self.start_sharing()
+        else:
+            await self.stop_sharing()
+
+    async def start_sharing(self) -> None:
+        session = self.session
+        endpoint = self.view.endpoint.text().strip()
+        model = self.view.model_combo.currentText().strip()
+        if session is None or not endpoint or not model:
+            self._set_switch(False)
+            self.on_status(AgentStatus("failed", "Pick a model server and a model first."))
+            return
+        nickname = self.view.nickname.text().strip() or self.settings.nickname
+        self.settings.nickname = nickname
+        self.settings.last_endpoint = endpoint
+        self.settings.last_model = model
+        settings = ShareSettings(
+            room_code=session.code, model=model, endpoint=endpoint, nickname=nickname,
+            password=session.password or None, specs=await machine_specs(),
+            health_interval_s=self.config.share_health_interval_s,
+        )
+        self.agent = ShareAgent(session.hub_url, settings, self.bridge.on_agent_status)
+        await self.agent.start()
+        self.sharing_changed.emit(True)
+
+    async def stop_sharing(self) -> None:
+        agent, self.agent = self.agent, None
+        if agent is not None:
+            await agent.stop()
+        self._set_switch(False)
+        self.sharing_changed.emit(False)
+
+    def _set_switch(self, on: bool) -> None:
+        self.view.share_switch.blockSignals(True)
+        self.view.share_switch.setChecked(on)
+        self.view.share_switch.setText("Sharing" if on else "Share my model")
+        self.view.share_switch.blockSignals(False)
+
+    def on_status(self, status: AgentStatus) -> None:
+        self.view.status.set_state(status.state, STATE_TEXT.get(status.state, status.state))
+        if status.reason:
+            self.view.reason.setText(status.reason[0].upper() + status.reason[1:])
+        if status.state in ("sharing", "starting", "reconnecting"):
+            self._set_switch(True)
+        elif status.state == "failed":
+            self._set_switch(False)
+            self.agent = None
+            self.sharing_changed.emit(False)

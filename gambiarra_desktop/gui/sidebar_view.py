@@ -1,0 +1,127 @@
+"""Layout of the left column: hosting a hub, and the hubs found on the network."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gambiarra_desktop.gui.resources import icon
+
+EMPTY_HUBS_TEXT = (
+    "No hubs found yet.\n\nCheck that you are on the same Wi-Fi or LAN as the host, that the"
+    " network lets devices see each other (guest networks often isolate clients), and that"
+    " your firewall allows mDNS (UDP 5353). You can also add a hub by its address."
+)
+
+
+class SidebarView(QWidget):
+    host_clicked = Signal()
+    retry_port_clicked = Signal(int)
+    add_address_submitted = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("sidebar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setMinimumWidth(270)
+        self.setMaximumWidth(340)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 18, 18, 18)
+        layout.setSpacing(10)
+
+        title_row = QHBoxLayout()
+        logo = QLabel()
+        logo.setPixmap(icon("gambiarra").pixmap(32, 32))
+        title = QLabel("Gambiarra")
+        title.setObjectName("appTitle")
+        title_row.addWidget(logo)
+        title_row.addWidget(title, 1)
+        layout.addLayout(title_row)
+        layout.addSpacing(8)
+
+        layout.addWidget(self._section("YOUR HUB"))
+        self.host_button = QPushButton("Host a hub")
+        self.host_button.setObjectName("primary")
+        self.host_button.setToolTip("Run a hub on this computer and publish it on the LAN")
+        self.host_button.clicked.connect(self.host_clicked)
+        layout.addWidget(self.host_button)
+        self.host_status = QLabel("Not hosting. Anyone on your network can use a hub you host.")
+        self.host_status.setObjectName("hint")
+        self.host_status.setWordWrap(True)
+        self.host_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.host_status)
+        self.port_row = QWidget()
+        port_layout = QHBoxLayout(self.port_row)
+        port_layout.setContentsMargins(0, 0, 0, 0)
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(1024, 65535)
+        self.port_spin.setAccessibleName("Port for the hub")
+        self.retry_button = QPushButton("Use this port")
+        self.retry_button.clicked.connect(
+            lambda: self.retry_port_clicked.emit(self.port_spin.value()))
+        port_layout.addWidget(self.port_spin)
+        port_layout.addWidget(self.retry_button)
+        self.port_row.hide()
+        layout.addWidget(self.port_row)
+        layout.addSpacing(12)
+
+        layout.addWidget(self._section("HUBS ON YOUR NETWORK"))
+        self.hub_list = QListWidget()
+        self.hub_list.setAccessibleName("Hubs on your network")
+        layout.addWidget(self.hub_list, 1)
+        self.empty_label = QLabel(EMPTY_HUBS_TEXT)
+        self.empty_label.setObjectName("hint")
+        self.empty_label.setWordWrap(True)
+        layout.addWidget(self.empty_label)
+        self.add_hub_button = QPushButton("Add hub by address…")
+        self.add_hub_button.clicked.connect(self._show_address_row)
+        layout.addWidget(self.add_hub_button)
+        self.address_row = QWidget()
+        address_layout = QHBoxLayout(self.address_row)
+        address_layout.setContentsMargins(0, 0, 0, 0)
+        self.address_edit = QLineEdit()
+        self.address_edit.setPlaceholderText("192.168.1.5:3000")
+        self.address_edit.setAccessibleName("Hub address")
+        self.address_button = QPushButton("Add")
+        self.address_button.clicked.connect(self._submit_address)
+        self.address_edit.returnPressed.connect(self._submit_address)
+        address_layout.addWidget(self.address_edit, 1)
+        address_layout.addWidget(self.address_button)
+        self.address_row.hide()
+        layout.addWidget(self.address_row)
+        self.address_error = QLabel("")
+        self.address_error.setObjectName("errorText")
+        self.address_error.setWordWrap(True)
+        self.address_error.hide()
+        layout.addWidget(self.address_error)
+
+    @staticmethod
+    def _section(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName("sectionTitle")
+        return label
+
+    def _show_address_row(self) -> None:
+        self.address_row.show()
+        self.address_edit.setFocus()
+
+    def _submit_address(self) -> None:
+        if self.address_edit.text().strip():
+            self.address_submitted_text = self.address_edit.text().strip()
+            self.add_address_submitted.emit(self.address_submitted_text)
+
+    def show_address_error(self, message: str) -> None:
+        self.address_error.setText(message)
+        self.address_error.setVisible(bool(message))
+
+    def show_hub_list_empty(self, empty: bool) -> None:
+        self.empty_label.setVisible(empty)

@@ -1,0 +1,33 @@
+"""The tray icon: sharing keeps running with the window closed, and Quit is always there."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
+
+from gambiarra_desktop.gui.resources import icon
+
+
+class Tray(QSystemTrayIcon):
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(icon("gambiarra"), parent)
+        self.setToolTip("Gambiarra")
+        menu = QMenu(parent)
+        self.show_action = QAction("Show Gambiarra", menu)
+        self.share_action = QAction("Share my model", menu)
+        self.share_action.setCheckable(True)
+        self.share_action.setEnabled(False)
+        self.quit_action = QAction("Quit", menu)
+        menu.addAction(self.show_action)
+        menu.addAction(self.share_action)
+        menu.addSeparator()
+        menu.addAction(self.quit_action)
+        self.setContextMenu(menu)
+        self._menu = menu
+
+    def set_sharing(self, on: bool) -> None:
+        self.share_action.blockSignals(True)
+        self.share_action.setChecked(on)
+        self.share_action.blockSignals(False)
+        self.setIcon(icon("tray-sharing" if on else "gambiarra"))
+        self.setToolTip("Gambiarra — sharing your model" if on else "Gambiarra")
