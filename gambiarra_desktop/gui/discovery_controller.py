@@ -42,6 +42,8 @@ class DiscoveryController(QObject):
         self.config = config
         self.settings = settings
         self.entries: dict[str, HubEntry] = {}
+        self.local_hub_id: str | None = None
+        """The hub this app hosts: found on the LAN too, but listed once, as this computer."""
         self.browser: HubBrowser | None = None
         self._bridge = bridge
         bridge.hub_found.connect(self.on_hub_seen)
@@ -68,6 +70,12 @@ class DiscoveryController(QObject):
             self.browser = None
 
     def on_hub_seen(self, hub: DiscoveredHub) -> None:
+        if hub.hub_id and hub.hub_id == self.local_hub_id:
+            local = self.entries.get("local")
+            if local is not None:
+                local.room_count = hub.room_count
+                self.upsert(local)
+            return
         self.upsert(HubEntry(f"lan:{hub.hub_id or hub.service_name}", hub.name, hub.url,
                              hub.room_count, "lan"))
 
@@ -76,9 +84,13 @@ class DiscoveryController(QObject):
 
     def on_hosting_changed(self, hosted: HostedHub | None) -> None:
         if hosted is None:
+            self.local_hub_id = None
             self.remove("local")
         else:
-            self.upsert(HubEntry("local", "This computer", hosted.local_url,
+            if hosted.publisher is not None:
+                self.local_hub_id = hosted.publisher.announcement.hub_id
+                self.remove(f"lan:{self.local_hub_id}")
+            self.upsert(HubEntry("local", "This computer (your hub)", hosted.lan_url,
                                  len(hosted.server.registry), "local"))
 
     def upsert(self, entry: HubEntry) -> None:

@@ -15,8 +15,8 @@ class HubEntry:
 
     def label(self) -> str:
         rooms = f"{self.room_count} room" + ("" if self.room_count == 1 else "s")
-        where = {"local": "this computer", "manual": "added by address"}.get(self.source, "LAN")
-        return f"{self.name}\n{self.url.removeprefix('http://')} · {rooms} · {where}"
+        where = {"local": "", "manual": " · added by address"}.get(self.source, "")
+        return f"{self.name}\n{self.url.removeprefix('http://')} · {rooms}{where}"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QObject
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QTableWidgetItem
 
 from gambiarra_desktop.event_text import describe
@@ -19,6 +20,9 @@ from gambiarra_desktop.gui.tasks import TaskTracker
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 
 MAX_ACTIVITY_LINES = 500
+STATUS_COLUMN = 2
+ONLINE_COLOR = "#1fa463"
+OFFLINE_COLOR = "#8a8f9c"
 RECONNECT_DELAY_S = 2.0
 
 
@@ -150,7 +154,11 @@ class RoomController(QObject):
                 str(self.served.get(pid, 0)), f"{rate:.1f}" if rate else "—",
             ]
             for column, value in enumerate(values):
-                table.setItem(row, column, QTableWidgetItem(value))
+                item = QTableWidgetItem(value)
+                if column == STATUS_COLUMN:
+                    online = p.get("status") == "online"
+                    item.setForeground(QColor(ONLINE_COLOR if online else OFFLINE_COLOR))
+                table.setItem(row, column, item)
         self.view.participants.empty.setVisible(not self.participants)
 
     def copy_code(self) -> None:

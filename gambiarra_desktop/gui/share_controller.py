@@ -143,7 +143,6 @@ class ShareController(QObject):
     def _set_switch(self, on: bool) -> None:
         self.view.share_switch.blockSignals(True)
         self.view.share_switch.setChecked(on)
-        self.view.share_switch.setText("Sharing" if on else "Share my model")
         self.view.share_switch.blockSignals(False)
 
     def on_status(self, status: AgentStatus) -> None:

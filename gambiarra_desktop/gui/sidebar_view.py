@@ -32,8 +32,7 @@ class SidebarView(QWidget):
         super().__init__()
         self.setObjectName("sidebar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setMinimumWidth(270)
-        self.setMaximumWidth(340)
+        self.setFixedWidth(300)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(18, 18, 18, 18)
         layout.setSpacing(10)
@@ -77,11 +76,14 @@ class SidebarView(QWidget):
         layout.addWidget(self._section("HUBS ON YOUR NETWORK"))
         self.hub_list = QListWidget()
         self.hub_list.setAccessibleName("Hubs on your network")
+        self.hub_list.setWordWrap(True)
+        self.hub_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.hub_list, 1)
         self.empty_label = QLabel(EMPTY_HUBS_TEXT)
         self.empty_label.setObjectName("hint")
         self.empty_label.setWordWrap(True)
-        layout.addWidget(self.empty_label)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.empty_label, 1)
         self.add_hub_button = QPushButton("Add hub by address…")
         self.add_hub_button.clicked.connect(self._show_address_row)
         layout.addWidget(self.add_hub_button)
@@ -124,4 +126,6 @@ class SidebarView(QWidget):
         self.address_error.setVisible(bool(message))
 
     def show_hub_list_empty(self, empty: bool) -> None:
+        """The empty state takes the list's place and says what to check."""
         self.empty_label.setVisible(empty)
+        self.hub_list.setVisible(not empty)

@@ -74,14 +74,20 @@ async def test_hosted_hub_appears_in_the_discovered_list(
 ) -> None:
     qtbot.mouseClick(window.sidebar.host_button, Qt.MouseButton.LeftButton)
     await eventually(lambda: window.host.hosted is not None)
-    # Found twice: as this computer, and over mDNS on the loopback LAN.
-    await eventually(lambda: any(key.startswith("lan:") for key in window.discovery.entries))
-    lan = next(e for k, e in window.discovery.entries.items() if k.startswith("lan:"))
-    assert lan.url == f"http://127.0.0.1:{window.host.hosted.port}"  # type: ignore[union-attr]
+    hosted = window.host.hosted
+    assert hosted is not None and hosted.publisher is not None
+    hub_id = hosted.publisher.announcement.hub_id
+    browser = window.discovery.browser
+    assert browser is not None
+    # It is seen over mDNS on the (loopback) LAN, and listed once, as this computer.
+    await eventually(lambda: any(h.hub_id == hub_id for h in browser.hubs.values()))
+    seen = next(h for h in browser.hubs.values() if h.hub_id == hub_id)
+    assert seen.url == f"http://127.0.0.1:{hosted.port}"
+    assert list(window.discovery.entries) == ["local"]
     assert not window.sidebar.empty_label.isVisible()
-    # Stopping sends the goodbye: the hub leaves the list.
+    # Stopping sends the goodbye: the hub leaves the LAN and the list.
     qtbot.mouseClick(window.sidebar.host_button, Qt.MouseButton.LeftButton)
-    await eventually(lambda: not window.discovery.entries)
+    await eventually(lambda: not window.discovery.entries and not browser.hubs)
     assert window.sidebar.empty_label.isVisible()
     await finish(window)
 

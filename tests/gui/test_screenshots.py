@@ -1,0 +1,86 @@
+"""PNGs of the main screens, light and dark, saved as build artifacts.
+
+They land in ``build/screenshots/`` (or ``$GAMBIARRA_SCREENSHOTS``); the README's pictures
+are made with ``GAMBIARRA_SCREENSHOTS=docs/screenshots``. Each picture is checked to be a
+real, non-blank rendering of the expected size.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
+from gambiarra_desktop.gui.main_window import MainWindow
+from gambiarra_desktop.gui.theme import apply_theme
+from tests.gui.conftest import eventually, finish
+from tests.gui.test_flows import TOKENS, host_and_create_room
+
+SIZE = (1180, 760)
+
+
+def _out_dir() -> Path:
+    out = Path(os.environ.get("GAMBIARRA_SCREENSHOTS", "build/screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _shoot(window: MainWindow, name: str) -> Path:
+    QApplication.processEvents()
+    path = _out_dir() / f"{name}.png"
+    assert window.grab().save(str(path))
+    image = QImage(str(path))
+    assert (image.width(), image.height()) == SIZE
+    # Not blank: the picture holds many distinct colours.
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 37)
+               for y in range(0, image.height(), 29)}
+    assert len(colours) > 8, f"{name} looks blank"
+    return path
+
+
+async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    window.resize(*SIZE)
+    upstream.behaviour.token_delay_s = 0.03  # About 33 tokens/s, like a small local model.
+    _shoot(window, "01-welcome")
+
+    await host_and_create_room(qtbot, window, "Friday hack")
+    share = window.room_page.share
+    share.endpoint.setText(upstream.url)
+    share.nickname.setText("Ana")
+    qtbot.mouseClick(share.check_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: share.model_combo.currentText() == "llama3.2:3b")
+    qtbot.mouseClick(share.share_switch, Qt.MouseButton.LeftButton)
+    await eventually(lambda: share.status.text() == "Sharing")
+    window.room_page.tabs.setCurrentWidget(share)
+    _shoot(window, "03-share")
+
+    playground = window.room_page.playground
+    window.room_page.tabs.setCurrentWidget(playground)
+    qtbot.mouseClick(playground.refresh_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: playground.model_combo.count() >= 2)
+    playground.prompt.setPlainText("Write a haiku about sharing GPUs with friends")
+    qtbot.mouseClick(playground.send_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: playground.output.toPlainText() == TOKENS)
+    _shoot(window, "05-playground")
+
+    window.room_page.tabs.setCurrentWidget(window.room_page.connect_tab)
+    _shoot(window, "04-connect")
+    window.room_page.tabs.setCurrentIndex(0)
+    await eventually(lambda: window.room_page.participants.table.item(0, 5).text() == "1")
+    _shoot(window, "02-room")
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    apply_theme(app, "dark")
+    _shoot(window, "06-room-dark")
+    qtbot.mouseClick(window.room_page.leave, Qt.MouseButton.LeftButton)
+    await eventually(lambda: window.stack.currentWidget() is window.hub_page)
+    await eventually(lambda: window.hub_page.room_list.count() == 1)
+    _shoot(window, "07-hub-dark")
+    apply_theme(app, "light")
+    await finish(window)
