@@ -84,3 +84,41 @@ async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpen
     _shoot(window, "07-hub-dark")
     apply_theme(app, "light")
     await finish(window)
+
+
+SCALED_WINDOW = """
+import sys
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+from gambiarra_desktop.gui.config import GuiConfig
+from gambiarra_desktop.gui.main_window import MainWindow
+from gambiarra_desktop.gui.settings import AppSettings
+from PySide6.QtCore import QSettings
+app = QApplication([])
+window = MainWindow(GuiConfig(data_dir=Path(sys.argv[2])),
+                    AppSettings(QSettings(sys.argv[3], QSettings.Format.IniFormat)))
+window.resize(1180, 760)
+window.show()
+app.processEvents()
+image = window.grab()
+print(image.width(), image.height(), image.devicePixelRatio())
+image.save(sys.argv[1])
+"""
+
+
+def test_window_renders_at_200_percent(tmp_path: Path) -> None:
+    """Readable at 200%: Qt scales the whole window, text and all, by the device ratio."""
+    import subprocess
+    import sys
+
+    out = _out_dir() / "08-welcome-200-percent.png"
+    env = {**os.environ, "QT_SCALE_FACTOR": "2", "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-c", SCALED_WINDOW, str(out), str(tmp_path / "hub"),
+         str(tmp_path / "settings.ini")],
+        capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    width, height, ratio = result.stdout.split()
+    assert float(ratio) == 2.0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (2 * SIZE[0], 2 * SIZE[1])
