@@ -27,6 +27,19 @@ class HubUnreachableError(Exception):
     pass
 
 
+def error_message(status: int, text: str) -> str:
+    """The message of a seed-format error body (``{"error": ...}``; OpenAI's
+    ``{"error": {"message": ...}}`` too), or the raw text."""
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        return text or f"HTTP {status}"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message")
+    return str(error) if error else (text or f"HTTP {status}")
+
+
 class HubClient:
     def __init__(
         self,
@@ -66,14 +79,12 @@ class HubClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
             raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {reason}") from exc
-        try:
-            data = json.loads(text) if text else None
-        except ValueError:
-            data = None
         if response.status >= 400:
-            message = data.get("error") if isinstance(data, dict) else None
-            raise HubApiError(response.status, message or f"hub answered HTTP {response.status}")
-        return data
+            raise HubApiError(response.status, error_message(response.status, text))
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
 
     async def health(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", "/health")
@@ -121,11 +132,7 @@ class HubClient:
             ) as response:
                 if response.status >= 400:
                     text = await response.text()
-                    try:
-                        message = json.loads(text).get("error", text)
-                    except ValueError:
-                        message = text
-                    raise HubApiError(response.status, message)
+                    raise HubApiError(response.status, error_message(response.status, text))
                 name, data_lines = "message", []
                 async for raw in response.content:
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -136,5 +143,30 @@ class HubClient:
                     elif not line and data_lines:
                         yield name, json.loads("\n".join(data_lines))
                         name, data_lines = "message", []
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
+
+    async def chat_stream(self, code: str, model: str, prompt: str) -> AsyncIterator[str]:
+        """A one-message chat with the room, as the text pieces arrive."""
+        payload = {"model": model, "stream": True,
+                   "messages": [{"role": "user", "content": prompt}]}
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
+        try:
+            async with self.session.post(f"{self.openai_base_url(code)}/chat/completions",
+                                         json=payload, timeout=timeout) as response:
+                if response.status >= 400:
+                    text = await response.text()
+                    raise HubApiError(response.status, error_message(response.status, text))
+                async for raw in response.content:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[5:])
+                    if "error" in chunk:
+                        raise HubApiError(502, error_message(502, json.dumps(chunk)))
+                    for choice in chunk.get("choices", []):
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            yield piece
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {exc}") from exc

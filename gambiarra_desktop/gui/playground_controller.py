@@ -5,56 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QTextCursor
 
 from gambiarra_desktop.gui.models import RoomSession
 from gambiarra_desktop.gui.room_view import PlaygroundTab
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
+from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 
 ANY_LABEL = "Any participant (*)"
-
-
-async def stream_reply(
-    base_url: str, model: str, prompt: str
-) -> AsyncIterator[str]:
-    """The reply's text pieces as the room streams them; errors in the seed format raise."""
-    payload = {"model": model, "stream": True,
-               "messages": [{"role": "user", "content": prompt}]}
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
-        f"{base_url}/chat/completions", json=payload
-    ) as response:
-        if response.status >= 400:
-            text = await response.text()
-            try:
-                message = json.loads(text).get("error", text)
-            except ValueError:
-                message = text
-            if isinstance(message, dict):
-                message = message.get("message", str(message))
-            raise RuntimeError(str(message))
-        async for raw in response.content:
-            line = raw.decode("utf-8", "replace").strip()
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                return
-            chunk = json.loads(data)
-            if "error" in chunk:
-                error = chunk["error"]
-                raise RuntimeError(error.get("message", str(error)) if isinstance(error, dict)
-                                   else str(error))
-            for choice in chunk.get("choices", []):
-                piece = (choice.get("delta") or {}).get("content")
-                if piece:
-                    yield piece
 
 
 class PlaygroundController(QObject):
@@ -87,10 +48,10 @@ class PlaygroundController(QObject):
         if self.session is None:
             return
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as s, \
-                    s.get(f"{self.session.openai_base_url}/models") as response:
-                data: dict[str, Any] = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            async with HubClient(self.session.hub_url, timeout_s=5) as hub:
+                data: dict[str, Any] = await hub.request(
+                    "GET", f"/rooms/{self.session.code}/v1/models")
+        except (HubApiError, HubUnreachableError) as exc:
             self.view.error.setText(f"Cannot list the room's models: {exc}")
             return
         for entry in data.get("data", []):
@@ -118,17 +79,21 @@ class PlaygroundController(QObject):
         self.view.send_button.setEnabled(False)
         self.view.stop_button.setEnabled(True)
         try:
-            async for piece in stream_reply(self.session.openai_base_url, model, prompt):
-                cursor = self.view.output.textCursor()
-                cursor.movePosition(QTextCursor.MoveOperation.End)
-                cursor.insertText(piece)
-                self.view.output.setTextCursor(cursor)
-        except (RuntimeError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            async with HubClient(self.session.hub_url) as hub:
+                async for piece in hub.chat_stream(self.session.code, model, prompt):
+                    self._append(piece)
+        except (HubApiError, HubUnreachableError, ValueError) as exc:
             self.view.error.setText(str(exc) or type(exc).__name__)
         finally:
             self.view.send_button.setEnabled(True)
             self.view.stop_button.setEnabled(False)
             self._task = None
+
+    def _append(self, piece: str) -> None:
+        cursor = self.view.output.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(piece)
+        self.view.output.setTextCursor(cursor)
 
     @tracked_slot()
     async def stop(self) -> None:

@@ -169,3 +169,15 @@ async def test_add_hub_by_address(
     await eventually(lambda: window.stack.currentWidget() is window.hub_page)
     assert window.settings.manual_hubs == [other.url]
     await finish(window)
+
+
+async def test_playground_explains_an_empty_room(qtbot: QtBot, window: MainWindow) -> None:
+    await host_and_create_room(qtbot, window, "Empty")
+    playground = window.room_page.playground
+    window.room_page.tabs.setCurrentWidget(playground)
+    playground.prompt.setPlainText("Anyone there?")
+    qtbot.mouseClick(playground.send_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: playground.error.text() != "")
+    assert playground.error.text() == "No available participant for the requested model"
+    assert playground.send_button.isEnabled()
+    await finish(window)
