@@ -22,6 +22,7 @@ class EventType(StrEnum):
     PARTICIPANT_LEFT = "participant:left"
     PARTICIPANT_OFFLINE = "participant:offline"
     PARTICIPANT_ONLINE = "participant:online"
+    LLM_QUEUED = "llm:queued"
     LLM_REQUEST = "llm:request"
     LLM_COMPLETE = "llm:complete"
     LLM_ERROR = "llm:error"

@@ -113,7 +113,7 @@ async def test_leave_removes_the_participant(api: Api) -> None:
     status, body = await api.call("DELETE", f"/rooms/{room['code']}/leave/bob")
     assert (status, body) == (200, {"success": True})
     _, listing = await api.call("GET", f"/rooms/{room['code']}/participants")
-    assert listing == {"participants": []}
+    assert listing["participants"] == []
     status, body = await api.call("DELETE", f"/rooms/{room['code']}/leave/bob")
     assert (status, body) == (404, {"error": "Participant not found"})
 
@@ -192,3 +192,11 @@ async def test_join_refuses_the_metadata_address(api: Api) -> None:
     status, body = await api.join(room["code"], endpoint="http://169.254.169.254/")
     assert (status, body) == (
         400, {"error": "Invalid endpoint: 169.254.169.254 is not a model server address"})
+
+
+async def test_control_characters_in_join_fields_are_refused(api: Api) -> None:
+    room = await api.create_room()
+    for field in ("id", "nickname", "model"):
+        status, body = await api.join(room["code"], **{field: "bad\r\nX-Evil: 1"})
+        assert (status, body) == (
+            400, {"error": f"Invalid field: {field} must not contain control characters"})

@@ -40,7 +40,7 @@ async def test_events_arrive_in_order_with_their_payloads(
         )
         assert status == 200
         assert await events.next_event() == (
-            "llm:request", {"participantId": "alice", "model": "*"})
+            "llm:request", {"participantId": "alice", "model": "*", "queueMs": 0})
         name, complete = await events.next_event()
         assert name == "llm:complete"
         assert complete["participantId"] == "alice"

@@ -31,6 +31,7 @@ def fast_settings(code: str, endpoint: str, **overrides: object) -> ShareSetting
     settings = ShareSettings(
         room_code=code, model="llama3.2:3b", endpoint=endpoint, nickname="Tunnelled",
         health_interval_s=0.1, backoff_initial_s=0.05, backoff_max_s=0.2,
+        config={"maxConcurrent": 4},  # The fake model server answers several at once.
     )
     for name, value in overrides.items():
         setattr(settings, name, value)

@@ -169,8 +169,9 @@ def _token(index: int) -> str:
     return f"tok{index} "
 
 
-async def _serve(host: str, port: int, models: tuple[str, ...]) -> None:
+async def _serve(host: str, port: int, models: tuple[str, ...], token_delay_s: float) -> None:
     server = FakeOpenAIServer(models)
+    server.behaviour.token_delay_s = token_delay_s
     await server.start(host, port)
     print(f"Fake OpenAI-compatible server on {server.url} serving {', '.join(models)}",
           flush=True)
@@ -185,8 +186,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--model", action="append", dest="models")
+    parser.add_argument("--token-delay", type=float, default=0.0,
+                        help="seconds between streamed tokens")
     args = parser.parse_args()
-    serve = _serve(args.host, args.port, tuple(args.models or ["fake-model"]))
+    serve = _serve(args.host, args.port, tuple(args.models or ["fake-model"]), args.token_delay)
     with contextlib.suppress(KeyboardInterrupt):
         try:
             import uvloop

@@ -8,15 +8,27 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.events import EventBus, EventType
 from gambiarra_desktop.hub.config import HubConfig
-from gambiarra_desktop.hub.keys import BUS, CONFIG, PROXY, REGISTRY, STORE, STREAMS, TUNNELS
+from gambiarra_desktop.hub.keys import (
+    BUS,
+    CONFIG,
+    PROXY,
+    REGISTRY,
+    SCHEDULER,
+    STATS,
+    STORE,
+    STREAMS,
+    TUNNELS,
+)
 from gambiarra_desktop.hub.liveness import sweep_forever
 from gambiarra_desktop.hub.proxy import ChatProxy
 from gambiarra_desktop.hub.responses import add_cors_header, api_middleware
 from gambiarra_desktop.hub.rooms import RoomRegistry
 from gambiarra_desktop.hub.routes import routes
+from gambiarra_desktop.hub.scheduler import Scheduler
 from gambiarra_desktop.hub.sse import RoomEventStreams
+from gambiarra_desktop.hub.stats import StatsBook
 from gambiarra_desktop.hub.store import Store
 from gambiarra_desktop.hub.tunnel import TunnelHub
 
@@ -26,13 +38,29 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
     bus = bus or EventBus()
     registry = RoomRegistry(store, bus)
-    tunnels = TunnelHub()
+    stats = StatsBook()
+
+    def on_queued(room_code: str, position: int) -> None:
+        room = registry.get(room_code)
+        if room is not None:
+            registry.publish(EventType.LLM_QUEUED, room, {"position": position})
+
+    scheduler = Scheduler(stats, config.queue_max_per_room, config.queue_max_wait_s, on_queued)
+
+    async def on_tunnel_lost(room_code: str, participant_id: str) -> None:
+        room = registry.get(room_code)
+        if room is not None:
+            await registry.mark_offline(room, participant_id, "its tunnel dropped")
+
+    tunnels = TunnelHub(on_tunnel_lost)
     app[CONFIG] = config
     app[BUS] = bus
     app[STORE] = store
     app[REGISTRY] = registry
     app[TUNNELS] = tunnels
-    app[PROXY] = ChatProxy(config, registry, tunnels)
+    app[STATS] = stats
+    app[SCHEDULER] = scheduler
+    app[PROXY] = ChatProxy(config, registry, tunnels, scheduler)
     app[STREAMS] = RoomEventStreams(bus, config.sse_heartbeat_s, config.sse_queue_size)
     app.add_routes(routes)
     app.on_response_prepare.append(add_cors_header)
@@ -46,7 +74,8 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[STORE].open()
     await app[REGISTRY].load()
     sweeper = asyncio.create_task(
-        sweep_forever(app[REGISTRY], config.health_check_interval_s, config.participant_timeout_s),
+        sweep_forever(app[REGISTRY], config.health_check_interval_s,
+                      config.participant_timeout_s, config.loading_grace_factor),
         name="gambiarra-liveness",
     )
     try:

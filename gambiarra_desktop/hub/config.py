@@ -34,6 +34,16 @@ class HubConfig:
     """A CPU model can take minutes to read a long prompt before its first token."""
     upstream_idle_timeout_s: float = 300.0
     """Longest silence between two chunks; a stream that keeps producing never times out."""
+    queue_max_per_room: int = 64
+    """Requests that may wait for a free participant in one room; more get 429."""
+    queue_max_wait_s: float = 30.0
+    """Longest wait in the queue before a 429 with Retry-After."""
+    failover_retries: int = 2
+    """Other participants tried when one fails before the first byte reached the client."""
+    degrade_after_failures: int = 2
+    degraded_cooldown_s: float = 15.0
+    loading_grace_factor: float = 4.0
+    """A participant loading its model may stay silent this many times longer."""
     max_rooms: int = 1000
     """Rooms are kept forever (there is no delete in the seed API): cap them so a script
     cannot fill the disk."""

@@ -8,7 +8,9 @@ from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.proxy import ChatProxy
 from gambiarra_desktop.hub.rooms import RoomRegistry
+from gambiarra_desktop.hub.scheduler import Scheduler
 from gambiarra_desktop.hub.sse import RoomEventStreams
+from gambiarra_desktop.hub.stats import StatsBook
 from gambiarra_desktop.hub.store import Store
 from gambiarra_desktop.hub.tunnel import TunnelHub
 
@@ -19,3 +21,5 @@ REGISTRY = web.AppKey("registry", RoomRegistry)
 PROXY = web.AppKey("proxy", ChatProxy)
 STREAMS = web.AppKey("streams", RoomEventStreams)
 TUNNELS = web.AppKey("tunnels", TunnelHub)
+STATS = web.AppKey("stats", StatsBook)
+SCHEDULER = web.AppKey("scheduler", Scheduler)

@@ -11,11 +11,13 @@ from gambiarra_desktop.hub.rooms import RoomRegistry
 log = logging.getLogger(__name__)
 
 
-async def sweep_forever(registry: RoomRegistry, interval_s: float, timeout_s: float) -> None:
+async def sweep_forever(
+    registry: RoomRegistry, interval_s: float, timeout_s: float, loading_factor: float
+) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            marked = await registry.mark_stale_offline(timeout_s)
+            marked = await registry.mark_stale_offline(timeout_s, loading_factor)
         except Exception:
             # A failed sweep (a disk error, say) must not end liveness checks for good.
             log.exception("liveness sweep failed")

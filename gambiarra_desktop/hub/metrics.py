@@ -60,6 +60,11 @@ class CompletionMeter:
             tokensPerSecond=round(tokens / generating_s, 2) if generating_s > 0 else 0.0,
         )
 
+    @property
+    def tail(self) -> bytes:
+        """The last bytes of the answer, where an OpenAI server reports ``usage``."""
+        return self._tail
+
     def _reported_tokens(self) -> int | None:
         matches = _COMPLETION_TOKENS.findall(self._tail)
         if not matches:

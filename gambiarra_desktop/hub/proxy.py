@@ -1,20 +1,25 @@
-"""Forwarding chat completions to a participant's model server, chunk by chunk.
+"""Forwarding chat completions to a participant's model, chunk by chunk, with failover.
 
 Why it is built this way:
-- Every upstream chunk is written to the client as it arrives, with
-  ``X-Accel-Buffering: no``, so tokens appear as the model makes them.
-- The client response is only started once the upstream answered. Until then a failure
-  can still become a clean 502, and a stale pooled connection can be retried once (see
-  :mod:`upstream_client`): the llama.cpp server closes connections after a streamed reply
-  while advertising keep-alive.
-- A client that disconnects cancels the handler (the server runs with handler
-  cancellation), which closes the upstream connection and stops the generation.
+- The scheduler picks the least loaded matching participant, or queues the request.
+- Nothing is sent to the client before the model's first body byte. Until then any
+  failure (refused, timed out, a 5xx, a dropped tunnel, a stale pooled connection) is
+  invisible to the client: the request moves to another matching participant, up to
+  ``failover_retries`` times. After that, a broken stream ends with an OpenAI-style error
+  chunk instead of a silently cut connection.
+- Every chunk is written as it arrives, with ``X-Accel-Buffering: no``.
+- A client that disconnects cancels the handler (handler cancellation), which closes the
+  upstream connection or cancels the tunnelled request, so the model stops generating.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -24,6 +29,8 @@ from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.metrics import CompletionMeter, error_chunk
 from gambiarra_desktop.hub.responses import ApiError, dump_json
 from gambiarra_desktop.hub.rooms import Room, RoomRegistry
+from gambiarra_desktop.hub.router import Match
+from gambiarra_desktop.hub.scheduler import Lease, NoCandidatesError, Scheduler
 from gambiarra_desktop.hub.tunnel import TunnelHub
 from gambiarra_desktop.hub.upstream_client import (
     ModelResponse,
@@ -42,15 +49,60 @@ STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+PARTICIPANT_HEADER = "X-Gambiarra-Participant"
+QUEUE_MS_HEADER = "X-Gambiarra-Queue-Ms"
+HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
+"""Printable id characters stay readable in the header; anything else is %-encoded."""
+_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
+
+
+class _TryAnotherError(Exception):
+    """This participant failed before the client saw a byte: fail over."""
+
+    def __init__(self, reason: str, fallback: web.Response | None = None) -> None:
+        super().__init__(reason)
+        self.fallback = fallback
+        """The participant's own error answer, returned if no other participant is left."""
+
+
+@dataclass
+class _Attempt:
+    room: Room
+    lease: Lease
+    body: dict[str, Any]
+    meter: CompletionMeter
+
+    @property
+    def participant(self) -> ParticipantInfo:
+        return self.lease.participant
+
+    def headers(self) -> dict[str, str]:
+        return {PARTICIPANT_HEADER: quote(self.participant["id"], safe=HEADER_SAFE),
+                QUEUE_MS_HEADER: f"{self.lease.queued_ms:.0f}"}
 
 
 class ChatProxy:
-    def __init__(self, config: HubConfig, registry: RoomRegistry, tunnels: TunnelHub) -> None:
+    def __init__(
+        self,
+        config: HubConfig,
+        registry: RoomRegistry,
+        tunnels: TunnelHub,
+        scheduler: Scheduler,
+    ) -> None:
         self._config = config
         self._registry = registry
         self._tunnels = tunnels
+        self._scheduler = scheduler
         self._pool = UpstreamPool(config.upstream_connect_timeout_s)
         self._targets: dict[str, Target] = {}
+
+    @property
+    def pool(self) -> UpstreamPool:
+        return self._pool
+
+    async def close(self) -> None:
+        """Close idle upstream connections (the hub is stopping)."""
+        self._pool.close()
 
     def _target(self, endpoint: str) -> Target:
         """Parsed upstream URLs, cached: parsing costs more than the rest of routing."""
@@ -61,124 +113,146 @@ class ChatProxy:
             target = self._targets[endpoint] = Target.parse(chat_completions_url(endpoint))
         return target
 
-    @property
-    def pool(self) -> UpstreamPool:
-        return self._pool
-
-    async def close(self) -> None:
-        """Close idle upstream connections (the hub is stopping)."""
-        self._pool.close()
-
     async def forward(
-        self,
-        request: web.Request,
-        room: Room,
-        participant: ParticipantInfo,
-        body: dict[str, Any],
+        self, request: web.Request, match: Match, body: dict[str, Any]
     ) -> web.StreamResponse:
-        upstream_body = {**body, "model": participant["model"]}
-        if self._registry.has_listeners:
-            self._registry.publish(
-                EventType.LLM_REQUEST, room,
-                {"participantId": participant["id"], "model": body.get("model")},
-            )
-        meter = CompletionMeter()
+        room = match.room
+        tried: set[str] = set()
+        last_problem = ErrorText.NO_PARTICIPANT
+        fallback: web.Response | None = None
+        for _attempt in range(1 + self._config.failover_retries):
+            try:
+                lease = await self._scheduler.acquire(
+                    room.code, match.candidates, frozenset(tried))
+            except NoCandidatesError:
+                break
+            participant = lease.participant
+            tried.add(participant["id"])
+            attempt = _Attempt(room, lease, {**body, "model": participant["model"]},
+                               CompletionMeter())
+            if self._registry.has_listeners:
+                self._registry.publish(
+                    EventType.LLM_REQUEST, room,
+                    {"participantId": participant["id"], "model": body.get("model"),
+                     "queueMs": round(lease.queued_ms)})
+            try:
+                return await self._serve(request, attempt)
+            except _TryAnotherError as exc:
+                last_problem = str(exc)
+                fallback = exc.fallback or fallback
+                self._record_failure(attempt, last_problem)
+            finally:
+                lease.release()
+        if fallback is not None:
+            return fallback
+        raise ApiError(502, ErrorText.PROXY_FAILED_PREFIX + last_problem)
+
+    async def _serve(self, request: web.Request, attempt: _Attempt) -> web.StreamResponse:
         try:
-            upstream = await self._open(room, participant, upstream_body)
+            upstream = await self._open(attempt)
         except UpstreamError as exc:
-            self._report_error(room, participant, str(exc))
-            raise ApiError(502, ErrorText.PROXY_FAILED_PREFIX + str(exc)) from exc
+            raise _TryAnotherError(str(exc)) from exc
         try:
             content_type = upstream.header("Content-Type") or ""
-            wants_stream = body.get("stream") is True and upstream.status < 300
+            if upstream.status >= 500:
+                raise _TryAnotherError(
+                    f"upstream answered {upstream.status}",
+                    await self._whole(attempt, upstream, content_type, failed=True))
+            wants_stream = attempt.body.get("stream") is True and upstream.status < 300
             if wants_stream or content_type.startswith(EVENT_STREAM):
-                return await self._stream(request, room, participant, upstream, meter)
-            return await self._whole(room, participant, upstream, content_type, meter)
+                return await self._stream(request, attempt, upstream)
+            return await self._whole(attempt, upstream, content_type)
         except BaseException:
-            upstream.close()  # Client gone or hub stopping: stop the generation upstream.
+            upstream.close()  # Client gone, hub stopping, or failing over: stop generating.
             raise
         finally:
             upstream.release()
 
-    async def _open(
-        self, room: Room, participant: ParticipantInfo, body: dict[str, Any]
-    ) -> ModelResponse:
+    async def _open(self, attempt: _Attempt) -> ModelResponse:
         timeout_s = self._config.upstream_first_byte_timeout_s
+        participant = attempt.participant
         if participant["transport"] == "tunnel":
-            session = self._tunnels.get(room.code, participant["id"])
+            session = self._tunnels.get(attempt.room.code, participant["id"])
             if session is None:
                 raise UpstreamError(ErrorText.TUNNEL_NOT_CONNECTED)
-            return await session.open(body, timeout_s)
+            return await session.open(attempt.body, timeout_s)
         target = self._target(participant["endpoint"])
-        return await self._pool.post(target, dump_json(body), timeout_s)
+        return await self._pool.post(target, dump_json(attempt.body), timeout_s)
 
     async def _whole(
-        self,
-        room: Room,
-        participant: ParticipantInfo,
-        upstream: ModelResponse,
-        content_type: str,
-        meter: CompletionMeter,
+        self, attempt: _Attempt, upstream: ModelResponse, content_type: str,
+        failed: bool = False,
     ) -> web.Response:
         try:
             data = await upstream.read(self._config.upstream_idle_timeout_s)
         except UpstreamError as exc:
-            self._report_error(room, participant, str(exc))
-            raise ApiError(502, ErrorText.PROXY_FAILED_PREFIX + str(exc)) from exc
-        meter.on_body(data)
-        response = web.Response(body=data, status=upstream.status)
+            raise _TryAnotherError(str(exc)) from exc
+        attempt.meter.on_body(data)
+        response = web.Response(body=data, status=upstream.status, headers=attempt.headers())
         if content_type:
             response.headers["Content-Type"] = content_type
-        self._report_outcome(room, participant, upstream.status, meter, data[:500])
+        if not failed:
+            self._report_outcome(attempt, upstream.status, data)
         return response
 
     async def _stream(
-        self,
-        request: web.Request,
-        room: Room,
-        participant: ParticipantInfo,
-        upstream: ModelResponse,
-        meter: CompletionMeter,
+        self, request: web.Request, attempt: _Attempt, upstream: ModelResponse
     ) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, headers=STREAM_HEADERS)
+        chunks: AsyncIterator[bytes] = upstream.iter_chunks(self._config.upstream_idle_timeout_s)
+        try:
+            first = await anext(chunks, b"")
+        except UpstreamError as exc:
+            raise _TryAnotherError(str(exc)) from exc  # Nothing sent yet: fail over.
+        response = web.StreamResponse(
+            status=upstream.status, headers={**STREAM_HEADERS, **attempt.headers()})
         await response.prepare(request)
         try:
-            async for chunk in upstream.iter_chunks(self._config.upstream_idle_timeout_s):
-                meter.on_chunk(chunk)
+            if first:
+                attempt.meter.on_chunk(first)
+                await response.write(first)
+            async for chunk in chunks:
+                attempt.meter.on_chunk(chunk)
                 await response.write(chunk)
         except UpstreamError as exc:
             # Bytes are out, so the status can no longer change: end with an error event.
             upstream.close()
             message = ErrorText.PROXY_FAILED_PREFIX + str(exc)
-            self._report_error(room, participant, message)
+            self._record_failure(attempt, message)
             await response.write(error_chunk(message))
             await response.write_eof()
             return response
         await response.write_eof()
-        self._report_outcome(room, participant, upstream.status, meter, b"")
+        self._report_outcome(attempt, upstream.status, b"")
         return response
-    def _report_outcome(
-        self,
-        room: Room,
-        participant: ParticipantInfo,
-        status: int,
-        meter: CompletionMeter,
-        error_body: bytes,
-    ) -> None:
-        if status >= 400:
-            text = error_body.decode(errors="replace")
-            self._report_error(room, participant, f"upstream answered {status}: {text}")
-            return
-        if not self._registry.has_listeners:
-            return  # Nobody watches the room: skip building the event.
-        self._registry.publish(
-            EventType.LLM_COMPLETE, room,
-            {"participantId": participant["id"], "model": participant["model"],
-             "metrics": dict(meter.result())},
-        )
 
-    def _report_error(self, room: Room, participant: ParticipantInfo, message: str) -> None:
+    def _report_outcome(self, attempt: _Attempt, status: int, body: bytes) -> None:
+        participant = attempt.participant
+        if status >= 400:
+            text = body[:500].decode(errors="replace")
+            self._record_failure(attempt, f"upstream answered {status}: {text}",
+                                 count_against=False)
+            return
+        metrics = attempt.meter.result()
+        prompt = _PROMPT_TOKENS.findall(attempt.meter.tail)
+        attempt.lease.stats.record_success(metrics, int(prompt[-1]) if prompt else 0)
+        if self._registry.has_listeners:
+            self._registry.publish(
+                EventType.LLM_COMPLETE, attempt.room,
+                {"participantId": participant["id"], "model": participant["model"],
+                 "metrics": {**metrics, "queueMs": round(attempt.lease.queued_ms)},
+                 "participant": attempt.lease.stats.snapshot()})
+
+    def _record_failure(self, attempt: _Attempt, message: str,
+                        count_against: bool = True) -> None:
+        """An error event, and (for the participant's own failures) a step towards being
+        degraded. A 4xx is the client's request at fault, not the participant."""
+        participant = attempt.participant
+        stats = attempt.lease.stats
+        if stats.record_failure(self._config.degrade_after_failures,
+                                self._config.degraded_cooldown_s, own_fault=count_against):
+            log.warning("%s is degraded for %g s after %d failures", participant["nickname"],
+                        self._config.degraded_cooldown_s, stats.consecutive_failures)
         log.warning("proxy to %s failed: %s", participant["nickname"], message)
         self._registry.publish(
-            EventType.LLM_ERROR, room, {"participantId": participant["id"], "error": message}
-        )
+            EventType.LLM_ERROR, attempt.room,
+            {"participantId": participant["id"], "error": message})

@@ -46,6 +46,9 @@ class Room:
     participants: dict[str, ParticipantInfo] = field(default_factory=dict)
     tunnel_token_hashes: dict[str, str] = field(default_factory=dict)
     """SHA-256 of each tunnel participant's secret; kept apart so no listing can show it."""
+    loading: set[str] = field(default_factory=set)
+    """Participants whose health calls say their model is still loading: not routed to,
+    and given a longer grace period before they count as gone."""
 
     @property
     def code(self) -> str:
@@ -180,16 +183,21 @@ class RoomRegistry:
         await self._store.delete_participant(room.stored.id, participant_id)
         gone = room.participants.pop(participant_id, None)
         room.tunnel_token_hashes.pop(participant_id, None)
+        room.loading.discard(participant_id)
         log.info("room %s: %s left", room.code, gone["nickname"] if gone else participant_id)
         self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
         return True
 
     @_shielded
-    async def heartbeat(self, room: Room, participant_id: str) -> bool:
+    async def heartbeat(self, room: Room, participant_id: str, loading: bool = False) -> bool:
         """Record a health call; a participant that was offline comes back online."""
         participant = room.participants.get(participant_id)
         if participant is None:
             return False
+        if loading:
+            room.loading.add(participant_id)
+        else:
+            room.loading.discard(participant_id)
         was_offline = participant["status"] == "offline"
         participant["lastSeen"] = now_ms()
         participant["status"] = "online"
@@ -201,12 +209,27 @@ class RoomRegistry:
             self._publish(EventType.PARTICIPANT_ONLINE, room, {"participantId": participant_id})
         return True
 
-    async def mark_stale_offline(self, timeout_s: float) -> int:
-        """Mark participants silent for longer than ``timeout_s`` offline; return how many."""
-        cutoff = now_ms() - int(timeout_s * 1000)
+    @_shielded
+    async def mark_offline(self, room: Room, participant_id: str, reason: str) -> None:
+        """Offline at once, for example when the participant's tunnel dropped."""
+        participant = room.participants.get(participant_id)
+        if participant is None or participant["status"] == "offline":
+            return
+        participant["status"] = "offline"
+        await self._store.update_presence(
+            room.stored.id, participant_id, "offline", participant["lastSeen"])
+        log.info("room %s: %s is offline: %s", room.code, participant["nickname"], reason)
+        self._publish(EventType.PARTICIPANT_OFFLINE, room, {"participantId": participant_id})
+
+    async def mark_stale_offline(self, timeout_s: float, loading_factor: float = 1.0) -> int:
+        """Mark participants silent for longer than ``timeout_s`` offline (``loading_factor``
+        times longer for those loading a model); return how many."""
+        now = now_ms()
         marked = 0
         for room in list(self._rooms.values()):
             for participant in list(room.participants.values()):
+                grace = timeout_s * (loading_factor if participant["id"] in room.loading else 1)
+                cutoff = now - int(grace * 1000)
                 if participant["status"] != "offline" and participant["lastSeen"] < cutoff:
                     participant["status"] = "offline"
                     marked += 1

@@ -1,13 +1,14 @@
-"""Which participant serves a chat request, from the request's ``model`` field.
+"""Which participants may serve a chat request, from the request's ``model`` field.
 
 The order follows the TypeScript hub, so existing clients keep working: a participant id,
-then ``model:<name>``, then ``*``/``any``, then a bare model name.
+then ``model:<name>``, then ``*``/``any``, then a bare model name. Choosing among the
+matches (by load) is the scheduler's job.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from gambiarra_desktop.hub.responses import ApiError
 from gambiarra_desktop.hub.rooms import Room
@@ -18,33 +19,40 @@ from gambiarra_desktop.protocol import (
     ParticipantInfo,
 )
 
+Usable = Callable[[str, ParticipantInfo], bool]
+"""Whether the hub can send a participant work right now (its tunnel is up, it is not
+still loading its model)."""
 
-def resolve_participant(
-    room: Room, requested: str, reachable: Callable[[str, ParticipantInfo], bool]
-) -> ParticipantInfo:
-    """The participant for ``requested``, or an :class:`ApiError` with the seed's text.
 
-    ``reachable`` tells whether the hub can reach a participant right now (a tunnel
-    participant whose tunnel is down cannot); a request for "any" skips those.
-    """
+@dataclass(frozen=True)
+class Match:
+    room: Room
+    requested: str
+    usable: Usable
+    named: bool
+    """A request for one participant by id: served by that participant or not at all."""
+
+    def candidates(self) -> list[ParticipantInfo]:
+        room = self.room
+        if self.named:
+            named = room.participants.get(self.requested)
+            return [named] if named is not None and named["status"] == "online" else []
+        online = [p for p in room.online_participants() if self.usable(room.code, p)]
+        if self.requested.startswith(MODEL_PREFIX):
+            wanted = self.requested.removeprefix(MODEL_PREFIX)
+            return [p for p in online if p["model"] == wanted]
+        if self.requested in ANY_MODEL_ALIASES:
+            return online
+        return [p for p in online if p["model"] == self.requested]
+
+
+def match_request(room: Room, requested: str, usable: Usable) -> Match:
+    """The participants that may serve ``requested``, or an :class:`ApiError` with the
+    seed's text when none can."""
     named = room.participants.get(requested)
-    if named is not None:
-        if named["status"] != "online":
-            raise ApiError(503, ErrorText.PARTICIPANT_OFFLINE)
-        return named
-    online = [p for p in room.online_participants() if reachable(room.code, p)]
-    if requested.startswith(MODEL_PREFIX):
-        wanted = requested.removeprefix(MODEL_PREFIX)
-        candidates = [p for p in online if p["model"] == wanted]
-    elif requested in ANY_MODEL_ALIASES:
-        candidates = online
-    else:
-        candidates = [p for p in online if p["model"] == requested]
-    if not candidates:
+    if named is not None and named["status"] != "online":
+        raise ApiError(503, ErrorText.PARTICIPANT_OFFLINE)
+    match = Match(room, requested, usable, named=named is not None)
+    if not match.candidates():
         raise ApiError(404, ErrorText.NO_PARTICIPANT)
-    return choose(candidates)
-
-
-def choose(candidates: Sequence[ParticipantInfo]) -> ParticipantInfo:
-    """Spread requests over equal candidates (load-aware choice comes with routing metrics)."""
-    return random.choice(candidates)  # noqa: S311 - load spreading, not security.
+    return match

@@ -6,11 +6,25 @@ from aiohttp import web
 
 from gambiarra_desktop.hub import validation
 from gambiarra_desktop.hub.identifiers import now_ms
-from gambiarra_desktop.hub.keys import CONFIG, PROXY, REGISTRY, STREAMS, TUNNELS
+from gambiarra_desktop.hub.keys import (
+    CONFIG,
+    PROXY,
+    REGISTRY,
+    SCHEDULER,
+    STATS,
+    STREAMS,
+    TUNNELS,
+)
+from gambiarra_desktop.hub.prometheus import render_metrics
 from gambiarra_desktop.hub.responses import ApiError, json_response, read_json_object
 from gambiarra_desktop.hub.rooms import JoinRequest, Room
-from gambiarra_desktop.hub.router import resolve_participant
-from gambiarra_desktop.protocol import TUNNEL_PARTICIPANT_HEADER, ErrorText, ModelEntry
+from gambiarra_desktop.hub.router import match_request
+from gambiarra_desktop.protocol import (
+    TUNNEL_PARTICIPANT_HEADER,
+    ErrorText,
+    ModelEntry,
+    ParticipantInfo,
+)
 
 routes = web.RouteTableDef()
 
@@ -25,6 +39,15 @@ def _room(request: web.Request) -> Room:
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "timestamp": now_ms()})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: rooms, participants, per-participant work and queues."""
+    app = request.app
+    text = render_metrics(app[REGISTRY], app[STATS], app[SCHEDULER])
+    return web.Response(text=text, content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
 
 
 @routes.post("/rooms")
@@ -57,6 +80,7 @@ async def join_room(request: web.Request) -> web.Response:
         config=validation.optional_object(body, "config"),
         transport=transport,
     )
+    concurrency = validation.max_concurrent(join.config)
     registry = request.app[REGISTRY]
     if not await registry.check_password(room, password):
         raise ApiError(401, ErrorText.INVALID_PASSWORD)
@@ -64,6 +88,8 @@ async def join_room(request: web.Request) -> web.Response:
     if join.id not in room.participants and len(room.participants) >= limit:
         raise ApiError(429, f"This room already holds its limit of {limit} participants")
     joined = await registry.join(room, join)
+    request.app[STATS].get(room.code, join.id).max_concurrent = concurrency
+    request.app[SCHEDULER].dispatch(room.code)  # New capacity for queued requests.
     if joined.tunnel_token is None:
         request.app[TUNNELS].drop(room.code, join.id)  # Now direct: its old tunnel is void.
     reply: dict[str, object] = {"participant": joined.participant, "roomId": room.stored.id}
@@ -80,6 +106,7 @@ async def leave_room(request: web.Request) -> web.Response:
     if not await request.app[REGISTRY].leave(room, participant_id):
         raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
     request.app[TUNNELS].drop(room.code, participant_id)
+    request.app[STATS].forget(room.code, participant_id)
     return json_response({"success": True})
 
 
@@ -92,15 +119,25 @@ async def participant_health(request: web.Request) -> web.Response:
         raise ApiError(400, ErrorText.PARTICIPANT_ID_REQUIRED)
     if not isinstance(participant_id, str):
         raise ApiError(400, "Invalid field: id must be a string")
-    if not await request.app[REGISTRY].heartbeat(room, participant_id):
+    loading = body.get("loading") is True  # Extra to the seed: "still loading my model".
+    if not await request.app[REGISTRY].heartbeat(room, participant_id, loading):
         raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
+    request.app[SCHEDULER].dispatch(room.code)
     return json_response({"success": True})
 
 
 @routes.get("/rooms/{code}/participants")
 async def list_participants(request: web.Request) -> web.Response:
     room = _room(request)
-    return json_response({"participants": list(room.participants.values())})
+    stats = request.app[STATS]
+    participants = [
+        {**p, "loading": p["id"] in room.loading,
+         "metrics": stats.get(room.code, p["id"]).snapshot()}
+        for p in room.participants.values()
+    ]
+    # Seed fields first, as stored; "loading", "metrics" and "queue" are extras.
+    return json_response({"participants": participants,
+                          "queue": {"waiting": request.app[SCHEDULER].waiting(room.code)}})
 
 
 @routes.get("/rooms/{code}/v1/models")
@@ -136,8 +173,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     room = _room(request)
     body = await read_json_object(request)
     tunnels = request.app[TUNNELS]
-    participant = resolve_participant(room, validation.requested_model(body), tunnels.reachable)
-    return await request.app[PROXY].forward(request, room, participant, body)
+
+    def usable(room_code: str, participant: ParticipantInfo) -> bool:
+        return participant["id"] not in room.loading and tunnels.reachable(room_code, participant)
+
+    match = match_request(room, validation.requested_model(body), usable)
+    return await request.app[PROXY].forward(request, match, body)
 
 
 @routes.get("/rooms/{code}/tunnel")

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -159,8 +159,13 @@ class TunnelSession:
 class TunnelHub:
     """The open tunnels of one hub, by room code and participant id."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, on_lost: Callable[[str, str], Awaitable[None]] | None = None
+    ) -> None:
+        """``on_lost(room_code, participant_id)`` runs when a tunnel drops by itself (not
+        when it is replaced, the participant left, or the hub stops)."""
         self._sessions: dict[tuple[str, str], TunnelSession] = {}
+        self._on_lost = on_lost
 
     def get(self, room_code: str, participant_id: str) -> TunnelSession | None:
         return self._sessions.get((room_code, participant_id))
@@ -197,9 +202,12 @@ class TunnelHub:
         try:
             await session.pump()
         finally:
-            if self._sessions.get(key) is session:
+            lost = self._sessions.get(key) is session
+            if lost:
                 del self._sessions[key]
             log.info("room %s: tunnel of %s closed", room_code, participant_id)
+            if lost and self._on_lost is not None:
+                await self._on_lost(room_code, participant_id)
         return ws
 
     async def close_all(self) -> None:

@@ -57,12 +57,29 @@ def join_fields(
     fields = {field: optional_string(body, field) or "" for field in JOIN_REQUIRED}
     if not all(value.strip() for value in fields.values()):
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
+    for field, value in fields.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            # They end up in headers, logs and metrics labels.
+            raise ApiError(400, f"Invalid field: {field} must not contain control characters")
     if not is_valid_endpoint(fields["endpoint"]):
         raise ApiError(400, "Invalid endpoint: must be an http:// or https:// URL")
     refusal = None if via_tunnel else endpoint_refusal(fields["endpoint"], joined_from)
     if refusal is not None:
         raise ApiError(400, refusal)
     return fields
+
+
+MAX_CONCURRENT_LIMIT = 64
+
+
+def max_concurrent(config: dict[str, Any]) -> int:
+    """``config.maxConcurrent``: how many requests the participant serves at once."""
+    value = config.get("maxConcurrent", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            1 <= value <= MAX_CONCURRENT_LIMIT):
+        raise ApiError(400, "Invalid field: config.maxConcurrent must be a whole number"
+                            f" from 1 to {MAX_CONCURRENT_LIMIT}")
+    return value
 
 
 def room_name(body: dict[str, Any]) -> str:
