@@ -175,8 +175,9 @@ async def setup_rooms(hub_url: str, upstream_url: str) -> tuple[str, str]:
         for name in ("bench-direct", "bench-tunnel"):
             async with session.post(f"{hub_url}/rooms", json={"name": name}) as response:
                 codes.append(str((await response.json())["room"]["code"]))
+        # 64 at once: this measures the proxy, not the queue in front of a busy model.
         join = {"id": "bench-participant", "nickname": "bench", "model": "fake-model",
-                "endpoint": upstream_url}
+                "endpoint": upstream_url, "config": {"maxConcurrent": 64}}
         async with session.post(f"{hub_url}/rooms/{codes[0]}/join", json=join) as response:
             if response.status != 201:
                 raise RuntimeError(await response.text())
@@ -214,7 +215,8 @@ def main() -> None:
             agent = start_process(
                 [sys.executable, "-m", "gambiarra_desktop.cli", "join", "--code", tunnel_code,
                  "--model", "fake-model", "--endpoint", upstream_url, "--hub", hub_base,
-                 "--no-specs", "--nickname", "bench-tunnel"], "through the tunnel")
+                 "--no-specs", "--nickname", "bench-tunnel", "--max-concurrent", "64"],
+                "through the tunnel")
             rows = runner(measure({
                 "direct": f"{upstream_url}/v1/chat/completions",
                 "hub": f"{hub_base}/rooms/{direct_code}/v1/chat/completions",
