@@ -21,6 +21,8 @@ def describe(name: str, data: Any, nicknames: Mapping[str, str] | None = None) -
         return f"{who} went offline"
     if name == "participant:online":
         return f"{who} is back online"
+    if name == "llm:queued":
+        return f"a request waits for a free participant (position {data.get('position')})"
     if name == "llm:request":
         return f"request for {data.get('model')} went to {who}"
     if name == "llm:complete" and isinstance(data.get("metrics"), dict):

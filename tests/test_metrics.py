@@ -33,3 +33,17 @@ def test_reported_usage_wins() -> None:
     meter.on_chunk(_stream(3, True))
     meter.on_chunk(b'data: {"choices":[],"usage":{"completion_tokens":42}}\n\n')
     assert meter.result()["tokens"] == 42
+
+
+def test_event_descriptions_read_as_sentences() -> None:
+    from gambiarra_desktop.event_text import describe
+
+    names = {"p1": "Ana"}
+    assert describe("llm:queued", {"position": 2}) == (
+        "a request waits for a free participant (position 2)")
+    assert describe("participant:offline", {"participantId": "p1"}, names) == "Ana went offline"
+    assert describe("llm:request", {"participantId": "p1", "model": "*"}, names) == (
+        "request for * went to Ana")
+    assert describe("llm:complete", {"participantId": "p1", "metrics": {
+        "tokens": 3, "latencyFirstTokenMs": 12.4, "tokensPerSecond": 30.5}}, names) == (
+        "Ana answered: 3 tokens, first token after 12 ms, 30.5 tok/s")
