@@ -157,6 +157,9 @@ class MainWindow(QMainWindow):
     async def open_room(self, session: RoomSession) -> None:
         if self.closing:
             return
+        await self.share.stop_sharing()  # Sharing belongs to the room being left.
+        # Every tab knows the new room before the page shows, so an early click is served.
+        self.playground.session = self.share.session = session
         self.stack.setCurrentWidget(self.room_page)
         self.room_page.tabs.setCurrentIndex(0)
         if self.tray is not None:

@@ -30,8 +30,9 @@ class PlaygroundController(QObject):
         view.refresh_button.clicked.connect(self.refresh)
 
     async def open(self, session: RoomSession) -> None:
-        await self._cancel()
         self.session = session
+        if self._task is not None and not self._task.done():
+            await self._cancel()
         self.view.output.clear()
         self.view.error.setText("")
         await self._refresh()

@@ -50,8 +50,9 @@ class ShareController(QObject):
         bridge.agent_status.connect(self.on_status)
 
     async def open(self, session: RoomSession) -> None:
-        await self.stop_sharing()
         self.session = session
+        if self.agent is not None:
+            await self.stop_sharing()
         self.view.share_switch.setEnabled(True)
         await self._detect()
 

@@ -7,6 +7,7 @@ real, non-blank rendering of the expected size.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -30,8 +31,10 @@ def _out_dir() -> Path:
     return out
 
 
-def _shoot(window: MainWindow, name: str) -> Path:
-    QApplication.processEvents()
+async def _shoot(window: MainWindow, name: str) -> Path:
+    # Let Qt lay out and paint through the running loop. (QApplication.processEvents()
+    # here would re-enter qasync from inside a task step and can wedge the loop.)
+    await asyncio.sleep(0.1)
     path = _out_dir() / f"{name}.png"
     assert window.grab().save(str(path))
     image = QImage(str(path))
@@ -46,7 +49,7 @@ def _shoot(window: MainWindow, name: str) -> Path:
 async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
     window.resize(*SIZE)
     upstream.behaviour.token_delay_s = 0.03  # About 33 tokens/s, like a small local model.
-    _shoot(window, "01-welcome")
+    await _shoot(window, "01-welcome")
 
     await host_and_create_room(qtbot, window, "Friday hack")
     share = window.room_page.share
@@ -57,7 +60,7 @@ async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpen
     qtbot.mouseClick(share.share_switch, Qt.MouseButton.LeftButton)
     await eventually(lambda: share.status.text() == "Sharing")
     window.room_page.tabs.setCurrentWidget(share)
-    _shoot(window, "03-share")
+    await _shoot(window, "03-share")
 
     playground = window.room_page.playground
     window.room_page.tabs.setCurrentWidget(playground)
@@ -66,22 +69,22 @@ async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpen
     playground.prompt.setPlainText("Write a haiku about sharing GPUs with friends")
     qtbot.mouseClick(playground.send_button, Qt.MouseButton.LeftButton)
     await eventually(lambda: playground.output.toPlainText() == TOKENS)
-    _shoot(window, "05-playground")
+    await _shoot(window, "05-playground")
 
     window.room_page.tabs.setCurrentWidget(window.room_page.connect_tab)
-    _shoot(window, "04-connect")
+    await _shoot(window, "04-connect")
     window.room_page.tabs.setCurrentIndex(0)
     await eventually(lambda: window.room_page.participants.table.item(0, 5).text() == "1")
-    _shoot(window, "02-room")
+    await _shoot(window, "02-room")
 
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     apply_theme(app, "dark")
-    _shoot(window, "06-room-dark")
+    await _shoot(window, "06-room-dark")
     qtbot.mouseClick(window.room_page.leave, Qt.MouseButton.LeftButton)
     await eventually(lambda: window.stack.currentWidget() is window.hub_page)
     await eventually(lambda: window.hub_page.room_list.count() == 1)
-    _shoot(window, "07-hub-dark")
+    await _shoot(window, "07-hub-dark")
     apply_theme(app, "light")
     await finish(window)
 
