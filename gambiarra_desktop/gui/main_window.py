@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
         if self.closing:
             return
         await self.share.stop_sharing()  # Sharing belongs to the room being left.
+        await self.playground.leave()
         # Every tab knows the new room before the page shows, so an early click is served.
         self.playground.session = self.share.session = session
         self.stack.setCurrentWidget(self.room_page)
@@ -171,6 +172,7 @@ class MainWindow(QMainWindow):
     @tracked_slot()
     async def back_to_hub(self) -> None:
         await self.share.stop_sharing()
+        await self.playground.leave()
         await self.room.close()
         if self.tray is not None:
             self.tray.share_action.setEnabled(False)

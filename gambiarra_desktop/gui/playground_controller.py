@@ -29,12 +29,16 @@ class PlaygroundController(QObject):
         view.stop_clicked.connect(self.stop)
         view.refresh_button.clicked.connect(self.refresh)
 
-    async def open(self, session: RoomSession) -> None:
-        self.session = session
-        if self._task is not None and not self._task.done():
-            await self._cancel()
+    async def leave(self) -> None:
+        """Forget the previous room: its reply in flight and what it showed."""
+        await self._cancel()
+        self.session = None
         self.view.output.clear()
         self.view.error.setText("")
+
+    async def open(self, session: RoomSession) -> None:
+        """Fill the model picker; a prompt sent meanwhile is not disturbed."""
+        self.session = session
         await self._refresh()
 
     @tracked_slot()
