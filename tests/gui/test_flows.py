@@ -24,6 +24,17 @@ async def host_and_create_room(qtbot: QtBot, window: MainWindow, name: str,
     await eventually(lambda: window.stack.currentWidget() is window.room_page)
 
 
+async def ask_the_room(qtbot: QtBot, window: MainWindow, prompt: str) -> None:
+    """Open the playground, pick up the room's models, send ``prompt``, wait for the reply."""
+    playground = window.room_page.playground
+    window.room_page.tabs.setCurrentWidget(playground)
+    qtbot.mouseClick(playground.refresh_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: playground.model_combo.count() >= 2)
+    playground.prompt.setPlainText(prompt)
+    qtbot.mouseClick(playground.send_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: playground.output.toPlainText() == TOKENS)
+
+
 async def test_host_create_share_and_chat(
     qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer
 ) -> None:
@@ -50,13 +61,7 @@ async def test_host_create_share_and_chat(
     assert table.item(0, 3).text() == "tunnel"
 
     # And the playground streams a reply from the room
-    playground = window.room_page.playground
-    window.room_page.tabs.setCurrentWidget(playground)
-    qtbot.mouseClick(playground.refresh_button, Qt.MouseButton.LeftButton)
-    await eventually(lambda: playground.model_combo.count() >= 2)
-    playground.prompt.setPlainText("Say something")
-    qtbot.mouseClick(playground.send_button, Qt.MouseButton.LeftButton)
-    await eventually(lambda: playground.output.toPlainText() == TOKENS)
+    await ask_the_room(qtbot, window, "Say something")
     await eventually(lambda: table.item(0, 5).text() == "1")  # Served, from llm:complete.
     activity = [window.room_page.participants.activity.item(i).text()
                 for i in range(window.room_page.participants.activity.count())]

@@ -20,7 +20,7 @@ from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.theme import apply_theme
 from tests.gui.conftest import eventually, finish
-from tests.gui.test_flows import TOKENS, host_and_create_room
+from tests.gui.test_flows import ask_the_room, host_and_create_room
 
 SIZE = (1180, 760)
 
@@ -62,13 +62,7 @@ async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpen
     window.room_page.tabs.setCurrentWidget(share)
     await _shoot(window, "03-share")
 
-    playground = window.room_page.playground
-    window.room_page.tabs.setCurrentWidget(playground)
-    qtbot.mouseClick(playground.refresh_button, Qt.MouseButton.LeftButton)
-    await eventually(lambda: playground.model_combo.count() >= 2)
-    playground.prompt.setPlainText("Write a haiku about sharing GPUs with friends")
-    qtbot.mouseClick(playground.send_button, Qt.MouseButton.LeftButton)
-    await eventually(lambda: playground.output.toPlainText() == TOKENS)
+    await ask_the_room(qtbot, window, "Write a haiku about sharing GPUs with friends")
     await _shoot(window, "05-playground")
 
     window.room_page.tabs.setCurrentWidget(window.room_page.connect_tab)
