@@ -12,8 +12,6 @@ import aiohttp
 from gambiarra_desktop.discovery.browser import DiscoveredHub, HubBrowser, fetch_rooms
 from gambiarra_desktop.discovery.interfaces import lan_addresses
 
-DEFAULT_BROWSE_S = 3.0
-
 
 def stop_on_signals() -> asyncio.Event:
     """An event set by SIGINT/SIGTERM (on Windows, Ctrl+C still raises KeyboardInterrupt)."""

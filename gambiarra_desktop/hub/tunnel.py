@@ -176,9 +176,6 @@ class TunnelHub:
             (room_code, participant["id"]) in self._sessions
         )
 
-    def is_connected(self, room_code: str, participant_id: str) -> bool:
-        return (room_code, participant_id) in self._sessions
-
     def drop(self, room_code: str, participant_id: str) -> None:
         """Close a participant's tunnel, for example when it leaves the room."""
         session = self._sessions.pop((room_code, participant_id), None)

@@ -53,7 +53,6 @@ class ShareSettings:
     health_interval_s: float = HEALTH_CHECK_INTERVAL_S
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
-    verify_model: bool = True
 
     def join_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -125,11 +124,10 @@ class ShareAgent:
     async def _run(self) -> None:
         s = self.settings
         async with aiohttp.ClientSession() as session:
-            if s.verify_model:
-                problem = await _model_problem(session, s.endpoint, s.model)
-                if problem:
-                    self._set("failed", problem)
-                    return
+            problem = await _model_problem(session, s.endpoint, s.model)
+            if problem:
+                self._set("failed", problem)
+                return
             hub = HubClient(self.hub_url, session)
             backoff = Backoff(s.backoff_initial_s, s.backoff_max_s)
             while True:
