@@ -93,9 +93,9 @@ class Scheduler:
         best, _ = min(pool, key=lambda ps: (ps[1].in_flight, ps[1].ttft_ms or 0.0))
         return best
 
-    def _lease(self, room_code: str, participant: ParticipantInfo, since: float) -> Lease:
+    def _lease(self, room_code: str, participant: ParticipantInfo, queued_ms: float) -> Lease:
         stats = self._stats.get(room_code, participant["id"])
-        return Lease(room_code, participant, stats, (time.monotonic() - since) * 1000, self)
+        return Lease(room_code, participant, stats, queued_ms, self)
 
     async def acquire(
         self, room_code: str, candidates: Candidates, exclude: frozenset[str] = frozenset()
@@ -107,7 +107,8 @@ class Scheduler:
         chosen = self._pick(room_code, matching, exclude)
         if chosen is not None:
             self._stats.get(room_code, chosen["id"]).in_flight += 1
-            return self._lease(room_code, chosen, started)
+            # It never waited in the queue: the picking time is routing, not queueing.
+            return self._lease(room_code, chosen, 0.0)
         queue = self._queues[room_code]
         if len(queue) >= self._max_queue:
             self.rejected[room_code] += 1
@@ -126,7 +127,8 @@ class Scheduler:
             self.rejected[room_code] += 1
             raise ApiError(429, f"No participant became free within {self._max_wait_s:g} s;"
                            " retry later", {"Retry-After": str(self.retry_after_s)})
-        return self._lease(room_code, waiter.future.result(), started)
+        queued_ms = (time.monotonic() - started) * 1000
+        return self._lease(room_code, waiter.future.result(), queued_ms)
 
     def _abandon(self, room_code: str, waiter: _Waiter) -> None:
         """Leave the queue; a slot already handed to this waiter goes to the next one."""
