@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
 from gambiarra_desktop.commands.common import stop_on_signals
+from gambiarra_desktop.firewall import firewall_advice
 from gambiarra_desktop.hub import HubConfig, HubServer, default_data_dir
 
 
@@ -44,6 +46,12 @@ async def serve(args: argparse.Namespace) -> int:
             shown = ", ".join(f"{a.address}:{server.port} ({a.interface})" for a in addresses)
             print(f"  mDNS:      advertised as {publisher.announcement.name!r} on {shown}",
                   flush=True)
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        advice = await asyncio.to_thread(firewall_advice, server.port)
+        if advice.commands:  # Only Linux firewalls stay silent; say what to run.
+            print(f"  Firewall:  {advice.what_happens}", flush=True)
+            for command in advice.commands:
+                print(f"               {command}", flush=True)
     stop = stop_on_signals()
     try:
         await stop.wait()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 from PySide6.QtCore import QObject, Signal
 
 from gambiarra_desktop.discovery.hosting import HostedHub
+from gambiarra_desktop.firewall import FirewallAdvice, firewall_advice
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.sidebar_view import SidebarView
@@ -57,7 +59,10 @@ class HostController(QObject):
             return
         self._busy = True
         self.view.host_button.setEnabled(False)
-        self.view.host_status.setText("Starting the hub…")
+        # Said before listening: Windows and macOS show their firewall prompt right then.
+        self.view.host_status.setText(
+            "Starting the hub… If your system asks whether Gambiarra may accept incoming"
+            " connections, allow it on private networks: that is how others reach you.")
         hosted = HostedHub(
             self.config.data_dir, port, self.config.host_bind,
             interface=self.config.mdns_interface, cooperating_mdns=self.config.cooperating_mdns,
@@ -76,6 +81,7 @@ class HostController(QObject):
             self._busy = False
             self.view.host_button.setEnabled(True)
         self.hosted = hosted
+        advice = await self._advice(hosted.port)
         if port:
             self.settings.host_port = port
         self.view.port_row.hide()
@@ -86,8 +92,15 @@ class HostController(QObject):
         where = hosted.lan_url.removeprefix("http://")
         published = (f"Published on the LAN as {hosted.publisher.announcement.name!r}."
                      if hosted.publisher else f"Not published on the LAN: {hosted.mdns_problem}")
-        self.view.host_status.setText(f"Hosting on {where}\n{published}")
+        firewall = "\n".join(("Firewall: " + advice.what_happens, *advice.commands))
+        self.view.host_status.setText(f"Hosting on {where}\n{published}"
+                                      + (f"\n{firewall}" if advice.commands else ""))
         self.hosting_changed.emit(hosted)
+
+    async def _advice(self, port: int) -> FirewallAdvice:
+        if self.config.host_bind in ("127.0.0.1", "::1"):
+            return FirewallAdvice("", "")  # Nothing reaches a loopback hub from outside.
+        return await asyncio.to_thread(firewall_advice, port)
 
     async def stop(self) -> None:
         hosted, self.hosted = self.hosted, None

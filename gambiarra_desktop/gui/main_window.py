@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
     QSystemTrayIcon,
     QVBoxLayout,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from gambiarra_desktop.discovery.hosting import HostedHub
+from gambiarra_desktop.firewall import firewall_advice
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.discovery_controller import DiscoveryController
@@ -125,6 +127,26 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, m=mode: self._apply_theme(m))
             group.addAction(action)
             view_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        firewall_action = QAction("&Firewall and network…", self)
+        firewall_action.triggered.connect(self.explain_firewall)
+        help_menu.addAction(firewall_action)
+
+    @tracked_slot()
+    async def explain_firewall(self) -> None:
+        """Why hosting needs the firewall's permission, and how to give it here.
+
+        Shown with ``open()``, not ``exec()``: a nested modal loop would stall the hub
+        and every transfer running on this same event loop.
+        """
+        port = self.host.hosted.port if self.host.hosted else self.settings.host_port
+        advice = await asyncio.to_thread(firewall_advice, port)
+        box = QMessageBox(QMessageBox.Icon.Information, "Firewall and network", advice.why,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setInformativeText("\n".join((advice.what_happens, *advice.commands)))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setObjectName("firewallHelp")
+        box.open()
 
     def _apply_theme(self, mode: ThemeMode) -> None:
         self.settings.theme = mode
