@@ -1,85 +1,151 @@
 """``gambiarra-desktop``: Qt and asyncio in one qasync loop, the window, and a clean exit.
 
-``--self-test`` starts the app's hub on 127.0.0.1:0, calls ``/health`` and exits 0, so
-packaged builds can be smoke-tested without a screen.
+``--self-test`` runs the real app path with nothing left behind: it opens the window,
+clicks **Host a hub** (bound to 127.0.0.1, mDNS on loopback, data in a temporary dir),
+calls the hub's ``/health`` and prints one JSON line. The packaged builds are
+smoke-tested with it, offscreen and under Xvfb.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
+import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("QT_API", "pyside6")
+
+if TYPE_CHECKING:
+    from gambiarra_desktop.gui.main_window import MainWindow
+
+SELF_TEST_TIMEOUT_S = 30.0
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gambiarra-desktop",
                                      description="Pool the LLM servers on your LAN.")
     parser.add_argument("--self-test", action="store_true",
-                        help="start a hub on 127.0.0.1, check /health, exit")
+                        help="open the window, host a hub on 127.0.0.1, check /health, exit")
     parser.add_argument("--data-dir", type=Path, help="where the hosted hub keeps its data")
     parser.add_argument("--port", type=int, help="port to host on (default: 3000)")
     parser.add_argument("--interface", help="network interface for discovery")
     return parser.parse_args(argv)
 
 
-async def self_test() -> int:
+async def host_and_check(window: MainWindow) -> dict[str, Any]:
+    """Click Host like a user would, then ask the new hub for ``/health``."""
     import aiohttp
 
-    from gambiarra_desktop.hub import HubServer
+    window.sidebar.host_button.click()
+    deadline = time.monotonic() + SELF_TEST_TIMEOUT_S
+    while window.host.hosted is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no hub after {SELF_TEST_TIMEOUT_S:g} s: "
+                               f"{window.sidebar.host_status.text()}")
+        await asyncio.sleep(0.05)
+    url = f"http://127.0.0.1:{window.host.hosted.port}/health"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        health = await response.json()
+    return {"window": window.windowTitle(), "visible": window.isVisible(), "hub": url,
+            "health": health, "hostStatus": window.sidebar.host_status.text()}
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        async with (
-            HubServer(Path(data_dir)) as hub,
-            aiohttp.ClientSession() as session,
-            session.get(f"{hub.url}/health") as response,
-        ):
-            body = await response.json()
-    ok = body.get("status") == "ok"
-    print(f"self-test: hub /health answered {body}", flush=True)
-    return 0 if ok else 1
+
+def quit_on_signals(window: MainWindow) -> None:
+    """SIGTERM (logout, ``kill``) and Ctrl+C close the app as the Quit menu does.
+
+    Python runs signal handlers only between bytecodes, and Qt's loop may sit in C++ for
+    a long time, so a slow no-op timer gives the interpreter a turn now and then.
+    """
+    from PySide6.QtCore import QTimer
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: loop.call_soon_threadsafe(window.quit_requested.set))
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(250)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    if args.self_test:
-        return asyncio.run(self_test())
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import qasync
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from gambiarra_desktop import __version__
     from gambiarra_desktop.gui.config import GuiConfig
     from gambiarra_desktop.gui.main_window import MainWindow
+    from gambiarra_desktop.gui.settings import AppSettings
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Gambiarra Desktop")
     app.setOrganizationName("Gambiarra")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("gambiarra-desktop")  # Wayland app id; matches the .desktop file.
     app.setQuitOnLastWindowClosed(False)
+    scratch = tempfile.TemporaryDirectory(prefix="gambiarra-self-test-") if args.self_test else None
     config = GuiConfig.default()
+    settings = None
+    if scratch is not None:
+        config = GuiConfig(data_dir=Path(scratch.name) / "data", host_bind="127.0.0.1",
+                           host_port=0, mdns_interface="127.0.0.1", cooperating_mdns=True)
+        settings = AppSettings(QSettings(str(Path(scratch.name) / "settings.ini"),
+                                         QSettings.Format.IniFormat))
+    else:
+        config.host_port = args.port
+        config.mdns_interface = args.interface
     if args.data_dir:
         config.data_dir = args.data_dir
-    config.host_port = args.port
-    config.mdns_interface = args.interface
+    try:
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"gambiarra-desktop: cannot create the data dir {config.data_dir}: {exc}",
+              file=sys.stderr)
+        return 1
+    log.info("Gambiarra Desktop %s on %s; data in %s", __version__, app.platformName(),
+             config.data_dir)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
     async def run() -> int:
-        window = MainWindow(config)
+        window = MainWindow(config, settings)
+        quit_on_signals(window)
         window.show()
         await window.start()
+        status = 0
+        if args.self_test:
+            try:
+                report = await host_and_check(window)
+            except Exception as exc:  # Any failure is the answer a smoke test needs.
+                print(f"self-test failed: {exc!r}", file=sys.stderr, flush=True)
+                status = 1
+            else:
+                report["platform"] = app.platformName()
+                print("self-test: " + json.dumps(report), flush=True)
+                status = 0 if report["health"].get("status") == "ok" else 1
+            window.quit_requested.set()
         await window.quit_requested.wait()
         await window.shutdown()
-        return 0
+        log.info("Gambiarra Desktop closed")
+        return status
 
-    with loop:
-        return loop.run_until_complete(run())
+    try:
+        with loop:
+            return loop.run_until_complete(run())
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,15 @@ from gambiarra_desktop.gui.theme import PALETTES, stylesheet
 from gambiarra_desktop.gui.tray import Tray
 
 
-def test_self_test_starts_a_hub_and_checks_health() -> None:
+def test_self_test_opens_the_window_hosts_a_hub_and_checks_health() -> None:
     result = subprocess.run([sys.executable, "-m", "gambiarra_desktop", "--self-test"],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert "self-test: hub /health answered {'status': 'ok'" in result.stdout
+    report = json.loads(result.stdout.split("self-test: ", 1)[1])
+    assert report["visible"] is True and report["window"] == "Gambiarra"
+    assert report["health"]["status"] == "ok"
+    assert report["hub"].startswith("http://127.0.0.1:")
+    assert report["hostStatus"].startswith("Hosting on 127.0.0.1:")
 
 
 def test_settings_survive_a_restart(tmp_path: Path) -> None:
