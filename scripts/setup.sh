@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install Gambiarra Desktop into it. Idempotent; used by run.sh and test.sh.
-# Usage: scripts/setup.sh [extra]   (extra: "test" also installs the test tools)
+# Usage: scripts/setup.sh [extras]   (e.g. "test", "package" or "test,package": the
+# test tools, PyInstaller for packaging/, or both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -13,7 +14,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 target="."
-if [ "${1:-}" = "test" ]; then
-    target=".[test]"
+if [ -n "${1:-}" ]; then
+    target=".[$1]"
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
