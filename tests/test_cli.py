@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.platforms import posix_only
+
 CLI = [sys.executable, "-m", "gambiarra_desktop.cli"]
 
 
@@ -38,6 +40,7 @@ def served_hub(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         process.wait(timeout=10)
 
 
+@posix_only  # Checks a clean exit on SIGTERM.
 def test_serve_create_list_and_stop(served_hub: tuple[str, subprocess.Popen[str]]) -> None:
     url, process = served_hub
     created = run_cli("create", "--name", "CLI room", "--password", "zebra-horse-42", "--hub", url)
@@ -92,6 +95,7 @@ def test_busy_port_is_reported_not_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@posix_only  # Checks a clean exit on SIGTERM.
 def test_restart_through_the_cli_keeps_the_room(tmp_path: Path) -> None:
     codes = []
     for _ in range(2):

@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 from gambiarra_desktop.firewall import firewall_advice, firewalld_running, ufw_enabled
+from tests.platforms import posix_only
 
 
 def executable(path: Path, script: str) -> str:
@@ -24,6 +25,7 @@ def test_every_platform_names_the_hub_port_and_mdns(tmp_path: Path) -> None:
     assert "macOS" in firewall_advice(3000, "darwin").what_happens
 
 
+@posix_only
 def test_linux_without_an_active_firewall_needs_no_commands(tmp_path: Path) -> None:
     conf = tmp_path / "ufw.conf"
     conf.write_text("# /etc/ufw/ufw.conf\nENABLED=no\nLOGLEVEL=low\n")
@@ -42,6 +44,7 @@ def test_linux_with_ufw_on_gets_the_exact_commands(tmp_path: Path) -> None:
     assert "sudo ufw allow 3001/tcp" in advice.text
 
 
+@posix_only
 def test_linux_with_firewalld_running_gets_its_commands(tmp_path: Path) -> None:
     running = executable(tmp_path / "firewall-cmd", 'test "$1" = --state && echo running')
     advice = firewall_advice(3000, "linux", ufw_config=tmp_path / "none.conf",
@@ -50,6 +53,7 @@ def test_linux_with_firewalld_running_gets_its_commands(tmp_path: Path) -> None:
     assert "sudo firewall-cmd --permanent --add-service=mdns" in advice.commands
 
 
+@posix_only
 def test_a_hanging_firewall_cmd_does_not_hang_the_app(tmp_path: Path) -> None:
     stuck = executable(tmp_path / "firewall-cmd", "exec sleep 30")
     assert firewalld_running(stuck) is False

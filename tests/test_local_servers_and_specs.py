@@ -17,6 +17,7 @@ from gambiarra_desktop.share.local_servers import (
     list_models,
 )
 from gambiarra_desktop.share.specs import machine_specs, nvidia_gpu
+from tests.platforms import posix_only
 
 
 @pytest.fixture
@@ -82,6 +83,7 @@ def _fake_nvidia_smi(directory: Path, body: str) -> None:
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
 
 
+@posix_only
 async def test_gpu_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_nvidia_smi(tmp_path, 'echo "NVIDIA GeForce RTX 4090, 24564"')
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
@@ -90,6 +92,7 @@ async def test_gpu_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (specs["gpu"], specs["vram"]) == ("NVIDIA GeForce RTX 4090", 24)
 
 
+@posix_only
 async def test_hanging_nvidia_smi_is_timed_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -75,10 +75,37 @@ def quit_on_signals(window: MainWindow) -> None:
     ticker.start(250)
 
 
+def configure_logging(to_file: bool) -> Path | None:
+    """Log to the terminal when there is one, and to a small rotating file in the user's
+    log dir: a windowed app started from a menu (or a Windows .exe built without a
+    console, where ``sys.stderr`` is ``None``) has nowhere else to say what went wrong."""
+    from logging.handlers import RotatingFileHandler
+
+    from platformdirs import user_log_dir
+
+    from gambiarra_desktop.hub.config import APP_DIR_NAME
+
+    handlers: list[logging.Handler] = []
+    if sys.stderr is not None:
+        handlers.append(logging.StreamHandler())
+    log_file = None
+    if to_file:
+        log_dir = Path(user_log_dir(APP_DIR_NAME, appauthor=False))
+        try:
+            log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            log_file = log_dir / "gambiarra-desktop.log"
+            handlers.append(RotatingFileHandler(log_file, maxBytes=1_000_000, backupCount=3,
+                                                encoding="utf-8"))
+        except OSError:
+            log_file = None  # A read-only home still gets a working app.
+    logging.basicConfig(level=logging.INFO, handlers=handlers or [logging.NullHandler()],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return log_file
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(to_file=not args.self_test)
     import qasync
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication

@@ -139,6 +139,9 @@ def test_first_run_creates_the_data_dir_and_quits_cleanly_on_sigterm(
     assert app.returncode == 0, output
     assert "Gambiarra Desktop closed" in output
     assert (data_dir.stat().st_mode & 0o777) == 0o700
+    # Started from a menu there is no terminal: the log file is where problems show up.
+    log = home / ".local" / "state" / "gambiarra-desktop" / "log" / "gambiarra-desktop.log"
+    assert "Gambiarra Desktop closed" in log.read_text()
 
 
 @pytest.fixture
@@ -193,6 +196,12 @@ def test_deb_installs_the_app_on_the_path_and_in_the_menu(built: Built, tmp_path
         status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
                                 capture_output=True, text=True, check=False, timeout=30)
         assert status.stdout == "install ok installed", package
+    if shutil.which("apt-get"):  # apt itself accepts it: control file and Depends resolve.
+        simulated = subprocess.run(
+            ["apt-get", "install", "--simulate", "--no-install-recommends", str(built.deb)],
+            capture_output=True, text=True, check=False, timeout=120)
+        assert simulated.returncode == 0, simulated.stdout + simulated.stderr
+        assert f"Inst gambiarra-desktop ({VERSION} " in simulated.stdout
     listing = subprocess.run(["dpkg-deb", "--contents", str(built.deb)], capture_output=True,
                              text=True, check=True, timeout=60).stdout
     assert "./usr/bin/gambiarra-desktop -> /opt/gambiarra-desktop/gambiarra-desktop" in listing
