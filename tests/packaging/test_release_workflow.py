@@ -71,3 +71,10 @@ def test_windows_installer_explains_and_scopes_the_firewall_rule() -> None:
     assert "TCP port 3000" in task and "UDP port 5353" in task
     assert script.count("profile=private,domain") == 2  # Never on public networks.
     assert "advfirewall firewall delete rule" in script.split("[UninstallRun]", 1)[1]
+
+
+def test_the_app_executable_opens_no_console_window_and_the_cli_does() -> None:
+    spec = (ROOT / "packaging" / "pyinstaller" / "gambiarra.spec").read_text(encoding="utf-8")
+    executables = dict(re.findall(r'name="(gambiarra(?:-desktop)?)",\s*console=(True|False)',
+                                  spec))
+    assert executables == {"gambiarra-desktop": "False", "gambiarra": "True"}
