@@ -56,7 +56,9 @@ async def host_and_check(window: MainWindow) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         health = await response.json()
     return {"window": window.windowTitle(), "visible": window.isVisible(), "hub": url,
-            "health": health, "hostStatus": window.sidebar.host_status.text()}
+            "health": health, "hostStatus": window.sidebar.host_status.text(),
+            # The icon is an SVG: it only draws when Qt's SVG plugins made it into a build.
+            "iconDrawn": not window.windowIcon().pixmap(64, 64).isNull()}
 
 
 def quit_on_signals(window: MainWindow) -> None:

@@ -21,7 +21,7 @@ def test_self_test_opens_the_window_hosts_a_hub_and_checks_health() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.split("self-test: ", 1)[1])
     assert report["visible"] is True and report["window"] == "Gambiarra"
-    assert report["health"]["status"] == "ok"
+    assert report["health"]["status"] == "ok" and report["iconDrawn"] is True
     assert report["hub"].startswith("http://127.0.0.1:")
     assert report["hostStatus"].startswith("Hosting on 127.0.0.1:")
 

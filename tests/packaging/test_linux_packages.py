@@ -72,6 +72,7 @@ def self_test(program: Path, env: dict[str, str], cwd: Path,
     report: dict[str, object] = json.loads(result.stdout.split("self-test: ", 1)[1])
     assert report["visible"] is True and report["window"] == "Gambiarra"
     assert report["health"]["status"] == "ok"  # type: ignore[index]
+    assert report["iconDrawn"] is True
     return report
 
 
@@ -218,6 +219,13 @@ def test_deb_installs_the_app_on_the_path_and_in_the_menu(built: Built, tmp_path
     assert "Icon=gambiarra-desktop\n" in entry.read_text()
     env = bare_env(tmp_path / "home", QT_QPA_PLATFORM="offscreen")
     self_test(root / "opt" / "gambiarra-desktop" / "gambiarra-desktop", env, cwd=tmp_path)
+    # Started through a symlink, as /usr/bin/gambiarra is, it still finds its libraries.
+    on_path = tmp_path / "bin" / "gambiarra"
+    on_path.parent.mkdir()
+    on_path.symlink_to(root / "opt" / "gambiarra-desktop" / "gambiarra")
+    version = subprocess.run([str(on_path), "--version"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert version.returncode == 0 and version.stdout.strip() == f"gambiarra {VERSION}"
 
 
 def validate_desktop_entry(entry: Path) -> None:
