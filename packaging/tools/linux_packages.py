@@ -164,7 +164,7 @@ def build_tarball(bundle: Path, icons: Path, out: Path, version: str, machine: s
         shutil.copytree(bundle, staging, symlinks=True)
         shutil.copyfile(icons / "png" / "256.png", staging / f"{APP_ID}.png")
         (staging / f"{APP_ID}.desktop").write_text(
-            desktop_entry(f"{APP_ID}", APP_ID), encoding="utf-8")
+            desktop_entry(APP_ID, APP_ID), encoding="utf-8")  # The script fills in Exec.
         installer = staging / "install-desktop-entry.sh"
         shutil.copyfile(LINUX / "install-desktop-entry.sh", installer)
         installer.chmod(0o755)
