@@ -50,11 +50,22 @@ class ShareController(QObject):
         bridge.agent_status.connect(self.on_status)
 
     async def open(self, session: RoomSession) -> None:
-        self.session = session
-        if self.agent is not None:
+        """Get the tab ready for ``session``.
+
+        The window sets :attr:`session` and shows the page before this runs, so a quick
+        user may already be sharing into this very room by now: that share is kept, and
+        only one left over from another room is stopped.
+        """
+        if self.agent is not None and not self._shares_into(session):
             await self.stop_sharing()
+        self.session = session
         self.view.share_switch.setEnabled(True)
         await self._detect()
+
+    def _shares_into(self, session: RoomSession) -> bool:
+        agent = self.agent
+        return (agent is not None and agent.settings.room_code == session.code
+                and agent.hub_url == session.hub_url.rstrip("/"))
 
     @tracked_slot()
     async def detect(self) -> None:
@@ -63,7 +74,11 @@ class ShareController(QObject):
     async def _detect(self) -> None:
         self.view.detect_hint.setText("Looking for model servers on this computer…")
         extra = [self.settings.last_endpoint] if self.settings.last_endpoint else []
+        typed_before = self.view.endpoint.text()
         self.servers = await detect_local_servers(extra)
+        # Detection takes a moment; never swap the picker under a user who typed an
+        # address meanwhile or is already sharing: just list what was found.
+        keep_choice = self.agent is not None or self.view.endpoint.text() != typed_before
         self.view.server_combo.blockSignals(True)
         self.view.server_combo.clear()
         for server in self.servers:
@@ -73,8 +88,16 @@ class ShareController(QObject):
         if self.servers:
             self.view.detect_hint.setText(
                 f"Found {len(self.servers)} model server(s). Pick a model and flip the switch.")
-            self.view.server_combo.setCurrentIndex(0)
-            self._on_server_chosen(0)
+            if keep_choice:
+                self.view.server_combo.blockSignals(True)
+                self.view.server_combo.setCurrentIndex(len(self.servers))  # Another address…
+                self.view.server_combo.blockSignals(False)
+            else:
+                self.view.server_combo.setCurrentIndex(0)
+                self._on_server_chosen(0)
+        elif keep_choice:
+            self.view.detect_hint.setText(
+                "No model server found on the usual ports; using the address you typed.")
         else:
             self.view.detect_hint.setText(
                 "No model server found on the usual ports (Ollama 11434, LM Studio 1234,"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -71,6 +73,39 @@ async def test_host_create_share_and_chat(
     qtbot.mouseClick(share.share_switch, Qt.MouseButton.LeftButton)
     await eventually(lambda: share.status.text() == "Stopped")
     await eventually(lambda: table.rowCount() == 0)
+    await finish(window)
+
+
+async def test_sharing_started_while_the_room_still_opens_is_kept(
+    qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer
+) -> None:
+    """Opening a room ends with the share tab's own set-up. A user quick enough to flip
+    the switch before that (easy on a busy machine) keeps sharing, and the address typed
+    is not swapped for a detected one. Only sharing from another room is stopped."""
+    await host_and_create_room(qtbot, window, "Quick hands")
+    share = window.room_page.share
+    share.endpoint.setText(upstream.url)
+    qtbot.mouseClick(share.check_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: share.model_combo.currentText() == "llama3.2:3b")
+    qtbot.mouseClick(share.share_switch, Qt.MouseButton.LeftButton)
+    await eventually(lambda: share.status.text() == "Sharing")
+    agent = window.share.agent
+    session = window.share.session
+    assert agent is not None and session is not None
+
+    # When the tail of opening this same room runs only now
+    await window.share.open(session)
+
+    # Then the share goes on, untouched
+    assert window.share.agent is agent and agent.running
+    assert share.status.text() == "Sharing" and share.share_switch.isChecked()
+    assert share.endpoint.text() == upstream.url
+
+    # But a share left over from another room is stopped
+    other = dataclasses.replace(session, code="ZZZZZZ", name="Elsewhere")
+    await window.share.open(other)
+    assert window.share.agent is None and not agent.running
+    await eventually(lambda: share.status.text() == "Stopped")
     await finish(window)
 
 
