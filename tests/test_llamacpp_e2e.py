@@ -76,7 +76,12 @@ async def room_client(
 
 
 MESSAGES: Any = [{"role": "user", "content": "hello world"}]
-NO_EOS: Any = {"2": -100}  # Random weights may pick end-of-sequence; lengths must be exact.
+# Random weights pick any token. Ban end-of-sequence (lengths must be exact) and every token
+# that shows no text on its own: <unk>, <s>, NUL and the bytes 0x80-0xFF, which llama.cpp
+# holds back as incomplete UTF-8. Six such tokens in a row once made a "reply" with no text.
+BYTE_TOKEN_BASE = 3  # tests/tiny_gguf.py: <unk>, <s>, </s>, then <0x00> … <0xFF>.
+NO_EOS: Any = {str(token): -100 for token in (
+    0, 1, 2, BYTE_TOKEN_BASE, *range(BYTE_TOKEN_BASE + 0x80, BYTE_TOKEN_BASE + 0x100))}
 
 
 async def test_streamed_and_plain_replies_alternate_through_the_hub(
