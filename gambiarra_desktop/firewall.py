@@ -16,6 +16,7 @@ No Qt here: the window and ``gambiarra serve`` show the same words.
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import subprocess
 import sys
@@ -37,10 +38,15 @@ class FirewallAdvice:
     commands: tuple[str, ...] = ()
     """Commands that open the ports, where the user must run them (Linux firewalls)."""
 
-    @property
-    def text(self) -> str:
-        lines = [self.why, self.what_happens, *(f"    {c}" for c in self.commands)]
-        return "\n".join(lines)
+
+def reachable_from_lan(bind_host: str) -> bool:
+    """Whether a hub bound to ``bind_host`` is for other machines, so the firewall matters."""
+    if bind_host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(bind_host).is_loopback
+    except ValueError:
+        return True  # A host name: assume it resolves to a LAN address.
 
 
 def ufw_enabled(config: Path = UFW_CONFIG) -> bool:

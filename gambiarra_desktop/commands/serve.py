@@ -8,7 +8,7 @@ import logging
 import sys
 
 from gambiarra_desktop.commands.common import stop_on_signals
-from gambiarra_desktop.firewall import firewall_advice
+from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
 from gambiarra_desktop.hub import HubConfig, HubServer, default_data_dir
 
 
@@ -46,7 +46,7 @@ async def serve(args: argparse.Namespace) -> int:
             shown = ", ".join(f"{a.address}:{server.port} ({a.interface})" for a in addresses)
             print(f"  mDNS:      advertised as {publisher.announcement.name!r} on {shown}",
                   flush=True)
-    if args.host not in ("127.0.0.1", "::1", "localhost"):
+    if reachable_from_lan(args.host):
         advice = await asyncio.to_thread(firewall_advice, server.port)
         if advice.commands:  # Only Linux firewalls stay silent; say what to run.
             print(f"  Firewall:  {advice.what_happens}", flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -77,7 +78,7 @@ def quit_on_signals(window: MainWindow) -> None:
     ticker.start(250)
 
 
-def configure_logging(to_file: bool) -> Path | None:
+def configure_logging(to_file: bool) -> None:
     """Log to the terminal when there is one, and to a small rotating file in the user's
     log dir: a windowed app started from a menu (or a Windows .exe built without a
     console, where ``sys.stderr`` is ``None``) has nowhere else to say what went wrong."""
@@ -90,19 +91,15 @@ def configure_logging(to_file: bool) -> Path | None:
     handlers: list[logging.Handler] = []
     if sys.stderr is not None:
         handlers.append(logging.StreamHandler())
-    log_file = None
     if to_file:
         log_dir = Path(user_log_dir(APP_DIR_NAME, appauthor=False))
-        try:
+        with contextlib.suppress(OSError):  # A read-only home still gets a working app.
             log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            log_file = log_dir / "gambiarra-desktop.log"
-            handlers.append(RotatingFileHandler(log_file, maxBytes=1_000_000, backupCount=3,
+            handlers.append(RotatingFileHandler(log_dir / "gambiarra-desktop.log",
+                                                maxBytes=1_000_000, backupCount=3,
                                                 encoding="utf-8"))
-        except OSError:
-            log_file = None  # A read-only home still gets a working app.
     logging.basicConfig(level=logging.INFO, handlers=handlers or [logging.NullHandler()],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return log_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import socket
 from PySide6.QtCore import QObject, Signal
 
 from gambiarra_desktop.discovery.hosting import HostedHub
-from gambiarra_desktop.firewall import FirewallAdvice, firewall_advice
+from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.sidebar_view import SidebarView
@@ -81,7 +81,6 @@ class HostController(QObject):
             self._busy = False
             self.view.host_button.setEnabled(True)
         self.hosted = hosted
-        advice = await self._advice(hosted.port)
         if port:
             self.settings.host_port = port
         self.view.port_row.hide()
@@ -92,15 +91,18 @@ class HostController(QObject):
         where = hosted.lan_url.removeprefix("http://")
         published = (f"Published on the LAN as {hosted.publisher.announcement.name!r}."
                      if hosted.publisher else f"Not published on the LAN: {hosted.mdns_problem}")
-        firewall = "\n".join(("Firewall: " + advice.what_happens, *advice.commands))
-        self.view.host_status.setText(f"Hosting on {where}\n{published}"
-                                      + (f"\n{firewall}" if advice.commands else ""))
+        self.view.host_status.setText(f"Hosting on {where}\n{published}")
         self.hosting_changed.emit(hosted)
+        await self._add_firewall_commands(hosted)
 
-    async def _advice(self, port: int) -> FirewallAdvice:
-        if self.config.host_bind in ("127.0.0.1", "::1"):
-            return FirewallAdvice("", "")  # Nothing reaches a loopback hub from outside.
-        return await asyncio.to_thread(firewall_advice, port)
+    async def _add_firewall_commands(self, hosted: HostedHub) -> None:
+        """A Linux firewall never asks: put the commands that open the ports in sight."""
+        if not reachable_from_lan(self.config.host_bind):
+            return
+        advice = await asyncio.to_thread(firewall_advice, hosted.port)
+        if advice.commands and self.hosted is hosted:  # Still hosting that same hub.
+            lines = ("Firewall: " + advice.what_happens, *advice.commands)
+            self.view.host_status.setText(self.view.host_status.text() + "\n" + "\n".join(lines))
 
     async def stop(self) -> None:
         hosted, self.hosted = self.hosted, None

@@ -100,7 +100,6 @@ class Scheduler:
     async def acquire(
         self, room_code: str, candidates: Candidates, exclude: frozenset[str] = frozenset()
     ) -> Lease:
-        started = time.monotonic()
         matching = [p for p in candidates() if p["id"] not in exclude]
         if not matching:
             raise NoCandidatesError
@@ -127,7 +126,7 @@ class Scheduler:
             self.rejected[room_code] += 1
             raise ApiError(429, f"No participant became free within {self._max_wait_s:g} s;"
                            " retry later", {"Retry-After": str(self.retry_after_s)})
-        queued_ms = (time.monotonic() - started) * 1000
+        queued_ms = (time.monotonic() - waiter.enqueued) * 1000
         return self._lease(room_code, waiter.future.result(), queued_ms)
 
     def _abandon(self, room_code: str, waiter: _Waiter) -> None:
