@@ -26,6 +26,16 @@ async def host_and_create_room(qtbot: QtBot, window: MainWindow, name: str,
     await eventually(lambda: window.stack.currentWidget() is window.room_page)
 
 
+async def share_model(qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    """Type the model server's address, Check, flip the switch, wait until sharing."""
+    share = window.room_page.share
+    share.endpoint.setText(upstream.url)
+    qtbot.mouseClick(share.check_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: share.model_combo.currentText() == "llama3.2:3b")
+    qtbot.mouseClick(share.share_switch, Qt.MouseButton.LeftButton)
+    await eventually(lambda: share.status.text() == "Sharing")
+
+
 async def ask_the_room(qtbot: QtBot, window: MainWindow, prompt: str) -> None:
     """Open the playground, pick up the room's models, send ``prompt``, wait for the reply."""
     playground = window.room_page.playground
@@ -48,14 +58,10 @@ async def test_host_create_share_and_chat(
     assert window.room_page.connect_tab.base_url.text().endswith(f"/rooms/{code}/v1")
 
     # When I point the share tab at my model server and flip the switch
-    share = window.room_page.share
-    share.endpoint.setText(upstream.url)
-    qtbot.mouseClick(share.check_button, Qt.MouseButton.LeftButton)
-    await eventually(lambda: share.model_combo.currentText() == "llama3.2:3b")
-    qtbot.mouseClick(share.share_switch, Qt.MouseButton.LeftButton)
+    await share_model(qtbot, window, upstream)
 
     # Then I share through the tunnel, and the room shows me
-    await eventually(lambda: share.status.text() == "Sharing")
+    share = window.room_page.share
     assert "through the tunnel" in share.reason.text()
     table = window.room_page.participants.table
     await eventually(lambda: table.rowCount() == 1)
@@ -83,12 +89,8 @@ async def test_sharing_started_while_the_room_still_opens_is_kept(
     the switch before that (easy on a busy machine) keeps sharing, and the address typed
     is not swapped for a detected one. Only sharing from another room is stopped."""
     await host_and_create_room(qtbot, window, "Quick hands")
+    await share_model(qtbot, window, upstream)
     share = window.room_page.share
-    share.endpoint.setText(upstream.url)
-    qtbot.mouseClick(share.check_button, Qt.MouseButton.LeftButton)
-    await eventually(lambda: share.model_combo.currentText() == "llama3.2:3b")
-    qtbot.mouseClick(share.share_switch, Qt.MouseButton.LeftButton)
-    await eventually(lambda: share.status.text() == "Sharing")
     agent = window.share.agent
     session = window.share.session
     assert agent is not None and session is not None
