@@ -61,12 +61,13 @@ def system_libraries(bundle: Path) -> set[str]:
     true system dependency. A library that resolves nowhere is an error: the package
     would not start on a machine like this one.
     """
-    search = sorted({str(p.parent) for p in elf_files(bundle) if ".so" in p.name})
+    elves = elf_files(bundle)
+    search = sorted({str(p.parent) for p in elves if ".so" in p.name})
     env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(search))
     outside: set[str] = set()
     missing: set[str] = set()
     bundle_root = str(bundle.resolve())
-    for elf in elf_files(bundle):
+    for elf in elves:
         result = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, env=env,
                                 check=False, timeout=30)
         for line in result.stdout.splitlines():
