@@ -49,6 +49,10 @@ class Room:
     loading: set[str] = field(default_factory=set)
     """Participants whose health calls say their model is still loading: not routed to,
     and given a longer grace period before they count as gone."""
+    joined_from: dict[str, str] = field(default_factory=dict)
+    """The socket peer address each participant joined from: it decides whether a
+    loopback endpoint means "the participant's own machine" (allowed only when that is the
+    hub's machine) and who may act for the participant without its secret."""
 
     @property
     def code(self) -> str:
@@ -86,6 +90,8 @@ class JoinRequest:
     specs: dict[str, Any]
     config: dict[str, Any]
     transport: Transport = "direct"
+    joined_from: str | None = None
+    """The peer address of the join request's socket (never a header)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,8 @@ class RoomRegistry:
         token_hash = _token_hash(token) if token else None
         await self._store.save_participant(room.stored.id, participant, token_hash)
         room.participants[participant["id"]] = participant
+        if request.joined_from is not None:
+            room.joined_from[participant["id"]] = request.joined_from
         if token_hash:
             room.tunnel_token_hashes[participant["id"]] = token_hash
         else:

@@ -79,6 +79,7 @@ async def join_room(request: web.Request) -> web.Response:
         specs=validation.optional_object(body, "specs"),
         config=validation.optional_object(body, "config"),
         transport=transport,
+        joined_from=request.remote,
     )
     concurrency = validation.max_concurrent(join.config)
     registry = request.app[REGISTRY]
