@@ -36,6 +36,10 @@ through the WebSocket the participant opened to the hub (``tunnel``)."""
 
 TUNNEL_PATH_SUFFIX = "/tunnel"
 TUNNEL_PARTICIPANT_HEADER = "X-Gambiarra-Participant"
+PARTICIPANT_SECRET_HEADER = "X-Gambiarra-Participant-Secret"  # noqa: S105 - a header name.
+"""Extension: proves a leave, health call or re-join comes from whoever joined the id. The
+join reply's ``participantSecret`` goes here (the original clients, which have none, are
+recognised by their address instead)."""
 
 
 class ErrorText:
@@ -52,6 +56,15 @@ class ErrorText:
     NAME_REQUIRED = "Name is required"
     TUNNEL_NOT_CONNECTED = "the participant's tunnel is not connected"
     INVALID_TUNNEL_TOKEN = "Invalid tunnel token"  # noqa: S105 - a message, not a secret.
+    # Extensions to the seed (this hub's ownership rules):
+    NOT_YOUR_PARTICIPANT = (
+        "This participant id belongs to someone else: send its participantSecret"
+        " in X-Gambiarra-Participant-Secret, or use the address it joined from"
+    )
+    NOT_ROOM_OWNER = (
+        "Only the room's creator (Authorization: Bearer <creatorSecret>) or the hub's owner"
+        " can delete this room"
+    )
 
 
 class RoomInfo(TypedDict):

@@ -14,6 +14,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gambiarra_desktop.hub import errors
+
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
@@ -27,6 +29,28 @@ STATUS_MESSAGES = {
     413: "Request body too large",
     500: "Internal server error",
 }
+
+
+DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
+    (errors.RoomNotFoundError, 404),
+    (errors.ParticipantNotFoundError, 404),
+    (errors.NoParticipantError, 404),
+    (errors.ParticipantOfflineError, 503),
+    (errors.InvalidPasswordError, 401),
+    (errors.NotYourParticipantError, 403),
+    (errors.NotRoomOwnerError, 403),
+    (errors.RetryLaterError, 429),
+)
+"""The core's errors as HTTP statuses (seed 000's table), most specific first."""
+
+
+def domain_error_response(error: errors.HubError) -> web.Response:
+    """The one mapping from a domain error to a seed-format HTTP error."""
+    status = next((code for kind, code in DOMAIN_STATUSES if isinstance(error, kind)), 400)
+    headers = None
+    if isinstance(error, errors.RetryLaterError):
+        headers = {"Retry-After": str(error.retry_after_s)}
+    return error_response(status, error.message, headers)
 
 
 class ApiError(Exception):
@@ -100,6 +124,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.message, exc.headers)
+    except errors.HubError as exc:
+        return domain_error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
