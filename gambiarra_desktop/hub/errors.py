@@ -47,6 +47,20 @@ class NoParticipantError(HubError):
         super().__init__(ErrorText.NO_PARTICIPANT)
 
 
+class ProxyFailedError(HubError):
+    """No participant could answer (seed: 502 ``Failed to proxy request: <details>``)."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(ErrorText.PROXY_FAILED_PREFIX + details)
+
+
+class RequestLoopError(HubError):
+    """The request already passed through this hub: a participant's endpoint leads back."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(ErrorText.PROXY_FAILED_PREFIX + details)
+
+
 class InvalidPasswordError(HubError):
     def __init__(self) -> None:
         super().__init__(ErrorText.INVALID_PASSWORD)

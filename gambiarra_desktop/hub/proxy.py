@@ -26,8 +26,9 @@ from aiohttp import web
 from gambiarra_desktop.endpoints import chat_completions_url
 from gambiarra_desktop.events import EventType
 from gambiarra_desktop.hub.config import HubConfig
+from gambiarra_desktop.hub.errors import ProxyFailedError
 from gambiarra_desktop.hub.metrics import CompletionMeter, error_chunk
-from gambiarra_desktop.hub.responses import ApiError, dump_json
+from gambiarra_desktop.hub.responses import dump_json
 from gambiarra_desktop.hub.rooms import Room, RoomRegistry
 from gambiarra_desktop.hub.router import Match
 from gambiarra_desktop.hub.scheduler import Lease, NoCandidatesError, Scheduler
@@ -145,7 +146,7 @@ class ChatProxy:
                 lease.release()
         if fallback is not None:
             return fallback
-        raise ApiError(502, ErrorText.PROXY_FAILED_PREFIX + last_problem)
+        raise ProxyFailedError(last_problem)
 
     async def _serve(self, request: web.Request, attempt: _Attempt) -> web.StreamResponse:
         try:

@@ -36,6 +36,8 @@ DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
     (errors.ParticipantNotFoundError, 404),
     (errors.NoParticipantError, 404),
     (errors.ParticipantOfflineError, 503),
+    (errors.ProxyFailedError, 502),
+    (errors.RequestLoopError, 508),
     (errors.InvalidPasswordError, 401),
     (errors.NotYourParticipantError, 403),
     (errors.NotRoomOwnerError, 403),

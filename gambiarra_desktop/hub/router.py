@@ -10,14 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gambiarra_desktop.hub.responses import ApiError
+from gambiarra_desktop.hub.errors import NoParticipantError, ParticipantOfflineError
 from gambiarra_desktop.hub.rooms import Room
-from gambiarra_desktop.protocol import (
-    ANY_MODEL_ALIASES,
-    MODEL_PREFIX,
-    ErrorText,
-    ParticipantInfo,
-)
+from gambiarra_desktop.protocol import ANY_MODEL_ALIASES, MODEL_PREFIX, ParticipantInfo
 
 Usable = Callable[[str, ParticipantInfo], bool]
 """Whether the hub can send a participant work right now (its tunnel is up, it is not
@@ -47,12 +42,12 @@ class Match:
 
 
 def match_request(room: Room, requested: str, usable: Usable) -> Match:
-    """The participants that may serve ``requested``, or an :class:`ApiError` with the
-    seed's text when none can."""
+    """The participants that may serve ``requested``; a domain error (with the seed's
+    text) when none can."""
     named = room.participants.get(requested)
     if named is not None and named["status"] != "online":
-        raise ApiError(503, ErrorText.PARTICIPANT_OFFLINE)
+        raise ParticipantOfflineError
     match = Match(room, requested, usable, named=named is not None)
     if not match.candidates():
-        raise ApiError(404, ErrorText.NO_PARTICIPANT)
+        raise NoParticipantError
     return match

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gambiarra_desktop.hub.responses import ApiError
+from gambiarra_desktop.hub.errors import QueueFullError, QueueTimeoutError
 from gambiarra_desktop.hub.stats import ParticipantStats, StatsBook
 from gambiarra_desktop.protocol import ParticipantInfo
 
@@ -111,8 +111,8 @@ class Scheduler:
         queue = self._queues[room_code]
         if len(queue) >= self._max_queue:
             self.rejected[room_code] += 1
-            raise ApiError(429, "Every matching participant is busy and the queue is full;"
-                           " retry later", {"Retry-After": str(self.retry_after_s)})
+            raise QueueFullError("Every matching participant is busy and the queue is full;"
+                                 " retry later", self.retry_after_s)
         waiter = _Waiter(candidates, exclude, asyncio.get_running_loop().create_future())
         queue.append(waiter)
         self._on_queued(room_code, len(queue))
@@ -124,8 +124,8 @@ class Scheduler:
         if not waiter.future.done():
             self._abandon(room_code, waiter)
             self.rejected[room_code] += 1
-            raise ApiError(429, f"No participant became free within {self._max_wait_s:g} s;"
-                           " retry later", {"Retry-After": str(self.retry_after_s)})
+            raise QueueTimeoutError(f"No participant became free within {self._max_wait_s:g} s;"
+                                    " retry later", self.retry_after_s)
         queued_ms = (time.monotonic() - waiter.enqueued) * 1000
         return self._lease(room_code, waiter.future.result(), queued_ms)
 
