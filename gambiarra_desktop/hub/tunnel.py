@@ -82,6 +82,9 @@ class TunnelSession:
         self._pending: dict[int, TunnelResponse] = {}
         self._ids = itertools.count(1)
         self._background: set[asyncio.Task[None]] = set()
+        self.ended = False
+        """Set when the hub itself ends this tunnel (replaced, participant left, hub
+        stopping): its handler must then not report the participant lost."""
 
     async def open(self, body: dict[str, Any], first_byte_timeout_s: float) -> TunnelResponse:
         """Send a chat request down the tunnel and wait for the answer's status."""
@@ -166,6 +169,7 @@ class TunnelHub:
         when it is replaced, the participant left, or the hub stops)."""
         self._sessions: dict[tuple[str, str], TunnelSession] = {}
         self._on_lost = on_lost
+        self._closing: set[asyncio.Task[None]] = set()
 
     def get(self, room_code: str, participant_id: str) -> TunnelSession | None:
         return self._sessions.get((room_code, participant_id))
@@ -180,8 +184,24 @@ class TunnelHub:
         """Close a participant's tunnel, for example when it leaves the room."""
         session = self._sessions.pop((room_code, participant_id), None)
         if session is not None:
-            asyncio.get_running_loop().create_task(
-                session.ws.close(code=CLOSE_LEFT, message=b"participant left"))
+            self._end(session, CLOSE_LEFT, b"participant left")
+
+    def _end(self, session: TunnelSession, code: int, message: bytes) -> None:
+        """Close a tunnel the hub no longer uses, without waiting for the peer."""
+        session.ended = True
+
+        async def close() -> None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await session.ws.close(code=code, message=message)
+
+        task = asyncio.get_running_loop().create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def drop_room(self, room_code: str) -> None:
+        """Close every tunnel of a room that was deleted."""
+        for code, participant_id in [key for key in self._sessions if key[0] == room_code]:
+            self.drop(code, participant_id)
 
     async def serve(
         self, request: web.Request, room_code: str, participant_id: str
@@ -190,17 +210,22 @@ class TunnelHub:
                                    max_msg_size=tunnel_wire.MAX_FRAME_BYTES)
         await ws.prepare(request)
         key = (room_code, participant_id)
-        previous = self._sessions.get(key)
-        if previous is not None:
-            await previous.ws.close(code=CLOSE_REPLACED, message=b"replaced by a new tunnel")
         session = TunnelSession(ws, f"{room_code}/{participant_id}")
+        # Register the new tunnel before closing the old one. Closing awaits, and the old
+        # handler's ``finally`` runs meanwhile: had it still found itself registered, it
+        # would have reported the participant lost (offline) although it was only replaced.
+        previous = self._sessions.get(key)
         self._sessions[key] = session
         log.info("room %s: tunnel of %s connected", room_code, participant_id)
+        if previous is not None:
+            # In the background: a dead old peer may take the close timeout to answer, and
+            # the new tunnel must be read meanwhile.
+            self._end(previous, CLOSE_REPLACED, b"replaced by a new tunnel")
         try:
             await session.pump()
         finally:
-            lost = self._sessions.get(key) is session
-            if lost:
+            lost = not session.ended and self._sessions.get(key) is session
+            if self._sessions.get(key) is session:
                 del self._sessions[key]
             log.info("room %s: tunnel of %s closed", room_code, participant_id)
             if lost and self._on_lost is not None:
@@ -210,5 +235,6 @@ class TunnelHub:
     async def close_all(self) -> None:
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
+            session.ended = True
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await session.ws.close(code=1001, message=b"hub stopping")
