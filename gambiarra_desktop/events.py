@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 class EventType(StrEnum):
     ROOM_CREATED = "room:created"
+    ROOM_DELETED = "room:deleted"
     PARTICIPANT_JOINED = "participant:joined"
     PARTICIPANT_LEFT = "participant:left"
     PARTICIPANT_OFFLINE = "participant:offline"
@@ -28,8 +29,9 @@ class EventType(StrEnum):
     LLM_ERROR = "llm:error"
 
 
-HUB_WIDE_EVENTS = frozenset({EventType.ROOM_CREATED})
-"""Events every room's listeners receive: a new room is public (``GET /rooms`` lists it)."""
+HUB_WIDE_EVENTS = frozenset({EventType.ROOM_CREATED, EventType.ROOM_DELETED})
+"""Events every room's listeners receive: rooms are public (``GET /rooms`` lists them).
+``room:deleted`` is an extension to the seed's events."""
 
 
 @dataclass(frozen=True, slots=True)

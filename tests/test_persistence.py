@@ -61,14 +61,15 @@ async def test_store_round_trip_and_deletes(tmp_path: Path) -> None:
 
     store = SqliteStore(tmp_path / "s.sqlite3")
     await store.open()
-    room = StoredRoom("rid", "ABC234", "Lab", "host", 1, None)
+    room = StoredRoom("rid", "ABC234", "Lab", "host", 1, None, "hash-of-creator-secret")
     await store.save_room(room)
+    await store.set_room_idle_since("rid", 1234)
     participant = ParticipantInfo(
         id="p", nickname="N", model="m", endpoint="http://h:1", specs={"ram": 8},
         config={"temperature": 0.5}, status="online", joinedAt=10, lastSeen=11,
         transport="tunnel",
     )
-    await store.save_participant("rid", participant, "hash-of-token")
+    await store.save_participant("rid", participant, "hash-of-token", "10.0.0.7")
     await store.update_presence("rid", "p", "offline", 99)
     await store.close()
 
@@ -76,7 +77,12 @@ async def test_store_round_trip_and_deletes(tmp_path: Path) -> None:
     loaded = await reopened.load()
     assert [entry.room for entry in loaded] == [room]
     assert loaded[0].participants == [{**participant, "status": "offline", "lastSeen": 99}]
-    assert loaded[0].tunnel_token_hashes == {"p": "hash-of-token"}
+    assert loaded[0].secret_hashes == {"p": "hash-of-token"}
+    assert loaded[0].joined_from == {"p": "10.0.0.7"}
+    assert loaded[0].idle_since == 1234
     await reopened.delete_participant("rid", "p")
     assert (await reopened.load())[0].participants == []
+    await reopened.save_participant("rid", participant, None, None)
+    await reopened.delete_room("rid")
+    assert await reopened.load() == []
     await reopened.close()

@@ -13,6 +13,7 @@ from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.keys import (
     BUS,
     CONFIG,
+    PASSWORDS,
     PROXY,
     REGISTRY,
     SCHEDULER,
@@ -22,9 +23,10 @@ from gambiarra_desktop.hub.keys import (
     TUNNELS,
 )
 from gambiarra_desktop.hub.liveness import sweep_forever
+from gambiarra_desktop.hub.password_gate import PasswordGate
 from gambiarra_desktop.hub.proxy import ChatProxy
 from gambiarra_desktop.hub.responses import add_cors_header, api_middleware
-from gambiarra_desktop.hub.rooms import RoomRegistry
+from gambiarra_desktop.hub.rooms import RoomLimits, RoomRegistry
 from gambiarra_desktop.hub.routes import routes
 from gambiarra_desktop.hub.scheduler import Scheduler
 from gambiarra_desktop.hub.sse import RoomEventStreams
@@ -37,7 +39,9 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     """Build the hub. ``bus`` lets an embedding app (the GUI) listen to the hub's events."""
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
     bus = bus or EventBus()
-    registry = RoomRegistry(store, bus)
+    limits = RoomLimits(config.max_rooms, config.max_participants_per_room,
+                        config.room_idle_ttl_s)
+    registry = RoomRegistry(store, bus, limits, config.owner_token_hash)
     stats = StatsBook()
 
     def on_queued(room_code: str, position: int) -> None:
@@ -60,6 +64,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     app[TUNNELS] = tunnels
     app[STATS] = stats
     app[SCHEDULER] = scheduler
+    app[PASSWORDS] = PasswordGate(config.password_max_failures, config.password_failure_window_s)
     app[PROXY] = ChatProxy(config, registry, tunnels, scheduler)
     app[STREAMS] = RoomEventStreams(bus, config.sse_heartbeat_s, config.sse_queue_size)
     app.add_routes(routes)

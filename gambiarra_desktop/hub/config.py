@@ -45,8 +45,17 @@ class HubConfig:
     loading_grace_factor: float = 4.0
     """A participant loading its model may stay silent this many times longer."""
     max_rooms: int = 1000
-    """Rooms are kept forever (there is no delete in the seed API): cap them so a script
-    cannot fill the disk."""
+    """Cap on rooms, so a script cannot fill the disk (they are deleted by their creator or
+    the hub's owner, or expire when idle)."""
     max_participants_per_room: int = 256
+    room_idle_ttl_s: float = 7 * 24 * 3600.0
+    """A room in which nobody has been online for this long is deleted."""
+    password_max_failures: int = 5
+    password_failure_window_s: float = 60.0
+    """Wrong room passwords allowed per client address within the window; more get 429
+    before any argon2 time is spent."""
+    owner_token_hash: str | None = None
+    """SHA-256 of the hub owner's token (the ``owner-token`` file in the data dir): it may
+    delete any room. ``HubServer`` fills it in."""
     sse_queue_size: int = 1000
     """Events buffered per SSE listener; a listener that falls this far behind is dropped."""

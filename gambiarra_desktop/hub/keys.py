@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.config import HubConfig
+from gambiarra_desktop.hub.password_gate import PasswordGate
 from gambiarra_desktop.hub.proxy import ChatProxy
 from gambiarra_desktop.hub.rooms import RoomRegistry
 from gambiarra_desktop.hub.scheduler import Scheduler
@@ -23,3 +24,4 @@ STREAMS = web.AppKey("streams", RoomEventStreams)
 TUNNELS = web.AppKey("tunnels", TunnelHub)
 STATS = web.AppKey("stats", StatsBook)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
+PASSWORDS = web.AppKey("passwords", PasswordGate)

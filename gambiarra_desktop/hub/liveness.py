@@ -1,5 +1,5 @@
 """The periodic sweep that marks silent participants offline (seed 001: 30 s, checked
-every 10 s)."""
+every 10 s) and deletes rooms that have been idle for too long."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ async def sweep_forever(
         await asyncio.sleep(interval_s)
         try:
             marked = await registry.mark_stale_offline(timeout_s, loading_factor)
+            expired = await registry.expire_idle_rooms()
         except Exception:
             # A failed sweep (a disk error, say) must not end liveness checks for good.
             log.exception("liveness sweep failed")
             continue
         if marked:
             log.info("marked %d silent participant(s) offline", marked)
+        if expired:
+            log.info("deleted %d idle room(s)", expired)

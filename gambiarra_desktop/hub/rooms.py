@@ -1,33 +1,69 @@
-"""Rooms and their participants: the hub's state and the rules that change it.
+"""The life of rooms and their participants: the one place that changes them.
 
-Reads come from memory, so routing a chat request never touches the disk. Every change is
-written through to the :class:`Store` and announced on the :class:`EventBus`. Each change
-runs shielded from cancellation: the server cancels the handler of a client that hangs up,
-and a change cut in half would leave memory and disk disagreeing.
+A participant moves through these states; every arrow is a method of
+:class:`RoomRegistry`, and every arrow publishes the event named on it::
+
+    (none)  --join------------------------------> online   participant:joined
+    online  --health------------------------------> online   (lastSeen; "loading" flag)
+    online  --sweep: silent > timeout (x4 loading)-> offline  participant:offline
+    online  --its tunnel dropped (mark_offline)----> offline  participant:offline
+    offline --health, or its tunnel opens---------> online   participant:online
+    any     --join again (same owner)-------------> online   participant:joined
+    any     --leave (same owner)------------------> (none)   participant:left
+
+"Same owner" means the caller presents the participant secret its last join returned, or
+calls from the address that joined it (:meth:`Room.may_act_for`); anyone else gets
+:class:`NotYourParticipantError`, so nobody can take over or remove someone else's seat.
+
+A room is created, is *idle* while no participant is online (``idle_since``), and is
+deleted by its creator or the hub's owner (``room:deleted``), or expires once it has been
+idle for ``room_idle_ttl_s`` (7 days by default).
+
+Limits (rooms per hub, participants per room) are checked and the new entry reserved with
+no ``await`` in between, so concurrent requests cannot overshoot them. Reads come from
+memory, so routing a chat request never touches the disk. Every change is written through
+to the :class:`Store` and runs shielded from cancellation: the server cancels the handler of
+a client that hangs up, and a change cut in half would leave memory and disk disagreeing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import hmac
 import logging
-import secrets
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from gambiarra_desktop.events import Event, EventBus, EventType
+from gambiarra_desktop.hub.errors import (
+    LimitReachedError,
+    NotRoomOwnerError,
+    NotYourParticipantError,
+    ParticipantNotFoundError,
+    RoomNotFoundError,
+)
 from gambiarra_desktop.hub.identifiers import new_room_code, new_room_id, normalize_code, now_ms
-from gambiarra_desktop.hub.passwords import hash_password, verify_password
+from gambiarra_desktop.hub.passwords import hash_password
+from gambiarra_desktop.hub.room import (
+    Joined,
+    JoinRequest,
+    Room,
+    new_secret,
+    normalize_peer,
+    secret_hash,
+    secret_matches,
+)
 from gambiarra_desktop.hub.store import Store, StoredRoom
-from gambiarra_desktop.protocol import ParticipantInfo, RoomInfo, RoomListEntry, Transport
+from gambiarra_desktop.protocol import ParticipantInfo, RoomListEntry
+
+__all__ = ["Joined", "JoinRequest", "Room", "RoomLimits", "RoomRegistry"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
+LIMIT_RETRY_AFTER_S = 60
 
 
 def _shielded(
@@ -40,85 +76,57 @@ def _shielded(
     return wrapper
 
 
-@dataclass(slots=True)
-class Room:
-    stored: StoredRoom
-    participants: dict[str, ParticipantInfo] = field(default_factory=dict)
-    tunnel_token_hashes: dict[str, str] = field(default_factory=dict)
-    """SHA-256 of each tunnel participant's secret; kept apart so no listing can show it."""
-    loading: set[str] = field(default_factory=set)
-    """Participants whose health calls say their model is still loading: not routed to,
-    and given a longer grace period before they count as gone."""
-    joined_from: dict[str, str] = field(default_factory=dict)
-    """The socket peer address each participant joined from: it decides whether a
-    loopback endpoint means "the participant's own machine" (allowed only when that is the
-    hub's machine) and who may act for the participant without its secret."""
-
-    @property
-    def code(self) -> str:
-        return self.stored.code
-
-    def public_info(self) -> RoomInfo:
-        """The room as clients see it: ``hasPassword`` instead of the hash."""
-        s = self.stored
-        return RoomInfo(
-            id=s.id, code=s.code, name=s.name, hostId=s.host_id, createdAt=s.created_at,
-            hasPassword=s.password_hash is not None,
-        )
-
-    def online_participants(self) -> list[ParticipantInfo]:
-        return [p for p in self.participants.values() if p["status"] == "online"]
-
-    def tunnel_token_matches(self, participant_id: str, token: str) -> bool:
-        expected = self.tunnel_token_hashes.get(participant_id)
-        if expected is None:
-            return False
-        return hmac.compare_digest(expected, _token_hash(token))
-
-
-def _token_hash(token: str) -> str:
-    """Tunnel tokens are 256 random bits, so a plain hash suffices (no argon2 needed)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+@dataclass(frozen=True, slots=True)
+class RoomLimits:
+    max_rooms: int = 1000
+    max_participants_per_room: int = 256
+    room_idle_ttl_s: float = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
-class JoinRequest:
-    id: str
-    nickname: str
-    model: str
-    endpoint: str
-    specs: dict[str, Any]
-    config: dict[str, Any]
-    transport: Transport = "direct"
-    joined_from: str | None = None
-    """The peer address of the join request's socket (never a header)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    participant: ParticipantInfo
-    tunnel_token: str | None
-    """Only for tunnel participants, and only in the join response."""
+class CreatedRoom:
+    room: Room
+    host_id: str
+    creator_secret: str
+    """Shown once, in the ``POST /rooms`` reply: it lets the creator delete the room."""
 
 
 class RoomRegistry:
-    def __init__(self, store: Store, bus: EventBus) -> None:
+    def __init__(
+        self, store: Store, bus: EventBus, limits: RoomLimits | None = None,
+        owner_token_hash: str | None = None,
+    ) -> None:
         self._store = store
         self._bus = bus
+        self._limits = limits or RoomLimits()
+        self._owner_token_hash = owner_token_hash
         self._rooms: dict[str, Room] = {}
+        self._creating = 0
 
     async def load(self) -> None:
         """Restore rooms after a restart. Participants start offline until their next health
-        call proves they are still there."""
+        call proves they are still there; a room nobody is online in is idle from now on,
+        unless it already was."""
+        now = now_ms()
         for loaded in await self._store.load():
-            room = Room(loaded.room, tunnel_token_hashes=dict(loaded.tunnel_token_hashes))
+            room = Room(loaded.room, secret_hashes=dict(loaded.secret_hashes),
+                        joined_from=dict(loaded.joined_from),
+                        idle_since=loaded.idle_since or now)
             for participant in loaded.participants:
                 participant["status"] = "offline"
                 room.participants[participant["id"]] = participant
             self._rooms[room.code] = room
 
+    # -- reads -------------------------------------------------------------------------
+
     def get(self, code: str) -> Room | None:
         return self._rooms.get(normalize_code(code))
+
+    def require(self, code: str) -> Room:
+        room = self.get(code)
+        if room is None:
+            raise RoomNotFoundError
+        return room
 
     def list_rooms(self) -> list[RoomListEntry]:
         return [
@@ -129,79 +137,161 @@ class RoomRegistry:
     def __len__(self) -> int:
         return len(self._rooms)
 
-    async def create(self, name: str, password: str | None) -> tuple[Room, str]:
-        """Create a room and return it with the new host id."""
+    # -- rooms -------------------------------------------------------------------------
+
+    def _check_room_limit(self) -> None:
+        limit = self._limits.max_rooms
+        if len(self._rooms) + self._creating >= limit:
+            raise LimitReachedError(
+                f"This hub already holds its limit of {limit} rooms", LIMIT_RETRY_AFTER_S)
+
+    async def create(self, name: str, password: str | None) -> CreatedRoom:
+        """Create a room; the reply carries the host id and the creator's secret."""
+        self._check_room_limit()  # Early, before spending argon2 time on the password.
         password_hash = await hash_password(password) if password else None
         return await self._add_room(name, password_hash)
 
     @_shielded
-    async def _add_room(self, name: str, password_hash: str | None) -> tuple[Room, str]:
-        host_id = str(uuid.uuid4())
+    async def _add_room(self, name: str, password_hash: str | None) -> CreatedRoom:
+        self._check_room_limit()
+        creator_secret = new_secret()
         stored = StoredRoom(
-            id=new_room_id(), code=new_room_code(self._rooms), name=name, host_id=host_id,
-            created_at=now_ms(), password_hash=password_hash,
+            id=new_room_id(), code=new_room_code(self._rooms), name=name,
+            host_id=str(uuid.uuid4()), created_at=now_ms(), password_hash=password_hash,
+            creator_secret_hash=secret_hash(creator_secret),
         )
-        await self._store.save_room(stored)
-        room = Room(stored)
-        self._rooms[room.code] = room
+        room = Room(stored, idle_since=stored.created_at)
+        self._rooms[room.code] = room  # Reserved at once; undone if the write fails.
+        try:
+            await self._store.save_room(stored)
+        except BaseException:
+            self._rooms.pop(room.code, None)
+            raise
         log.info("room %s created: %r%s", room.code, name,
                  " (password protected)" if password_hash else "")
         self._publish(EventType.ROOM_CREATED, room, dict(room.public_info()))
-        return room, host_id
+        return CreatedRoom(room, stored.host_id, creator_secret)
 
-    async def check_password(self, room: Room, password: str) -> bool:
-        expected = room.stored.password_hash
-        if expected is None:
-            return True
-        if not password:
-            return False
-        return await verify_password(password, expected)
+    def may_delete(self, room: Room, bearer: str | None) -> bool:
+        """The room's creator (its creator secret) or the hub's owner (the owner token)."""
+        return secret_matches(room.stored.creator_secret_hash, bearer) or secret_matches(
+            self._owner_token_hash, bearer)
+
+    async def delete(self, room: Room, bearer: str | None) -> None:
+        if not self.may_delete(room, bearer):
+            raise NotRoomOwnerError
+        await self._remove_room(room, "deleted by its owner")
+
+    @_shielded
+    async def _remove_room(self, room: Room, reason: str) -> None:
+        if room.deleted:
+            return
+        room.deleted = True
+        self._rooms.pop(room.code, None)
+        await self._store.delete_room(room.stored.id)
+        log.info("room %s %s", room.code, reason)
+        self._publish(EventType.ROOM_DELETED, room, {"code": room.code, "reason": reason})
+
+    async def expire_idle_rooms(self) -> int:
+        """Delete rooms nobody has been online in for ``room_idle_ttl_s``; return how many."""
+        cutoff = now_ms() - int(self._limits.room_idle_ttl_s * 1000)
+        expired = [room for room in self._rooms.values()
+                   if room.idle_since is not None and room.idle_since < cutoff]
+        for room in expired:
+            await self._remove_room(room, "expired: nobody was online in it for too long")
+        return len(expired)
+
+    # -- participants ------------------------------------------------------------------
+
+    def _authorize(self, room: Room, participant_id: str, secret: str | None,
+                   peer: str | None) -> ParticipantInfo:
+        participant = room.participants.get(participant_id)
+        if participant is None:
+            raise ParticipantNotFoundError
+        if not room.may_act_for(participant_id, secret, peer):
+            raise NotYourParticipantError
+        return participant
 
     @_shielded
     async def join(self, room: Room, request: JoinRequest) -> Joined:
-        """Add a participant, or update it in place when its id joins again. A tunnel
-        participant gets a fresh secret for its tunnel each time it joins."""
+        """Add a participant, or update it in place when its owner joins again. Every join
+        returns a fresh participant secret (which is also the tunnel token)."""
+        if room.deleted:
+            raise RoomNotFoundError
+        pid = request.id
+        previous = room.participants.get(pid)
+        if previous is not None:
+            self._authorize(room, pid, request.secret, request.joined_from)
+        elif pid not in room.joining:
+            limit = self._limits.max_participants_per_room
+            if len(room.participants) + len(room.joining) >= limit:
+                raise LimitReachedError(
+                    f"This room already holds its limit of {limit} participants",
+                    LIMIT_RETRY_AFTER_S)
+        room.joining.add(pid)  # Counted against the cap while the write runs.
+        try:
+            return await self._write_join(room, request, previous)
+        finally:
+            room.joining.discard(pid)
+
+    async def _write_join(
+        self, room: Room, request: JoinRequest, previous: ParticipantInfo | None
+    ) -> Joined:
         now = now_ms()
-        previous = room.participants.get(request.id)
         participant = ParticipantInfo(
             id=request.id, nickname=request.nickname, model=request.model,
             endpoint=request.endpoint, specs=request.specs, config=request.config,
             status="online", joinedAt=previous["joinedAt"] if previous else now, lastSeen=now,
             transport=request.transport,
         )
-        token = secrets.token_urlsafe(32) if request.transport == "tunnel" else None
-        token_hash = _token_hash(token) if token else None
-        await self._store.save_participant(room.stored.id, participant, token_hash)
+        secret = new_secret()
+        hashed = secret_hash(secret)
+        peer = normalize_peer(request.joined_from)
+        try:
+            await self._store.save_participant(room.stored.id, participant, hashed, peer)
+        except Exception:
+            if room.deleted:  # Deleted while the write ran: the row has no room any more.
+                raise RoomNotFoundError from None
+            raise
+        if room.deleted:
+            raise RoomNotFoundError  # Deleted while the write ran; the cascade took it.
         room.participants[participant["id"]] = participant
-        if request.joined_from is not None:
-            room.joined_from[participant["id"]] = request.joined_from
-        if token_hash:
-            room.tunnel_token_hashes[participant["id"]] = token_hash
-        else:
-            room.tunnel_token_hashes.pop(participant["id"], None)
+        room.secret_hashes[participant["id"]] = hashed
+        if peer is not None:
+            room.joined_from[participant["id"]] = peer
+        room.loading.discard(participant["id"])
+        await self._set_active(room)
         log.info("room %s: %s %s with %s at %s", room.code, request.nickname,
                  "rejoined" if previous else "joined", request.model, request.endpoint)
         self._publish(EventType.PARTICIPANT_JOINED, room, dict(participant))
-        return Joined(participant, token)
+        return Joined(participant, secret)
 
     @_shielded
-    async def leave(self, room: Room, participant_id: str) -> bool:
-        if participant_id not in room.participants:
-            return False
+    async def leave(self, room: Room, participant_id: str, secret: str | None = None,
+                    peer: str | None = None) -> None:
+        gone = self._authorize(room, participant_id, secret, peer)
         await self._store.delete_participant(room.stored.id, participant_id)
-        gone = room.participants.pop(participant_id, None)
-        room.tunnel_token_hashes.pop(participant_id, None)
+        room.participants.pop(participant_id, None)
+        room.secret_hashes.pop(participant_id, None)
+        room.joined_from.pop(participant_id, None)
         room.loading.discard(participant_id)
-        log.info("room %s: %s left", room.code, gone["nickname"] if gone else participant_id)
+        log.info("room %s: %s left", room.code, gone["nickname"])
         self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
-        return True
+        await self._update_idle(room)
 
     @_shielded
-    async def heartbeat(self, room: Room, participant_id: str, loading: bool = False) -> bool:
-        """Record a health call; a participant that was offline comes back online."""
-        participant = room.participants.get(participant_id)
-        if participant is None:
-            return False
+    async def heartbeat(self, room: Room, participant_id: str, loading: bool = False,
+                        secret: str | None = None, peer: str | None = None,
+                        trusted: bool = False) -> None:
+        """Record a health call; a participant that was offline comes back online.
+        ``trusted`` skips the owner check (the caller already proved it, e.g. a tunnel
+        that opened with the participant's secret)."""
+        if trusted:
+            participant = room.participants.get(participant_id)
+            if participant is None:
+                raise ParticipantNotFoundError
+        else:
+            participant = self._authorize(room, participant_id, secret, peer)
         if loading:
             room.loading.add(participant_id)
         else:
@@ -215,7 +305,7 @@ class RoomRegistry:
         if was_offline:
             log.info("room %s: %s is back online", room.code, participant["nickname"])
             self._publish(EventType.PARTICIPANT_ONLINE, room, {"participantId": participant_id})
-        return True
+            await self._set_active(room)
 
     @_shielded
     async def mark_offline(self, room: Room, participant_id: str, reason: str) -> None:
@@ -228,6 +318,7 @@ class RoomRegistry:
             room.stored.id, participant_id, "offline", participant["lastSeen"])
         log.info("room %s: %s is offline: %s", room.code, participant["nickname"], reason)
         self._publish(EventType.PARTICIPANT_OFFLINE, room, {"participantId": participant_id})
+        await self._update_idle(room)
 
     async def mark_stale_offline(self, timeout_s: float, loading_factor: float = 1.0) -> int:
         """Mark participants silent for longer than ``timeout_s`` offline (``loading_factor``
@@ -239,17 +330,23 @@ class RoomRegistry:
                 grace = timeout_s * (loading_factor if participant["id"] in room.loading else 1)
                 cutoff = now - int(grace * 1000)
                 if participant["status"] != "offline" and participant["lastSeen"] < cutoff:
-                    participant["status"] = "offline"
                     marked += 1
-                    log.info("room %s: %s went silent, now offline", room.code,
-                             participant["nickname"])
-                    await self._store.update_presence(
-                        room.stored.id, participant["id"], "offline", participant["lastSeen"]
-                    )
-                    self._publish(
-                        EventType.PARTICIPANT_OFFLINE, room, {"participantId": participant["id"]}
-                    )
+                    await self.mark_offline(room, participant["id"], "went silent")
         return marked
+
+    # -- idle tracking -----------------------------------------------------------------
+
+    async def _set_active(self, room: Room) -> None:
+        if room.idle_since is not None:
+            room.idle_since = None
+            await self._store.set_room_idle_since(room.stored.id, None)
+
+    async def _update_idle(self, room: Room) -> None:
+        if room.idle_since is None and not room.online_participants() and not room.deleted:
+            room.idle_since = now_ms()
+            await self._store.set_room_idle_since(room.stored.id, room.idle_since)
+
+    # -- events ------------------------------------------------------------------------
 
     @property
     def has_listeners(self) -> bool:

@@ -7,7 +7,7 @@ from aiohttp import web
 from gambiarra_desktop.hub import validation
 from gambiarra_desktop.hub.identifiers import now_ms
 from gambiarra_desktop.hub.keys import (
-    CONFIG,
+    PASSWORDS,
     PROXY,
     REGISTRY,
     SCHEDULER,
@@ -17,9 +17,10 @@ from gambiarra_desktop.hub.keys import (
 )
 from gambiarra_desktop.hub.prometheus import render_metrics
 from gambiarra_desktop.hub.responses import ApiError, json_response, read_json_object
-from gambiarra_desktop.hub.rooms import JoinRequest, Room
+from gambiarra_desktop.hub.room import JoinRequest, Room
 from gambiarra_desktop.hub.router import match_request
 from gambiarra_desktop.protocol import (
+    PARTICIPANT_SECRET_HEADER,
     TUNNEL_PARTICIPANT_HEADER,
     ErrorText,
     ModelEntry,
@@ -30,10 +31,25 @@ routes = web.RouteTableDef()
 
 
 def _room(request: web.Request) -> Room:
-    room = request.app[REGISTRY].get(request.match_info["code"])
-    if room is None:
-        raise ApiError(404, ErrorText.ROOM_NOT_FOUND)
+    return request.app[REGISTRY].require(request.match_info["code"])
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def _open_room(request: web.Request) -> Room:
+    """A room for using it (models, chat, participants, events). Extension to the seed: a
+    password room needs its password here too, as ``Authorization: Bearer <password>``,
+    or its join password would protect nothing."""
+    room = _room(request)
+    await request.app[PASSWORDS].check(room, _bearer(request), request.remote)
     return room
+
+
+def _participant_secret(request: web.Request) -> str | None:
+    return request.headers.get(PARTICIPANT_SECRET_HEADER) or None
 
 
 @routes.get("/health")
@@ -55,11 +71,20 @@ async def create_room(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     name = validation.room_name(body)
     password = validation.optional_string(body, "password")
-    registry, limit = request.app[REGISTRY], request.app[CONFIG].max_rooms
-    if len(registry) >= limit:
-        raise ApiError(429, f"This hub already holds its limit of {limit} rooms")
-    room, host_id = await registry.create(name, password)
-    return json_response({"room": room.public_info(), "hostId": host_id}, 201)
+    created = await request.app[REGISTRY].create(name, password)
+    # "creatorSecret" is an extension: shown once, it lets the creator delete the room.
+    return json_response({"room": created.room.public_info(), "hostId": created.host_id,
+                          "creatorSecret": created.creator_secret}, 201)
+
+
+@routes.delete("/rooms/{code}")
+async def delete_room(request: web.Request) -> web.Response:
+    """Extension to the seed: the room's creator or the hub's owner deletes a room."""
+    room = _room(request)
+    await request.app[REGISTRY].delete(room, _bearer(request))
+    request.app[TUNNELS].drop_room(room.code)
+    request.app[STATS].forget_room(room.code)
+    return json_response({"success": True})
 
 
 @routes.get("/rooms")
@@ -80,23 +105,22 @@ async def join_room(request: web.Request) -> web.Response:
         config=validation.optional_object(body, "config"),
         transport=transport,
         joined_from=request.remote,
+        secret=_participant_secret(request),
     )
     concurrency = validation.max_concurrent(join.config)
-    registry = request.app[REGISTRY]
-    if not await registry.check_password(room, password):
-        raise ApiError(401, ErrorText.INVALID_PASSWORD)
-    limit = request.app[CONFIG].max_participants_per_room
-    if join.id not in room.participants and len(room.participants) >= limit:
-        raise ApiError(429, f"This room already holds its limit of {limit} participants")
-    joined = await registry.join(room, join)
+    await request.app[PASSWORDS].check(room, password, request.remote)
+    joined = await request.app[REGISTRY].join(room, join)
     request.app[STATS].get(room.code, join.id).max_concurrent = concurrency
     request.app[SCHEDULER].dispatch(room.code)  # New capacity for queued requests.
-    if joined.tunnel_token is None:
+    if transport != "tunnel":
         request.app[TUNNELS].drop(room.code, join.id)  # Now direct: its old tunnel is void.
-    reply: dict[str, object] = {"participant": joined.participant, "roomId": room.stored.id}
-    if joined.tunnel_token is not None:
-        # Extra to the seed's fields: the secret that opens this participant's tunnel.
-        reply["tunnelToken"] = joined.tunnel_token
+    # Extras to the seed's fields: the participant's secret (for leave, health and
+    # re-join from elsewhere) and, for tunnel participants, the same secret as the token
+    # that opens its tunnel.
+    reply: dict[str, object] = {"participant": joined.participant, "roomId": room.stored.id,
+                                "participantSecret": joined.secret}
+    if transport == "tunnel":
+        reply["tunnelToken"] = joined.secret
     return json_response(reply, 201)
 
 
@@ -104,8 +128,8 @@ async def join_room(request: web.Request) -> web.Response:
 async def leave_room(request: web.Request) -> web.Response:
     room = _room(request)
     participant_id = request.match_info["participant_id"]
-    if not await request.app[REGISTRY].leave(room, participant_id):
-        raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
+    await request.app[REGISTRY].leave(
+        room, participant_id, _participant_secret(request), request.remote)
     request.app[TUNNELS].drop(room.code, participant_id)
     request.app[STATS].forget(room.code, participant_id)
     return json_response({"success": True})
@@ -121,15 +145,15 @@ async def participant_health(request: web.Request) -> web.Response:
     if not isinstance(participant_id, str):
         raise ApiError(400, "Invalid field: id must be a string")
     loading = body.get("loading") is True  # Extra to the seed: "still loading my model".
-    if not await request.app[REGISTRY].heartbeat(room, participant_id, loading):
-        raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
+    await request.app[REGISTRY].heartbeat(
+        room, participant_id, loading, _participant_secret(request), request.remote)
     request.app[SCHEDULER].dispatch(room.code)
     return json_response({"success": True})
 
 
 @routes.get("/rooms/{code}/participants")
 async def list_participants(request: web.Request) -> web.Response:
-    room = _room(request)
+    room = await _open_room(request)
     stats = request.app[STATS]
     participants = [
         {**p, "loading": p["id"] in room.loading,
@@ -143,7 +167,7 @@ async def list_participants(request: web.Request) -> web.Response:
 
 @routes.get("/rooms/{code}/v1/models")
 async def list_models(request: web.Request) -> web.Response:
-    room = _room(request)
+    room = await _open_room(request)
     online = room.online_participants()
     models: list[ModelEntry] = [
         ModelEntry(
@@ -171,7 +195,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 @routes.post("/rooms/{code}/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    room = _room(request)
+    room = await _open_room(request)
     body = await read_json_object(request)
     tunnels = request.app[TUNNELS]
 
@@ -190,15 +214,14 @@ async def tunnel(request: web.Request) -> web.StreamResponse:
     participant = room.participants.get(participant_id)
     if participant is None:
         raise ApiError(404, ErrorText.PARTICIPANT_NOT_FOUND)
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not room.tunnel_token_matches(participant_id, token):
+    if not room.tunnel_token_matches(participant_id, _bearer(request) or ""):
         raise ApiError(401, ErrorText.INVALID_TUNNEL_TOKEN)
     # An authenticated tunnel is as good a sign of life as a health call.
-    await request.app[REGISTRY].heartbeat(room, participant_id)
+    await request.app[REGISTRY].heartbeat(room, participant_id, trusted=True)
     return await request.app[TUNNELS].serve(request, room.code, participant_id)
 
 
 @routes.get("/rooms/{code}/events")
 async def room_events(request: web.Request) -> web.StreamResponse:
-    room = _room(request)
+    room = await _open_room(request)
     return await request.app[STREAMS].handle(request, room.code)

@@ -3,6 +3,7 @@ and the benchmark, so all of them run the hub the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.app import create_app
 from gambiarra_desktop.hub.config import DATABASE_FILE_NAME, HubConfig
 from gambiarra_desktop.hub.keys import REGISTRY
+from gambiarra_desktop.hub.owner_token import load_or_create_owner_token
+from gambiarra_desktop.hub.room import secret_hash
 from gambiarra_desktop.hub.rooms import RoomRegistry
 from gambiarra_desktop.hub.store import SqliteStore
 
@@ -35,9 +38,16 @@ class HubServer:
         self.data_dir = data_dir
         self.host = host
         self.requested_port = port
-        self.app = create_app(
-            config or HubConfig(), SqliteStore(data_dir / DATABASE_FILE_NAME), bus
-        )
+        config = config or HubConfig()
+        self.owner_token: str | None = None
+        """Lets its holder delete any room; the desktop app and CLI on this machine read it."""
+        try:
+            self.owner_token = load_or_create_owner_token(data_dir)
+        except OSError as exc:  # The store reports an unusable data dir clearly at start.
+            log.warning("no owner token (rooms can only be deleted by their creators): %s", exc)
+        if self.owner_token is not None and config.owner_token_hash is None:
+            config = dataclasses.replace(config, owner_token_hash=secret_hash(self.owner_token))
+        self.app = create_app(config, SqliteStore(data_dir / DATABASE_FILE_NAME), bus)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self.port = port

@@ -81,5 +81,9 @@ class StatsBook:
     def forget(self, room_code: str, participant_id: str) -> None:
         self._stats.pop((room_code, participant_id), None)
 
+    def forget_room(self, room_code: str) -> None:
+        for key in [key for key in self._stats if key[0] == room_code]:
+            del self._stats[key]
+
     def items(self) -> list[tuple[tuple[str, str], ParticipantStats]]:
         return list(self._stats.items())

@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS rooms (
     name TEXT NOT NULL,
     host_id TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    password_hash TEXT
+    password_hash TEXT,
+    creator_secret_hash TEXT,
+    idle_since INTEGER
 );
 CREATE TABLE IF NOT EXISTS participants (
     room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
@@ -43,12 +45,21 @@ CREATE TABLE IF NOT EXISTS participants (
     last_seen INTEGER NOT NULL,
     transport TEXT NOT NULL DEFAULT 'direct',
     tunnel_token_hash TEXT,
+    joined_from TEXT,
     PRIMARY KEY (room_id, id)
 );
 """
-ADDED_PARTICIPANT_COLUMNS = {
-    "transport": "TEXT NOT NULL DEFAULT 'direct'",
-    "tunnel_token_hash": "TEXT",
+ADDED_COLUMNS = {
+    "participants": {
+        "transport": "TEXT NOT NULL DEFAULT 'direct'",
+        # The participant secret's SHA-256 (named for the tunnel token, its first use).
+        "tunnel_token_hash": "TEXT",
+        "joined_from": "TEXT",
+    },
+    "rooms": {
+        "creator_secret_hash": "TEXT",
+        "idle_since": "INTEGER",
+    },
 }
 """Columns added after the first schema, added to older databases when they open."""
 
@@ -63,13 +74,17 @@ class StoredRoom:
     host_id: str
     created_at: int
     password_hash: str | None
+    creator_secret_hash: str | None = None
+    """SHA-256 of the secret ``POST /rooms`` gave its creator, who may delete the room."""
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedRoom:
     room: StoredRoom
     participants: list[ParticipantInfo]
-    tunnel_token_hashes: dict[str, str]
+    secret_hashes: dict[str, str]
+    joined_from: dict[str, str]
+    idle_since: int | None
 
 
 class Store(Protocol):
@@ -77,8 +92,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
     async def load(self) -> list[LoadedRoom]: ...
     async def save_room(self, room: StoredRoom) -> None: ...
+    async def delete_room(self, room_id: str) -> None: ...
+    async def set_room_idle_since(self, room_id: str, idle_since: int | None) -> None: ...
     async def save_participant(
-        self, room_id: str, participant: ParticipantInfo, tunnel_token_hash: str | None
+        self, room_id: str, participant: ParticipantInfo, secret_hash: str | None,
+        joined_from: str | None,
     ) -> None: ...
     async def delete_participant(self, room_id: str, participant_id: str) -> None: ...
     async def update_presence(
@@ -138,24 +156,36 @@ class SqliteStore:
     async def save_room(self, room: StoredRoom) -> None:
         await self._run(
             lambda c: c.execute(
-                "INSERT OR REPLACE INTO rooms VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO rooms (id, code, name, host_id, created_at,"
+                " password_hash, creator_secret_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (room.id, room.code, room.name, room.host_id, room.created_at,
-                 room.password_hash),
+                 room.password_hash, room.creator_secret_hash),
             )
         )
 
+    async def delete_room(self, room_id: str) -> None:
+        """The room and (by ``ON DELETE CASCADE``) its participants."""
+        await self._run(lambda c: c.execute("DELETE FROM rooms WHERE id = ?", (room_id,)))
+
+    async def set_room_idle_since(self, room_id: str, idle_since: int | None) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE rooms SET idle_since = ? WHERE id = ?", (idle_since, room_id))
+        )
+
     async def save_participant(
-        self, room_id: str, participant: ParticipantInfo, tunnel_token_hash: str | None
+        self, room_id: str, participant: ParticipantInfo, secret_hash: str | None,
+        joined_from: str | None,
     ) -> None:
         p = participant
         row = (room_id, p["id"], p["nickname"], p["model"], p["endpoint"],
                json.dumps(p["specs"]), json.dumps(p["config"]), p["status"],
-               p["joinedAt"], p["lastSeen"], p["transport"], tunnel_token_hash)
+               p["joinedAt"], p["lastSeen"], p["transport"], secret_hash, joined_from)
         await self._run(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO participants (room_id, id, nickname, model, endpoint,"
-                " specs, config, status, joined_at, last_seen, transport, tunnel_token_hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+                " specs, config, status, joined_at, last_seen, transport, tunnel_token_hash,"
+                " joined_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
             )
         )
 
@@ -178,28 +208,32 @@ class SqliteStore:
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
-    present = {row[1] for row in connection.execute("PRAGMA table_info(participants)")}
-    for column, declaration in ADDED_PARTICIPANT_COLUMNS.items():
-        if column not in present:
-            connection.execute(f"ALTER TABLE participants ADD COLUMN {column} {declaration}")
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for column, declaration in columns.items():
+            if column not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
-    rooms = [
-        StoredRoom(*row)
-        for row in connection.execute(
-            "SELECT id, code, name, host_id, created_at, password_hash FROM rooms"
-            " ORDER BY created_at, rowid"
-        )
-    ]
+    rooms: list[StoredRoom] = []
+    idle: dict[str, int | None] = {}
+    for *fields, idle_since in connection.execute(
+        "SELECT id, code, name, host_id, created_at, password_hash, creator_secret_hash,"
+        " idle_since FROM rooms ORDER BY created_at, rowid"
+    ):
+        rooms.append(StoredRoom(*fields))
+        idle[fields[0]] = idle_since
     by_room: dict[str, list[ParticipantInfo]] = {room.id: [] for room in rooms}
     tokens: dict[str, dict[str, str]] = {room.id: {} for room in rooms}
+    peers: dict[str, dict[str, str]] = {room.id: {} for room in rooms}
     for row in connection.execute(
         "SELECT room_id, id, nickname, model, endpoint, specs, config, status, joined_at,"
-        " last_seen, transport, tunnel_token_hash FROM participants ORDER BY joined_at, rowid"
+        " last_seen, transport, tunnel_token_hash, joined_from FROM participants"
+        " ORDER BY joined_at, rowid"
     ):
         (room_id, pid, nickname, model, endpoint, specs, config, status, joined, seen,
-         transport, token_hash) = row
+         transport, token_hash, joined_from) = row
         if room_id not in by_room:
             continue
         by_room[room_id].append(
@@ -212,7 +246,10 @@ def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
         )
         if token_hash:
             tokens[room_id][pid] = token_hash
-    return [LoadedRoom(room, by_room[room.id], tokens[room.id]) for room in rooms]
+        if joined_from:
+            peers[room_id][pid] = joined_from
+    return [LoadedRoom(room, by_room[room.id], tokens[room.id], peers[room.id], idle[room.id])
+            for room in rooms]
 
 
 def _json_object(text: str) -> dict[str, Any]:

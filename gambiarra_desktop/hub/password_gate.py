@@ -1,0 +1,110 @@
+"""Room passwords at the door: argon2 checks, throttled per client address.
+
+Why a gate rather than a bare ``verify_password`` call:
+- argon2 costs tens of milliseconds of CPU on purpose. Fifty concurrent wrong guesses
+  once made a legitimate join wait 6 s behind them. So each address may have only a few
+  checks running and a few recent failures; beyond that it gets 429 *before* any argon2
+  time is spent. Running checks count as failures until they succeed, so a burst that
+  arrives all at once is cut off as surely as a slow stream of guesses.
+- A password room's chat, models, participants and events need the password on every
+  request (``Authorization: Bearer``). A password that verified once is remembered (its
+  SHA-256, per room, compared with ``hmac.compare_digest``) so a busy room does not pay
+  argon2 per chat request.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+import math
+import time
+
+from gambiarra_desktop.hub.errors import InvalidPasswordError, TooManyPasswordFailuresError
+from gambiarra_desktop.hub.passwords import verify_password
+from gambiarra_desktop.hub.room import Room
+
+REMEMBERED_PER_ROOM = 8
+"""Distinct correct passwords remembered per room (one is the rule; a few cover typos
+in clients that were fixed later)."""
+MAX_TRACKED_ADDRESSES = 10_000
+"""Addresses whose failures are tracked; the oldest are forgotten beyond this."""
+
+
+class PasswordGate:
+    def __init__(self, max_failures: int = 5, window_s: float = 60.0) -> None:
+        self._max_failures = max_failures
+        self._window_s = window_s
+        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict())
+        self._running: collections.Counter[str] = collections.Counter()
+        self._remembered: dict[str, list[bytes]] = {}
+
+    async def check(self, room: Room, password: str | None, peer: str | None) -> None:
+        """Return when ``password`` opens ``room`` (always, for a room without one);
+        raise :class:`InvalidPasswordError` or :class:`TooManyPasswordFailuresError`."""
+        expected = room.stored.password_hash
+        if expected is None:
+            return
+        if not password:
+            raise InvalidPasswordError
+        fingerprint = _fingerprint(room, password)
+        if any(hmac.compare_digest(fingerprint, known)
+               for known in self._remembered.get(room.stored.id, ())):
+            return
+        address = peer or "unknown"
+        # Checked and counted with no await in between: a burst cannot slip past.
+        failures = self._recent_failures(address)
+        if len(failures) + self._running[address] >= self._max_failures:
+            raise TooManyPasswordFailuresError(
+                "Too many wrong passwords from this address; retry later",
+                self._retry_after_s(failures))
+        self._running[address] += 1
+        try:
+            correct = await verify_password(password, expected)
+        finally:
+            self._running[address] -= 1
+            if self._running[address] <= 0:
+                del self._running[address]
+        if not correct:
+            self._record_failure(address)
+            raise InvalidPasswordError
+        self._failures.pop(address, None)
+        remembered = self._remembered.setdefault(room.stored.id, [])
+        if fingerprint not in remembered:
+            remembered.append(fingerprint)
+            del remembered[:-REMEMBERED_PER_ROOM]
+
+    def forget_room(self, room: Room) -> None:
+        self._remembered.pop(room.stored.id, None)
+
+    def _recent_failures(self, address: str) -> collections.deque[float]:
+        failures = self._failures.get(address)
+        if failures is None:
+            return collections.deque()
+        cutoff = time.monotonic() - self._window_s
+        while failures and failures[0] < cutoff:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+        return failures
+
+    def _record_failure(self, address: str) -> None:
+        failures = self._failures.setdefault(address, collections.deque())
+        self._failures.move_to_end(address)
+        failures.append(time.monotonic())
+        del_count = len(failures) - self._max_failures
+        for _ in range(max(0, del_count)):
+            failures.popleft()
+        while len(self._failures) > MAX_TRACKED_ADDRESSES:
+            self._failures.popitem(last=False)
+
+    def _retry_after_s(self, failures: collections.deque[float]) -> int:
+        if not failures:
+            return 1  # Only checks still running: they end within a second or so.
+        return math.ceil(failures[0] + self._window_s - time.monotonic())
+
+
+def _fingerprint(room: Room, password: str) -> bytes:
+    """Per room, so one room's password never opens another with the same hash cache."""
+    return hashlib.sha256(f"{room.stored.id}\0{password}".encode()).digest()
