@@ -22,6 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gambiarra_desktop import __version__
+from gambiarra_desktop.qt_libraries import display_problem
+
 os.environ.setdefault("QT_API", "pyside6")
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gambiarra-desktop",
                                      description="Pool the LLM servers on your LAN.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--self-test", action="store_true",
                         help="open the window, host a hub on 127.0.0.1, check /health, exit")
     parser.add_argument("--data-dir", type=Path, help="where the hosted hub keeps its data")
@@ -104,12 +108,16 @@ def configure_logging(to_file: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    # Before Qt loads: its own abort for a missing library names the wrong one.
+    problem = display_problem()
+    if problem is not None:
+        print(problem.message, file=sys.stderr)
+        return problem.exit_code
     configure_logging(to_file=not args.self_test)
     import qasync
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from gambiarra_desktop import __version__
     from gambiarra_desktop.gui.config import GuiConfig
     from gambiarra_desktop.gui.main_window import MainWindow
     from gambiarra_desktop.gui.settings import AppSettings
