@@ -14,6 +14,9 @@ from typing import Any
 import aiohttp
 
 DEFAULT_TIMEOUT_S = 10.0
+NOT_JSON = ("the hub answered with something that is not JSON"
+            " (a captive portal or a proxy in the way?)")
+WRONG_SHAPE = "the hub answered JSON that is not a Gambiarra hub's reply (wrong address?)"
 
 
 class HubApiError(Exception):
@@ -81,21 +84,33 @@ class HubClient:
             raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {reason}") from exc
         if response.status >= 400:
             raise HubApiError(response.status, error_message(response.status, text))
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
+        if not text:
             return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            # A captive portal or a proxy's login page answers 200 with HTML: that is no
+            # success, and callers that read fields from it would fail in odd ways.
+            raise HubApiError(502, NOT_JSON) from None
+
+    async def _object(
+        self, method: str, path: str, payload: Any = None, required: str | None = None
+    ) -> dict[str, Any]:
+        """A request whose reply must be a JSON object (with a ``required`` object field)."""
+        data = await self.request(method, path, payload)
+        if not isinstance(data, dict) or (
+                required is not None and not isinstance(data.get(required), dict)):
+            raise HubApiError(502, WRONG_SHAPE)
+        return data
 
     async def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("GET", "/health")
-        return result
+        return await self._object("GET", "/health")
 
     async def create_room(self, name: str, password: str | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {"name": name}
         if password:
             payload["password"] = password
-        result: dict[str, Any] = await self.request("POST", "/rooms", payload)
-        return result
+        return await self._object("POST", "/rooms", payload, required="room")
 
     async def list_rooms(self) -> list[dict[str, Any]]:
         data = await self.request("GET", "/rooms")
@@ -103,7 +118,10 @@ class HubClient:
         return rooms
 
     async def join(self, code: str, payload: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = await self.request("POST", f"/rooms/{code}/join", payload)
+        result = await self._object("POST", f"/rooms/{code}/join", payload,
+                                    required="participant")
+        if not isinstance(result.get("tunnelToken", ""), str):
+            raise HubApiError(502, WRONG_SHAPE)
         return result
 
     async def heartbeat(self, code: str, participant_id: str) -> None:
@@ -113,8 +131,10 @@ class HubClient:
         await self.request("DELETE", f"/rooms/{code}/leave/{participant_id}")
 
     async def participants(self, code: str) -> list[dict[str, Any]]:
-        data = await self.request("GET", f"/rooms/{code}/participants")
-        result: list[dict[str, Any]] = data.get("participants", [])
+        data = await self._object("GET", f"/rooms/{code}/participants")
+        result = data.get("participants", [])
+        if not isinstance(result, list):
+            raise HubApiError(502, WRONG_SHAPE)
         return result
 
     def tunnel_url(self, code: str) -> str:

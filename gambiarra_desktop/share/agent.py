@@ -6,6 +6,12 @@ transient error: an unreachable hub is retried with exponential backoff, and a h
 forgot the participant (404) is simply joined again. Only answers that retrying cannot fix
 (wrong password, unknown room, a model the endpoint does not serve) stop it, with the
 reason in its status.
+
+A hub address that answers 200 with something that is not a hub's JSON (a captive portal's
+login page, a proxy) counts as transient: the portal usually goes away once the user logs
+in, so the agent shows "reconnecting" with that reason and keeps retrying with backoff.
+An error nobody foresaw ends the agent as "failed" with its text, never silently, and
+``stop()`` never raises.
 """
 
 from __future__ import annotations
@@ -104,8 +110,12 @@ class ShareAgent:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # _run reports its own failures; this is a last guard.
+                log.exception("the share agent ended with an error")
         if self._status.state != "failed":
             with contextlib.suppress(HubApiError, HubUnreachableError):
                 async with HubClient(self.hub_url, timeout_s=LEAVE_TIMEOUT_S) as hub:
@@ -122,6 +132,13 @@ class ShareAgent:
             self._on_status(status)
 
     async def _run(self) -> None:
+        try:
+            await self._share()
+        except Exception as exc:
+            log.exception("sharing failed")
+            self._set("failed", f"sharing failed: {exc or type(exc).__name__}")
+
+    async def _share(self) -> None:
         s = self.settings
         async with aiohttp.ClientSession() as session:
             problem = await _model_problem(session, s.endpoint, s.model)
