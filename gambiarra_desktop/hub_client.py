@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from gambiarra_desktop.protocol import PARTICIPANT_SECRET_HEADER
+
 DEFAULT_TIMEOUT_S = 10.0
 NOT_JSON = ("the hub answered with something that is not JSON"
             " (a captive portal or a proxy in the way?)")
@@ -49,11 +51,15 @@ class HubClient:
         base_url: str,
         session: aiohttp.ClientSession | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        room_password: str | None = None,
     ) -> None:
+        """``room_password`` is sent as ``Authorization: Bearer`` on every call: a password
+        room's participants, models, chat and events need it (this hub's extension)."""
         self.base_url = base_url.rstrip("/")
         self._own_session = session is None
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._headers = {"Authorization": f"Bearer {room_password}"} if room_password else {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -72,11 +78,16 @@ class HubClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def request(self, method: str, path: str, payload: Any = None) -> Any:
+    async def request(
+        self, method: str, path: str, payload: Any = None, secret: str | None = None
+    ) -> Any:
+        """``secret``: the participant secret of the join reply, proving a health call,
+        leave or re-join comes from whoever joined."""
         url = self.base_url + path
+        headers = {**self._headers, PARTICIPANT_SECRET_HEADER: secret} if secret else self._headers
         try:
             async with self.session.request(
-                method, url, json=payload, timeout=self._timeout
+                method, url, json=payload, timeout=self._timeout, headers=headers
             ) as response:
                 text = await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -94,10 +105,11 @@ class HubClient:
             raise HubApiError(502, NOT_JSON) from None
 
     async def _object(
-        self, method: str, path: str, payload: Any = None, required: str | None = None
+        self, method: str, path: str, payload: Any = None, required: str | None = None,
+        secret: str | None = None,
     ) -> dict[str, Any]:
         """A request whose reply must be a JSON object (with a ``required`` object field)."""
-        data = await self.request(method, path, payload)
+        data = await self.request(method, path, payload, secret)
         if not isinstance(data, dict) or (
                 required is not None and not isinstance(data.get(required), dict)):
             raise HubApiError(502, WRONG_SHAPE)
@@ -117,18 +129,34 @@ class HubClient:
         rooms: list[dict[str, Any]] = data.get("rooms", []) if isinstance(data, dict) else []
         return rooms
 
-    async def join(self, code: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def join(
+        self, code: str, payload: dict[str, Any], secret: str | None = None
+    ) -> dict[str, Any]:
+        """Join (or re-join: then ``secret`` is the previous join's participantSecret)."""
         result = await self._object("POST", f"/rooms/{code}/join", payload,
-                                    required="participant")
+                                    required="participant", secret=secret)
         if not isinstance(result.get("tunnelToken", ""), str):
             raise HubApiError(502, WRONG_SHAPE)
         return result
 
-    async def heartbeat(self, code: str, participant_id: str) -> None:
-        await self.request("POST", f"/rooms/{code}/health", {"id": participant_id})
+    async def heartbeat(self, code: str, participant_id: str, secret: str | None = None) -> None:
+        await self.request("POST", f"/rooms/{code}/health", {"id": participant_id}, secret)
 
-    async def leave(self, code: str, participant_id: str) -> None:
-        await self.request("DELETE", f"/rooms/{code}/leave/{participant_id}")
+    async def leave(self, code: str, participant_id: str, secret: str | None = None) -> None:
+        await self.request("DELETE", f"/rooms/{code}/leave/{participant_id}", secret=secret)
+
+    async def delete_room(self, code: str, bearer: str) -> None:
+        """Delete a room with its creator secret or the hub's owner token."""
+        url = f"{self.base_url}/rooms/{code}"
+        try:
+            async with self.session.delete(url, timeout=self._timeout,
+                                           headers={"Authorization": f"Bearer {bearer}"}
+                                           ) as response:
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
+        if response.status >= 400:
+            raise HubApiError(response.status, error_message(response.status, text))
 
     async def participants(self, code: str) -> list[dict[str, Any]]:
         data = await self._object("GET", f"/rooms/{code}/participants")
@@ -148,7 +176,8 @@ class HubClient:
         url = f"{self.base_url}/rooms/{code}/events"
         try:
             async with self.session.get(
-                url, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
+                url, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+                headers=self._headers,
             ) as response:
                 if response.status >= 400:
                     text = await response.text()
@@ -173,7 +202,8 @@ class HubClient:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
         try:
             async with self.session.post(f"{self.openai_base_url(code)}/chat/completions",
-                                         json=payload, timeout=timeout) as response:
+                                         json=payload, timeout=timeout,
+                                         headers=self._headers) as response:
                 if response.status >= 400:
                     text = await response.text()
                     raise HubApiError(response.status, error_message(response.status, text))

@@ -53,7 +53,8 @@ class PlaygroundController(QObject):
         if self.session is None:
             return
         try:
-            async with HubClient(self.session.hub_url, timeout_s=5) as hub:
+            async with HubClient(self.session.hub_url, timeout_s=5,
+                                 room_password=self.session.password or None) as hub:
                 data: dict[str, Any] = await hub.request(
                     "GET", f"/rooms/{self.session.code}/v1/models")
         except (HubApiError, HubUnreachableError) as exc:
@@ -84,7 +85,8 @@ class PlaygroundController(QObject):
         self.view.send_button.setEnabled(False)
         self.view.stop_button.setEnabled(True)
         try:
-            async with HubClient(self.session.hub_url) as hub:
+            async with HubClient(self.session.hub_url,
+                                 room_password=self.session.password or None) as hub:
                 async for piece in hub.chat_stream(self.session.code, model, prompt):
                     self._append(piece)
         except (HubApiError, HubUnreachableError, ValueError) as exc:

@@ -39,22 +39,30 @@ def specs_text(specs: dict[str, Any]) -> str:
 
 
 def snippets(session: RoomSession) -> dict[str, str]:
+    """Copy-paste connection examples. A password room wants its password as the API key
+    (``Authorization: Bearer``); the snippets name it rather than print it."""
     base = session.openai_base_url
+    auth = '  -H "Authorization: Bearer $ROOM_PASSWORD" \\\n' if session.has_password else ""
+    key = 'os.environ["ROOM_PASSWORD"]' if session.has_password else '"unused"'
+    key_note = ("the room's password" if session.has_password
+                else "anything (the room does not check it)")
     return {
         "curl": (f"curl {base}/chat/completions \\\n  -H \"Content-Type: application/json\" \\\n"
+                 f"{auth}"
                  "  -d '{\"model\": \"*\", \"messages\": [{\"role\": \"user\", \"content\":"
                  " \"Hello!\"}]}'"),
         "Python (openai SDK)": (
-            "from openai import OpenAI\n\n"
-            f"client = OpenAI(base_url=\"{base}\", api_key=\"unused\")\n"
+            ("import os\n" if session.has_password else "") + "from openai import OpenAI\n\n"
+            f"client = OpenAI(base_url=\"{base}\", api_key={key})\n"
             "reply = client.chat.completions.create(\n"
             "    model=\"*\", messages=[{\"role\": \"user\", \"content\": \"Hello!\"}])\n"
             "print(reply.choices[0].message.content)"),
         "Open WebUI / Continue": (
             "Open WebUI: Settings → Connections → OpenAI API\n"
-            f"  URL: {base}\n  Key: anything (the room does not check it)\n\n"
+            f"  URL: {base}\n  Key: {key_note}\n\n"
             "Continue (config.yaml):\n  models:\n    - name: Gambiarra room\n"
-            f"      provider: openai\n      model: \"*\"\n      apiBase: {base}"),
+            f"      provider: openai\n      model: \"*\"\n      apiBase: {base}"
+            + ("\n      apiKey: <the room's password>" if session.has_password else "")),
     }
 
 
@@ -88,7 +96,8 @@ class RoomController(QObject):
         for title, text in snippets(session).items():
             self.view.connect_tab.snippets[title].setPlainText(text)
         try:
-            async with HubClient(session.hub_url, timeout_s=5) as hub:
+            async with HubClient(session.hub_url, timeout_s=5,
+                                 room_password=session.password or None) as hub:
                 for participant in await hub.participants(session.code):
                     self.participants[participant["id"]] = participant
         except (HubUnreachableError, HubApiError) as exc:
@@ -108,7 +117,8 @@ class RoomController(QObject):
         """Stream the room's events into the bridge, reconnecting if the hub drops."""
         while True:
             try:
-                async with HubClient(session.hub_url) as hub:
+                async with HubClient(session.hub_url,
+                                     room_password=session.password or None) as hub:
                     async for name, data in hub.events(session.code):
                         self.bridge.on_room_event(name, data)
             except (HubUnreachableError, HubApiError) as exc:

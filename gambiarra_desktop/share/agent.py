@@ -29,7 +29,7 @@ import aiohttp
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 from gambiarra_desktop.protocol import HEALTH_CHECK_INTERVAL_S, Transport
 from gambiarra_desktop.share.backoff import Backoff
-from gambiarra_desktop.share.local_servers import ModelServerError, list_models
+from gambiarra_desktop.share.local_servers import ModelServerError, list_models, server_slots
 from gambiarra_desktop.share.tunnel_client import TunnelClient, TunnelRejectedError
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 AgentState = Literal["stopped", "starting", "sharing", "reconnecting", "failed"]
 PERMANENT_JOIN_STATUSES = frozenset({400, 401, 404})
 LEAVE_TIMEOUT_S = 3.0
+MAX_CONCURRENCY = 64
+"""The hub's bound on ``config.maxConcurrent``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,9 @@ class ShareAgent:
         self._task: asyncio.Task[None] | None = None
         self.joins = 0
         self.tunnel_connections = 0
+        self._secret: str | None = None
+        """The participant secret of the last join: re-joins, health calls and the leave
+        carry it, so the hub knows they come from this agent."""
 
     @property
     def status(self) -> AgentStatus:
@@ -119,7 +124,8 @@ class ShareAgent:
         if self._status.state != "failed":
             with contextlib.suppress(HubApiError, HubUnreachableError):
                 async with HubClient(self.hub_url, timeout_s=LEAVE_TIMEOUT_S) as hub:
-                    await hub.leave(self.settings.room_code, self.settings.participant_id)
+                    await hub.leave(self.settings.room_code, self.settings.participant_id,
+                                    self._secret)
             self._set("stopped", "sharing stopped")
 
     def _set(self, state: AgentState, reason: str = "") -> None:
@@ -145,11 +151,14 @@ class ShareAgent:
             if problem:
                 self._set("failed", problem)
                 return
+            await self._ask_server_slots(session)
             hub = HubClient(self.hub_url, session)
             backoff = Backoff(s.backoff_initial_s, s.backoff_max_s)
             while True:
                 try:
-                    joined = await hub.join(s.room_code, s.join_payload())
+                    joined = await hub.join(s.room_code, s.join_payload(), self._secret)
+                    secret = joined.get("participantSecret")
+                    self._secret = secret if isinstance(secret, str) else None
                     self.joins += 1
                     backoff.reset()
                     token = joined.get("tunnelToken")
@@ -170,6 +179,20 @@ class ShareAgent:
                     self._set("reconnecting", str(exc))
                     await asyncio.sleep(backoff.next_delay())
 
+    async def _ask_server_slots(self, session: aiohttp.ClientSession) -> None:
+        """Unless the user set ``config.maxConcurrent``, send what the model server says
+        it takes at once (llama.cpp's slots), so the hub need not learn it."""
+        s = self.settings
+        if "maxConcurrent" in s.config and s.config.get("maxConcurrentSource") != "server":
+            return  # The user's own number wins.
+        config = {k: v for k, v in s.config.items()
+                  if k not in ("maxConcurrent", "maxConcurrentSource")}
+        slots = await server_slots(session, s.endpoint)
+        if slots is not None:
+            config.update(maxConcurrent=min(slots, MAX_CONCURRENCY),
+                          maxConcurrentSource="server")
+        s.config = config
+
     async def _stay_joined(
         self, hub: HubClient, session: aiohttp.ClientSession, token: str | None
     ) -> None:
@@ -183,7 +206,7 @@ class ShareAgent:
         while True:
             await asyncio.sleep(s.health_interval_s)
             try:
-                await hub.heartbeat(s.room_code, s.participant_id)
+                await hub.heartbeat(s.room_code, s.participant_id, self._secret)
             except HubApiError as exc:
                 if exc.status == 404:
                     raise _RejoinNeededError(exc.message) from exc
