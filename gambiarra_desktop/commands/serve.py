@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import sys
 
+from gambiarra_desktop.commands import exit_codes
 from gambiarra_desktop.commands.common import stop_on_signals
 from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
 from gambiarra_desktop.hub import HubConfig, HubServer, default_data_dir
+from gambiarra_desktop.hub.store_errors import (
+    DatabaseCorruptError,
+    DataDirNotWritableError,
+    DiskFullError,
+    ForeignDatabaseError,
+    StoreError,
+)
+
+STORE_EXIT_CODES: dict[type[StoreError], int] = {
+    DataDirNotWritableError: exit_codes.DATA_DIR_NOT_WRITABLE,
+    DatabaseCorruptError: exit_codes.DATABASE_UNUSABLE,
+    ForeignDatabaseError: exit_codes.DATABASE_UNUSABLE,
+    DiskFullError: exit_codes.DISK_FULL,
+}
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -25,11 +41,16 @@ async def serve(args: argparse.Namespace) -> int:
     server = HubServer(data_dir, args.host, args.port, config=config, access_log=args.access_log)
     try:
         await server.start()
+    except StoreError as exc:  # Raised while the app starts, before the port is bound.
+        print(f"Error: {exc}", file=sys.stderr)
+        return STORE_EXIT_CODES.get(type(exc), exit_codes.STORAGE_ERROR)
     except OSError as exc:
         print(f"Error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
-        print("Is another hub running? Try another port with --port.", file=sys.stderr)
-        return 1
+        if exc.errno == errno.EADDRINUSE:
+            print("Is another hub running? Try another port with --port.", file=sys.stderr)
+            return exit_codes.PORT_IN_USE
+        return exit_codes.CANNOT_LISTEN
     print(f"Gambiarra hub listening on {args.host}:{server.port}", flush=True)
     print(f"  Local API: {server.url}", flush=True)
     print(f"  Data dir:  {data_dir}", flush=True)

@@ -13,6 +13,7 @@ from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.sidebar_view import SidebarView
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
+from gambiarra_desktop.hub.store_errors import StoreError
 
 
 def _free_port_near(port: int) -> int:
@@ -69,6 +70,9 @@ class HostController(QObject):
         )
         try:
             await hosted.start()
+        except StoreError as exc:  # The data dir or database, not the port: say which.
+            self.view.host_status.setText(str(exc))
+            return
         except OSError as exc:
             suggestion = _free_port_near(port)
             self.view.host_status.setText(

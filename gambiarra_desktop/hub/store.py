@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast, get_args
 
+import orjson
+
+from gambiarra_desktop.hub.store_errors import classify
+from gambiarra_desktop.hub.store_identity import check_ownership, mark_ours
 from gambiarra_desktop.protocol import ParticipantInfo, ParticipantStatus, Transport
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rooms (
@@ -130,16 +136,29 @@ class SqliteStore:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.path.touch(mode=0o600, exist_ok=True)  # Password hashes: owner only.
             connection = sqlite3.connect(self.path, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.executescript(SCHEMA)
-            _add_missing_columns(connection)
+            try:
+                unmarked = check_ownership(connection, self.path)  # Before any write.
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA foreign_keys=ON")
+                connection.executescript(SCHEMA)
+                _add_missing_columns(connection)
+                if unmarked:
+                    mark_ours(connection)
+            except BaseException:
+                connection.close()
+                raise
             self._connection = connection
         return self._connection
 
     async def open(self) -> None:
-        await self._run(lambda _connection: None)
+        """Open (or create) the database. Raises a :class:`StoreError` subclass that says
+        what is wrong and what to do: a dir that cannot be written, a damaged or foreign
+        file (kept as it is), a full disk."""
+        try:
+            await self._run(lambda _connection: None)
+        except (OSError, sqlite3.Error) as exc:
+            raise classify(exc, self.path) from exc
 
     async def close(self) -> None:
         def close_connection(connection: sqlite3.Connection) -> None:
@@ -151,7 +170,12 @@ class SqliteStore:
         self._executor.shutdown(wait=True)
 
     async def load(self) -> list[LoadedRoom]:
-        return await self._run(_load_all)
+        """Every room and participant that reads back whole; a bad row is skipped with a
+        warning, so one damaged row never keeps the hub and the other rooms down."""
+        try:
+            return await self._run(lambda connection: _load_all(connection, self.path))
+        except (OSError, sqlite3.Error) as exc:
+            raise classify(exc, self.path) from exc
 
     async def save_room(self, room: StoredRoom) -> None:
         await self._run(
@@ -215,15 +239,26 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
-def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
+class BadRowError(ValueError):
+    """A stored row that does not read back as a room or participant."""
+
+
+def _load_all(connection: sqlite3.Connection, path: Path) -> list[LoadedRoom]:
     rooms: list[StoredRoom] = []
     idle: dict[str, int | None] = {}
-    for *fields, idle_since in connection.execute(
+    for row in connection.execute(
         "SELECT id, code, name, host_id, created_at, password_hash, creator_secret_hash,"
         " idle_since FROM rooms ORDER BY created_at, rowid"
     ):
-        rooms.append(StoredRoom(*fields))
-        idle[fields[0]] = idle_since
+        try:
+            room, idle_since = _room_from_row(row)
+        except BadRowError as exc:
+            log.warning("Skipped room %r (id %r) stored in %s, and its participants: %s",
+                        row[1], row[0], path, exc)
+            continue
+        rooms.append(room)
+        idle[room.id] = idle_since
+    codes = {room.id: room.code for room in rooms}
     by_room: dict[str, list[ParticipantInfo]] = {room.id: [] for room in rooms}
     tokens: dict[str, dict[str, str]] = {room.id: {} for room in rooms}
     peers: dict[str, dict[str, str]] = {room.id: {} for room in rooms}
@@ -232,18 +267,18 @@ def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
         " last_seen, transport, tunnel_token_hash, joined_from FROM participants"
         " ORDER BY joined_at, rowid"
     ):
-        (room_id, pid, nickname, model, endpoint, specs, config, status, joined, seen,
-         transport, token_hash, joined_from) = row
+        room_id, pid, token_hash, joined_from = row[0], row[1], row[11], row[12]
         if room_id not in by_room:
+            continue  # Its room is gone or was skipped (and reported) above.
+        try:
+            participant = _participant_from_row(row)
+            if not isinstance(token_hash, str | None) or not isinstance(joined_from, str | None):
+                raise BadRowError("its secret hash or address is not text")
+        except BadRowError as exc:
+            log.warning("Skipped participant %r of room %r stored in %s: %s",
+                        pid, codes[room_id], path, exc)
             continue
-        by_room[room_id].append(
-            ParticipantInfo(
-                id=pid, nickname=nickname, model=model, endpoint=endpoint,
-                specs=_json_object(specs), config=_json_object(config),
-                status=cast(ParticipantStatus, status), joinedAt=joined, lastSeen=seen,
-                transport=cast(Transport, transport),
-            )
-        )
+        by_room[room_id].append(participant)
         if token_hash:
             tokens[room_id][pid] = token_hash
         if joined_from:
@@ -252,6 +287,44 @@ def _load_all(connection: sqlite3.Connection) -> list[LoadedRoom]:
             for room in rooms]
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    value = json.loads(text)
+def _room_from_row(row: tuple[Any, ...]) -> tuple[StoredRoom, int | None]:
+    *fields, idle_since = row
+    room_id, code, name, host_id, created_at, password_hash, creator_secret_hash = fields
+    if not all(isinstance(text, str) for text in (room_id, code, name, host_id)):
+        raise BadRowError("its id, code, name or host is not text")
+    if not all(isinstance(text, str | None) for text in (password_hash, creator_secret_hash)):
+        raise BadRowError("a secret hash is not text")
+    if not _is_int(created_at) or not (idle_since is None or _is_int(idle_since)):
+        raise BadRowError("a time is not a whole number")
+    return StoredRoom(*fields), idle_since
+
+
+def _participant_from_row(row: tuple[Any, ...]) -> ParticipantInfo:
+    (_, pid, nickname, model, endpoint, specs, config, status, joined, seen, transport) = row[:11]
+    if not all(isinstance(text, str) for text in (pid, nickname, model, endpoint)):
+        raise BadRowError("its id, nickname, model or endpoint is not text")
+    if status not in get_args(ParticipantStatus) or transport not in get_args(Transport):
+        raise BadRowError(f"unknown status {status!r} or transport {transport!r}")
+    if not _is_int(joined) or not _is_int(seen):
+        raise BadRowError("a time is not a whole number")
+    return ParticipantInfo(
+        id=pid, nickname=nickname, model=model, endpoint=endpoint,
+        specs=_json_object(specs, "specs"), config=_json_object(config, "config"),
+        status=cast(ParticipantStatus, status), joinedAt=joined, lastSeen=seen,
+        transport=cast(Transport, transport),
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_object(text: object, field: str) -> dict[str, Any]:
+    """A stored JSON object, which must also serialize back out: one nested deeper than
+    orjson writes would fail every response that lists the participant."""
+    try:
+        value = json.loads(text) if isinstance(text, str | bytes) else None
+        orjson.dumps(value)
+    except (ValueError, RecursionError, orjson.JSONEncodeError) as exc:
+        raise BadRowError(f"its {field} is not valid JSON ({type(exc).__name__})") from None
     return value if isinstance(value, dict) else {}
