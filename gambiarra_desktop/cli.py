@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gambiarra_desktop import __version__
+from gambiarra_desktop.commands.exit_codes import SERVE_EPILOG
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.protocol import DEFAULT_HOST, DEFAULT_PORT
 
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run a hub (headless)")
+    serve = commands.add_parser("serve", help="run a hub (headless)", epilog=SERVE_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind ({DEFAULT_HOST})")
     serve.add_argument("--port", "-p", type=int, default=DEFAULT_PORT, help="port (3000)")
     serve.add_argument("--data-dir", type=Path, help="where the hub keeps its database")
