@@ -19,3 +19,7 @@ def openai_models_url(endpoint: str) -> str:
 
 def ollama_tags_url(endpoint: str) -> str:
     return f"{_base(endpoint)}/api/tags"
+
+
+def llamacpp_props_url(endpoint: str) -> str:
+    return f"{_base(endpoint)}/props"

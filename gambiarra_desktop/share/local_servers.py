@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from gambiarra_desktop.endpoints import ollama_tags_url, openai_models_url
+from gambiarra_desktop.endpoints import llamacpp_props_url, ollama_tags_url, openai_models_url
 
 KNOWN_SERVERS: tuple[tuple[str, int], ...] = (
     ("Ollama", 11434),
@@ -58,6 +58,30 @@ async def list_models(
             if names:
                 return names
     raise ModelServerError(f"no model server answers at {endpoint} ({'; '.join(problems)})")
+
+
+async def server_slots(
+    session: aiohttp.ClientSession, endpoint: str, timeout_s: float = 2.0
+) -> int | None:
+    """How many requests the model server at ``endpoint`` says it runs at once, or None
+    when it does not say.
+
+    Only llama.cpp's server states it cheaply: ``GET /props`` -> ``total_slots`` (its
+    ``--parallel``). vLLM's ``/v1/models`` gives only ``max_model_len``, and Ollama keeps
+    ``OLLAMA_NUM_PARALLEL`` to itself; for those the hub learns the limit instead.
+    """
+    url = llamacpp_props_url(endpoint)
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+            if response.status != 200:
+                return None
+            data = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    slots = data.get("total_slots") if isinstance(data, dict) else None
+    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        return None
+    return slots
 
 
 async def detect_local_servers(
