@@ -131,13 +131,18 @@ async def test_preflight_on_any_path_is_204_with_seed_headers(
             assert "Access-Control-Allow-Private-Network" not in response.headers
 
 
-async def test_private_network_preflight_is_allowed(
+async def test_private_network_preflight_is_allowed_for_private_origins_only(
     http: aiohttp.ClientSession, hub: HubServer
 ) -> None:
-    headers = {"Access-Control-Request-Private-Network": "true", "Origin": "https://example.org"}
+    headers = {"Access-Control-Request-Private-Network": "true", "Origin": "http://10.0.0.7"}
     async with http.options(hub.url + "/rooms", headers=headers) as response:
         assert response.status == 204
         assert response.headers["Access-Control-Allow-Private-Network"] == "true"
+    # A page on the internet must not drive a LAN hub through a visitor's browser.
+    headers["Origin"] = "https://example.org"
+    async with http.options(hub.url + "/rooms", headers=headers) as response:
+        assert response.status == 204
+        assert "Access-Control-Allow-Private-Network" not in response.headers
 
 
 async def test_room_codes_match_case_insensitively(api: Api) -> None:

@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 
 from gambiarra_desktop.commands.common import error, find_room_hub, stop_on_signals
+from gambiarra_desktop.commands.terminal_text import terminal_safe
 from gambiarra_desktop.event_text import describe
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 
@@ -28,7 +29,8 @@ async def monitor(args: argparse.Namespace) -> int:
                     print(json.dumps({"event": name, "data": data}), flush=True)
                 else:
                     stamp = datetime.now().strftime("%H:%M:%S")
-                    print(f"{stamp} {name:<20} {describe(name, data)}", flush=True)
+                    line = f"{name:<20} {describe(name, data)}"
+                    print(f"{stamp} {terminal_safe(line)}", flush=True)
         return 0
 
     watcher = asyncio.ensure_future(follow())
@@ -41,6 +43,6 @@ async def monitor(args: argparse.Namespace) -> int:
     try:
         return watcher.result()
     except HubApiError as exc:
-        return error(exc.message)
+        return error(terminal_safe(exc.message))
     except HubUnreachableError as exc:
         return error(str(exc))

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from gambiarra_desktop.commands.common import browse_addresses, error
+from gambiarra_desktop.commands.terminal_text import terminal_safe
 from gambiarra_desktop.discovery.browser import discover_hubs, fetch_rooms
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 
@@ -21,15 +22,15 @@ async def create(args: argparse.Namespace) -> int:
         except HubUnreachableError as exc:
             return error(f"Failed to connect to hub at {args.hub}: {exc}")
         except HubApiError as exc:
-            return error(exc.message)
+            return error(terminal_safe(exc.message))
     room = data["room"]
     print("Room created!")
-    print(f"  Code: {room['code']}")
-    print(f"  ID: {room['id']}")
+    print(f"  Code: {terminal_safe(room['code'])}")
+    print(f"  ID: {terminal_safe(room['id'])}")
     if room.get("hasPassword"):
         print("  Password protected: yes")
     print("\nShare the code with participants to join.")
-    print(f"OpenAI base URL: {hub.openai_base_url(room['code'])}")
+    print(f"OpenAI base URL: {terminal_safe(hub.openai_base_url(room['code']))}")
     return 0
 
 
@@ -37,8 +38,8 @@ def _print_rooms(rooms: list[dict[str, Any]], indent: str = "  ") -> None:
     for room in rooms:
         lock = " (password)" if room.get("hasPassword") else ""
         created = datetime.fromtimestamp(room["createdAt"] / 1000).strftime("%Y-%m-%d %H:%M")
-        print(f"{indent}{room['code']}  {room['name']}{lock}")
-        print(f"{indent}  Participants: {room['participantCount']}")
+        print(f"{indent}{terminal_safe(room['code'])}  {terminal_safe(room['name'])}{lock}")
+        print(f"{indent}  Participants: {terminal_safe(room['participantCount'])}")
         print(f"{indent}  Created: {created}\n")
 
 
@@ -51,7 +52,7 @@ async def list_rooms(args: argparse.Namespace) -> int:
         except HubUnreachableError as exc:
             return error(f"Failed to connect to hub at {args.hub}: {exc}")
         except HubApiError as exc:
-            return error(exc.message)
+            return error(terminal_safe(exc.message))
     if args.json:
         print(json.dumps(rooms, indent=2))
     elif not rooms:
@@ -78,7 +79,7 @@ async def _list_discovered(args: argparse.Namespace) -> int:
               " (UDP 5353) through. Or pass --hub URL.")
         return 0
     for hub, rooms in found:
-        print(f"{hub.name}  {hub.url}")
+        print(f"{terminal_safe(hub.name)}  {terminal_safe(hub.url)}")
         if rooms:
             _print_rooms(rooms, indent="    ")
         else:

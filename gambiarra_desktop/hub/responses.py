@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gambiarra_desktop.hub import errors
+from gambiarra_desktop.hub import body_checks, errors
+from gambiarra_desktop.hub.private_origins import is_private_origin
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,11 @@ STATUS_MESSAGES = {
     404: "Not found",
     405: "Method not allowed",
     413: "Request body too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+    431: "Request header fields too large",
     500: "Internal server error",
+    503: "Service unavailable",
 }
 
 
@@ -87,12 +93,31 @@ def error_response(
     return response
 
 
+def raw_error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> bytes:
+    """A whole HTTP/1.1 error response as bytes, for a connection refused before aiohttp
+    reads a request from it (see ``connections.py``); it then closes."""
+    body = dump_json({"error": message})
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        f"Content-Type: {JSON_CONTENT_TYPE}; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Access-Control-Allow-Origin: *",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or an :class:`ApiError` that says what is wrong."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise ApiError(413, _too_large_message(request)) from exc
+    if body_checks.json_depth_exceeds(raw):
+        raise ApiError(400, body_checks.TOO_DEEP)
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -110,11 +135,21 @@ def _preflight(request: web.Request) -> web.Response:
     response = web.Response(status=204)
     response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
     response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
-    if request.headers.get("Access-Control-Request-Private-Network", "").lower() == "true":
-        # Chrome's Private Network Access: a page on the internet may only reach a LAN hub
-        # when the hub opts in on the preflight.
+    if (request.headers.get("Access-Control-Request-Private-Network", "").lower() == "true"
+            and is_private_origin(request.headers.get("Origin", ""))):
+        # Chrome's Private Network Access: a page may reach a LAN hub only when the hub
+        # opts in on the preflight, and it does so only for pages on a private network.
         response.headers["Access-Control-Allow-Private-Network"] = "true"
     return response
+
+
+def _body_refusal(request: web.Request) -> ApiError | None:
+    """Bodies the hub never reads: compressed ones (415, not inflated), and non-JSON ones
+    on writes, which a browser could otherwise send cross-origin without a preflight."""
+    message = body_checks.encoding_refusal(request.headers)
+    if message is None:
+        message = body_checks.media_type_refusal(request.method, request.content_type)
+    return None if message is None else ApiError(415, message)
 
 
 @web.middleware
@@ -123,11 +158,17 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     if request.method == "OPTIONS":
         return _preflight(request)
     try:
+        refusal = _body_refusal(request)
+        if refusal is not None:
+            raise refusal
         return await handler(request)
     except ApiError as exc:
+        _log_refusal(request, exc.status, exc.message)
         return error_response(exc.status, exc.message, exc.headers)
     except errors.HubError as exc:
-        return domain_error_response(exc)
+        response = domain_error_response(exc)
+        _log_refusal(request, response.status, exc.message)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -135,12 +176,20 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status == 413:
             message = _too_large_message(request)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        _log_refusal(request, exc.status, message)
         return error_response(exc.status, message, headers)
     except ConnectionResetError:  # The client left; there is no one to answer.
         raise
     except Exception:
         log.exception("unexpected error handling %s %s", request.method, request.path)
         return error_response(500, STATUS_MESSAGES[500])
+
+
+def _log_refusal(request: web.Request, status: int, message: str) -> None:
+    """Bad input is the client's mistake, not the hub's: one line at DEBUG, no traceback
+    (a flood of bad requests must not flood the log)."""
+    log.debug("%s %.200r from %s: %d %s", request.method, request.raw_path, request.remote,
+              status, message)
 
 
 async def add_cors_header(request: web.Request, response: web.StreamResponse) -> None:

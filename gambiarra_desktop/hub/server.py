@@ -71,6 +71,7 @@ class HubServer:
             handler_cancellation=True,
             access_log=log if self._access_log else None,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            auto_decompress=False,  # Compressed bodies are refused (415), never inflated.
         )
         await runner.setup()
         try:
