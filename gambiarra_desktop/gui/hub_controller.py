@@ -1,12 +1,13 @@
-"""A hub's page: list its rooms, create one, and open one (asking for the password only
-when the room has one)."""
+"""A hub's page: list its rooms, create one, open one (asking for the password only
+when the room has one), and delete one this user may delete."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QListWidgetItem
+from PySide6.QtWidgets import QListWidgetItem, QMessageBox
 
 from gambiarra_desktop.gui.hub_view import HubPage
 from gambiarra_desktop.gui.models import HubEntry, RoomSession
@@ -21,14 +22,22 @@ class HubController(QObject):
     room_opened = Signal(object)  # RoomSession
     rooms_counted = Signal(str, int)  # hub key, number of rooms
 
-    def __init__(self, view: HubPage, settings: AppSettings, tasks: TaskTracker) -> None:
+    def __init__(
+        self, view: HubPage, settings: AppSettings, tasks: TaskTracker,
+        owner_token: Callable[[HubEntry], str | None] = lambda _entry: None,
+    ) -> None:
+        """``owner_token(entry)`` is the hub owner's token when ``entry`` is the hub this
+        app hosts (its owner may delete any room there)."""
         super().__init__()
         self.tasks = tasks
         self.view = view
         self.settings = settings
+        self.owner_token = owner_token
         self.entry: HubEntry | None = None
+        self._confirm: QMessageBox | None = None
         view.join_clicked.connect(self.join)
         view.create_clicked.connect(self.create)
+        view.delete_clicked.connect(self.ask_delete)
         view.room_list.currentItemChanged.connect(self._on_room_changed)
 
     async def show(self, entry: HubEntry) -> None:
@@ -66,26 +75,50 @@ class HubController(QObject):
         data = item.data(ROOM_ROLE) if item is not None else None
         return data if isinstance(data, dict) else None
 
+    def _delete_credential(self, room: dict[str, Any] | None) -> str | None:
+        if room is None or self.entry is None:
+            return None
+        return (self.settings.creator_secret(self.entry.url, str(room["code"]))
+                or self.owner_token(self.entry))
+
     def _on_room_changed(self, *_: object) -> None:
         room = self._selected_room()
+        self.view.delete_button.setEnabled(self._delete_credential(room) is not None)
         needs_password = bool(room and room.get("hasPassword"))
         self.view.join_password.setVisible(needs_password)
         if needs_password:
             self.view.join_password.setFocus()
 
-    def join(self) -> None:
+    @tracked_slot()
+    async def join(self) -> None:
         room = self._selected_room()
-        if room is None or self.entry is None:
+        entry = self.entry
+        if room is None or entry is None:
             return
         password = self.view.join_password.text()
-        if room.get("hasPassword") and not password:
-            self.view.error.setText("This room has a password: type it next to Join room.")
-            self.view.join_password.show()
-            self.view.join_password.setFocus()
-            return
+        if room.get("hasPassword"):
+            if not password:
+                self.view.error.setText("This room has a password: type it next to Join room.")
+                self.view.join_password.show()
+                self.view.join_password.setFocus()
+                return
+            # Check it before opening the room: a wrong one would open an empty page.
+            try:
+                async with HubClient(entry.url, timeout_s=5, room_password=password) as hub:
+                    await hub.participants(str(room["code"]))
+            except HubApiError as exc:
+                wrong = exc.status == 401
+                self.view.error.setText("Wrong password for this room." if wrong
+                                        else f"Cannot open the room: {exc}")
+                self.view.join_password.selectAll()
+                self.view.join_password.setFocus()
+                return
+            except HubUnreachableError as exc:
+                self.view.error.setText(f"Cannot open the room: {exc}")
+                return
         self.view.error.setText("")
         self.room_opened.emit(RoomSession(
-            self.entry.name, self.entry.url, str(room["code"]), str(room["name"]),
+            entry.name, entry.url, str(room["code"]), str(room["name"]),
             bool(room.get("hasPassword")), password))
         self.view.join_password.clear()
 
@@ -111,9 +144,53 @@ class HubController(QObject):
             self.view.create_button.setEnabled(True)
         room = created["room"]
         self.settings.remember_hosted_room(room["code"])
+        if isinstance(created.get("creatorSecret"), str):
+            self.settings.remember_creator_secret(entry.url, room["code"],
+                                                  created["creatorSecret"])
         self.view.room_name.clear()
         self.view.room_password.clear()
         self.view.error.setText("")
         await self.refresh()
         self.room_opened.emit(RoomSession(entry.name, entry.url, room["code"], room["name"],
                                           bool(room.get("hasPassword")), password))
+
+    def ask_delete(self) -> None:
+        """Confirm first: deleting a room removes everyone from it, for good. The box is
+        opened with ``open()`` (no nested event loop) and answers through a signal."""
+        room = self._selected_room()
+        if room is None or self._delete_credential(room) is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "Delete room",
+                          f"Delete the room “{room['name']}” ({room['code']})?",
+                          QMessageBox.StandardButton.Cancel, self.view)
+        box.setInformativeText("Everyone in it stops sharing with it, and its code stops"
+                               " working. This cannot be undone.")
+        delete = box.addButton("Delete room", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.finished.connect(lambda _result: self._on_confirm(box, delete, room))
+        self._confirm = box
+        box.open()
+
+    def _on_confirm(self, box: QMessageBox, delete: object, room: dict[str, Any]) -> None:
+        self._confirm = None
+        if box.clickedButton() is delete:
+            self.tasks.spawn(self.delete(room))
+
+    async def delete(self, room: dict[str, Any]) -> None:
+        entry = self.entry
+        credential = self._delete_credential(room)
+        if entry is None or credential is None:
+            return
+        code = str(room["code"])
+        self.view.delete_button.setEnabled(False)
+        try:
+            async with HubClient(entry.url, timeout_s=5) as hub:
+                await hub.delete_room(code, credential)
+        except (HubUnreachableError, HubApiError) as exc:
+            if not (isinstance(exc, HubApiError) and exc.status == 404):
+                self.view.error.setText(f"Could not delete the room: {exc}")
+                self.view.delete_button.setEnabled(True)
+                return
+        self.settings.forget_creator_secret(entry.url, code)
+        self.view.error.setText("")
+        await self.refresh()

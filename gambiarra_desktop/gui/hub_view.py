@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 class HubPage(QWidget):
     join_clicked = Signal()
     create_clicked = Signal()
+    delete_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,6 +55,12 @@ class HubPage(QWidget):
         self.join_password.hide()
         row.addWidget(self.join_password, 1)
         row.addStretch(1)
+        self.delete_button = QPushButton("Delete room…")
+        self.delete_button.setToolTip(
+            "Only for rooms you created, or any room of the hub you host")
+        self.delete_button.clicked.connect(self.delete_clicked)
+        self.delete_button.setEnabled(False)
+        row.addWidget(self.delete_button)
         self.join_button = QPushButton("Join room")
         self.join_button.setObjectName("primary")
         self.join_button.clicked.connect(self.join_clicked)

@@ -89,7 +89,8 @@ class MainWindow(QMainWindow):
         self.host = HostController(self.sidebar, config, self.settings, self.tasks)
         self.discovery = DiscoveryController(self.sidebar, self.bridge, config, self.settings,
                                              self.tasks)
-        self.hubs = HubController(self.hub_page, self.settings, self.tasks)
+        self.hubs = HubController(self.hub_page, self.settings, self.tasks,
+                                  owner_token=self._owner_token)
         self.room = RoomController(self.room_page, self.bridge, self.tasks)
         self.share = ShareController(self.room_page.share, self.bridge, config, self.settings,
                                      self.tasks)
@@ -156,6 +157,13 @@ class MainWindow(QMainWindow):
 
     async def start(self) -> None:
         await self.discovery.start()
+
+    def _owner_token(self, entry: HubEntry) -> str | None:
+        """The hub this app hosts is this user's: they may delete any room on it."""
+        hosted = self.host.hosted
+        if hosted is None or entry.source != "local":
+            return None
+        return hosted.server.owner_token
 
     def on_hosting_changed(self, hosted: HostedHub | None) -> None:
         self.discovery.on_hosting_changed(hosted)

@@ -121,7 +121,12 @@ class RoomController(QObject):
                                      room_password=session.password or None) as hub:
                     async for name, data in hub.events(session.code):
                         self.bridge.on_room_event(name, data)
-            except (HubUnreachableError, HubApiError) as exc:
+            except HubApiError as exc:
+                if exc.status in (401, 403, 404):  # Retrying cannot fix these.
+                    self.log(f"no live events for this room: {exc}")
+                    return
+                self.log(f"lost the room's live events ({exc}); retrying")
+            except HubUnreachableError as exc:
                 self.log(f"lost the room's live events ({exc}); retrying")
             await asyncio.sleep(RECONNECT_DELAY_S)
 
@@ -130,6 +135,10 @@ class RoomController(QObject):
             return
         if name == "room:created":
             return  # Other rooms are not this room's news.
+        if name == "room:deleted":
+            if data.get("code") == self.session.code:
+                self.log("this room was deleted by its owner")
+            return
         pid = str(data.get("participantId") or data.get("id") or "")
         nicknames = {k: str(v.get("nickname", k)) for k, v in self.participants.items()}
         if name == "participant:joined":

@@ -76,6 +76,30 @@ class AppSettings:
         if code not in rooms:
             self._s.setValue("host/rooms", json.dumps([*rooms, code]))
 
+    def creator_secret(self, hub_url: str, code: str) -> str | None:
+        """The secret ``POST /rooms`` gave for a room this user created: it deletes it.
+        Kept in the user's own settings file, like the other per-user state."""
+        secrets = self._json_object("rooms/creator-secrets")
+        value = secrets.get(f"{hub_url}|{code}")
+        return value if isinstance(value, str) else None
+
+    def remember_creator_secret(self, hub_url: str, code: str, secret: str) -> None:
+        secrets = self._json_object("rooms/creator-secrets")
+        secrets[f"{hub_url}|{code}"] = secret
+        self._s.setValue("rooms/creator-secrets", json.dumps(secrets))
+
+    def forget_creator_secret(self, hub_url: str, code: str) -> None:
+        secrets = self._json_object("rooms/creator-secrets")
+        if secrets.pop(f"{hub_url}|{code}", None) is not None:
+            self._s.setValue("rooms/creator-secrets", json.dumps(secrets))
+
+    def _json_object(self, key: str) -> dict[str, object]:
+        try:
+            value = json.loads(self._get(key, "{}"))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
     @property
     def manual_hubs(self) -> list[str]:
         return self._json_list("hubs/manual")

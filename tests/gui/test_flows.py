@@ -143,7 +143,7 @@ async def test_password_is_asked_only_for_protected_rooms(
     await eventually(lambda: window.hub_page.room_list.count() == 1)
     assert window.hub_page.join_password.isVisible()
     qtbot.mouseClick(window.hub_page.join_button, Qt.MouseButton.LeftButton)
-    assert "has a password" in window.hub_page.error.text()
+    await eventually(lambda: "has a password" in window.hub_page.error.text())
     assert window.stack.currentWidget() is window.hub_page
     window.hub_page.join_password.setText("hunter2")
     qtbot.mouseClick(window.hub_page.join_button, Qt.MouseButton.LeftButton)
