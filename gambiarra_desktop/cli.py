@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument("--nickname", "-n", help="your name in the room (default: host name)")
     join.add_argument("--password", "-p", help="the room's password")
     join.add_argument("--no-specs", action="store_true", help="do not tell the room your specs")
-    join.add_argument("--max-concurrent", type=int, default=1, metavar="N",
-                      help="requests your model server takes at once (1)")
+    join.add_argument("--max-concurrent", type=int, default=None, metavar="N",
+                      help="requests your model server takes at once (default: what"
+                           " llama.cpp says, else the hub learns it)")
     join.add_argument("--direct", action="store_true",
                       help="let the hub dial the endpoint instead of using the tunnel")
     _add_discovery_options(join, None)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import openai
 import pytest
 from aiohttp import web
 
@@ -139,3 +140,113 @@ async def test_agent_behind_a_captive_portal_says_so_and_stops_cleanly(
     assert agent.running  # It keeps trying: the portal goes away once the user logs in.
     await agent.stop()  # Never raises.
     assert agent.status == AgentStatus("stopped", "sharing stopped")
+
+
+# 3 and 4. The numbers of llm:complete.
+
+async def completions(
+    api: Api, code: str, upstream: FakeOpenAIServer, streams: tuple[bool, ...]
+) -> list[dict[str, Any]]:
+    """One lone request per entry of ``streams``; their llm:complete events."""
+    completes = []
+    async with api.http.get(f"{api.hub.url}/rooms/{code}/events") as events_response:
+        events = SseReader(events_response)
+        await events.next_event()
+        for stream in streams:
+            payload = {"model": "*", "messages": MESSAGES, "stream": stream}
+            async with api.http.post(f"{api.hub.url}/rooms/{code}/v1/chat/completions",
+                                     json=payload) as response:
+                assert response.status == 200
+                await response.read()
+            _, complete = (await events.events_until("llm:complete"))[-1]
+            completes.append(complete)
+    return completes
+
+
+async def test_tokens_per_second_of_a_whole_answer_use_the_whole_call(
+    api: Api, upstream: FakeOpenAIServer
+) -> None:
+    room = await api.create_room()
+    await api.join(room["code"], id="a", endpoint=upstream.url)
+    upstream.behaviour.tokens = 16
+    upstream.behaviour.first_token_delay_s = 0.2  # The model "generates" for 0.2 s.
+    upstream.behaviour.token_delay_s = 0.01
+    whole, streamed = await completions(api, room["code"], upstream, (False, True))
+    metrics = whole["metrics"]
+    assert metrics["tokens"] == 16
+    assert metrics["durationMs"] >= 200
+    # Was 16 tokens over the microseconds between the body's arrival and the report.
+    assert 0 < metrics["tokensPerSecond"] <= 16 / (metrics["durationMs"] / 1000) * 1.01
+    assert metrics["tokensPerSecond"] <= 16 / 0.2 * 1.01
+    # A stream still counts from its first token: faster than over the whole call.
+    metrics = streamed["metrics"]
+    assert metrics["tokens"] == 16
+    generating_s = (metrics["durationMs"] - metrics["latencyFirstTokenMs"]) / 1000
+    assert metrics["tokensPerSecond"] > 16 / (metrics["durationMs"] / 1000)
+    assert metrics["tokensPerSecond"] <= 16 / generating_s * 1.01
+
+
+async def test_llm_complete_does_not_count_the_finished_request_in_flight(
+    api: Api, upstream: FakeOpenAIServer
+) -> None:
+    room = await api.create_room()
+    await api.join(room["code"], id="a", endpoint=upstream.url)
+    for complete in await completions(api, room["code"], upstream, (False, True)):
+        assert complete["participant"]["inFlight"] == 0, complete
+        assert complete["participant"]["requests"] >= 1
+
+
+# 6. The room's model list.
+
+async def models_of(api: Api, code: str) -> list[dict[str, Any]]:
+    status, body = await api.call("GET", f"/rooms/{code}/v1/models")
+    assert status == 200 and body["object"] == "list"
+    data: list[dict[str, Any]] = body["data"]
+    return data
+
+
+def entry(entry_id: str, created: int, owned_by: str, nickname: str, model: str,
+          endpoint: str) -> dict[str, Any]:
+    return {"id": entry_id, "object": "model", "created": created, "owned_by": owned_by,
+            "gambiarra": {"nickname": nickname, "model": model, "endpoint": endpoint}}
+
+
+async def test_models_list_two_participants_one_model(
+    api: Api, upstream: FakeOpenAIServer
+) -> None:
+    code = (await api.create_room())["code"]
+    await api.join(code, id="a", nickname="Alice", endpoint=upstream.url)
+    await asyncio.sleep(0.01)
+    await api.join(code, id="b", nickname="Bob", endpoint=upstream.url)
+    _, listing = await api.call("GET", f"/rooms/{code}/participants")
+    created = {p["id"]: p["joinedAt"] // 1000 for p in listing["participants"]}
+    model = "llama3.2:3b"
+    assert await models_of(api, code) == [
+        entry("a", created["a"], "Alice", "Alice", model, upstream.url),
+        entry("b", created["b"], "Bob", "Bob", model, upstream.url),
+        # The model's own entry: fields of its first participant, never an empty endpoint.
+        entry(model, created["a"], "Alice, Bob", "Alice", model, upstream.url),
+    ]
+    sdk = openai.AsyncOpenAI(base_url=f"{api.hub.url}/rooms/{code}/v1", api_key="x",
+                             max_retries=0, timeout=20)
+    assert [m.id async for m in sdk.models.list()] == ["a", "b", model]
+    reply = await sdk.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content
+    await sdk.close()
+
+
+async def test_models_list_two_participants_two_models(
+    api: Api, upstream: FakeOpenAIServer
+) -> None:
+    code = (await api.create_room())["code"]
+    await api.join(code, id="a", nickname="Alice", model="llama3.2:3b", endpoint=upstream.url)
+    await api.join(code, id="b", nickname="Bob", model="qwen2.5:7b",
+                   endpoint="http://127.0.0.1:9")
+    _, listing = await api.call("GET", f"/rooms/{code}/participants")
+    created = {p["id"]: p["joinedAt"] // 1000 for p in listing["participants"]}
+    assert await models_of(api, code) == [
+        entry("a", created["a"], "Alice", "Alice", "llama3.2:3b", upstream.url),
+        entry("b", created["b"], "Bob", "Bob", "qwen2.5:7b", "http://127.0.0.1:9"),
+        entry("llama3.2:3b", created["a"], "Alice", "Alice", "llama3.2:3b", upstream.url),
+        entry("qwen2.5:7b", created["b"], "Bob", "Bob", "qwen2.5:7b", "http://127.0.0.1:9"),
+    ]

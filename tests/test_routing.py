@@ -53,8 +53,8 @@ async def test_load_spreads_and_concurrency_is_respected(
 ) -> None:
     room = await api.create_room()
     code = room["code"]
-    await api.join(code, id="a", endpoint=upstream.url)
-    await api.join(code, id="b", endpoint=second_upstream.url)
+    await api.join(code, id="a", endpoint=upstream.url, config={"maxConcurrent": 1})
+    await api.join(code, id="b", endpoint=second_upstream.url, config={"maxConcurrent": 1})
     for server in (upstream, second_upstream):
         server.behaviour.tokens = 4
         server.behaviour.token_delay_s = 0.05
@@ -63,7 +63,7 @@ async def test_load_spreads_and_concurrency_is_respected(
     assert all(tokens(text) == 4 for _, text, _ in results)
     served = {"a": len(upstream.requests), "b": len(second_upstream.requests)}
     assert served == {"a": 3, "b": 3}, served
-    # maxConcurrent defaults to 1: neither model server ever ran two requests at once.
+    # A declared maxConcurrent of 1: neither model server ever ran two requests at once.
     assert upstream.max_in_flight == second_upstream.max_in_flight == 1
     by_header = sorted(headers["X-Gambiarra-Participant"] for _, _, headers in results)
     assert by_header == ["a", "a", "a", "b", "b", "b"]
@@ -88,7 +88,7 @@ async def test_queue_waits_fairly_then_answers_429(
     api = Api(http, hub)
     room = await api.create_room()
     code = room["code"]
-    await api.join(code, id="solo", endpoint=upstream.url)
+    await api.join(code, id="solo", endpoint=upstream.url, config={"maxConcurrent": 1})
     upstream.behaviour.tokens = 5
     upstream.behaviour.token_delay_s = 0.3  # 1.2 s per answer.
     async with http.get(f"{hub.url}/rooms/{code}/events") as events_response:
@@ -116,7 +116,7 @@ async def test_a_queued_request_is_served_when_a_slot_frees(
 ) -> None:
     room = await api.create_room()
     code = room["code"]
-    await api.join(code, id="solo", endpoint=upstream.url)
+    await api.join(code, id="solo", endpoint=upstream.url, config={"maxConcurrent": 1})
     upstream.behaviour.tokens = 4
     upstream.behaviour.token_delay_s = 0.15
     first = asyncio.ensure_future(chat(api, code, stream=True))
@@ -291,7 +291,9 @@ async def test_metrics_in_participants_events_and_prometheus(
     assert metrics["requests"] == 2 and metrics["errors"] == 0
     assert metrics["tokensOut"] == 32 and metrics["tokensIn"] == 5  # Usage: non-stream only.
     assert metrics["avgTtftMs"] is not None and metrics["inFlight"] == 0
-    assert metrics["maxConcurrent"] == 1 and metrics["degraded"] is False
+    # No maxConcurrent declared: the hub learns it, from 4.
+    assert metrics["maxConcurrent"] == 4 and metrics["concurrencySource"] == "adaptive"
+    assert metrics["degraded"] is False
     assert listing["queue"] == {"waiting": 0}
     async with http.get(f"{api.hub.url}/metrics") as response:
         assert response.status == 200

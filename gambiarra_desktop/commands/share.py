@@ -44,7 +44,7 @@ async def join(args: argparse.Namespace) -> int:
         nickname=args.nickname or socket.gethostname().split(".")[0],
         password=args.password, transport="direct" if args.direct else "tunnel",
         specs={} if args.no_specs else await machine_specs(),
-        config={"maxConcurrent": args.max_concurrent},
+        config={} if args.max_concurrent is None else {"maxConcurrent": args.max_concurrent},
     )
 
     def report(status: AgentStatus) -> None:

@@ -14,7 +14,7 @@ PARTICIPANT_SERIES = (
      "tokens_in"),
     ("gambiarra_participant_tokens_out_total", "counter", "Generated tokens.", "tokens_out"),
     ("gambiarra_participant_in_flight", "gauge", "Requests running now.", "in_flight"),
-    ("gambiarra_participant_max_concurrent", "gauge", "Declared concurrency.",
+    ("gambiarra_participant_max_concurrent", "gauge", "Concurrency limit (declared or learned).",
      "max_concurrent"),
     ("gambiarra_participant_tokens_per_second", "gauge", "Speed of the last answer.",
      "last_tokens_per_second"),

@@ -232,10 +232,16 @@ class ChatProxy:
             text = body[:500].decode(errors="replace")
             self._record_failure(attempt, f"upstream answered {status}: {text}",
                                  count_against=False)
+            if status == 429:  # The model server says it is overloaded: take fewer at once.
+                attempt.lease.stats.capacity.on_overload()
             return
         metrics = attempt.meter.result()
         prompt = _PROMPT_TOKENS.findall(attempt.meter.tail)
-        attempt.lease.stats.record_success(metrics, int(prompt[-1]) if prompt else 0)
+        # The capacity sample counts this request as in flight; then the slot is freed
+        # before the event, whose "inFlight" must not count a finished request.
+        attempt.lease.stats.record_success(metrics, int(prompt[-1]) if prompt else 0,
+                                           streamed=attempt.meter.streamed)
+        attempt.lease.release()
         if self._registry.has_listeners:
             self._registry.publish(
                 EventType.LLM_COMPLETE, attempt.room,

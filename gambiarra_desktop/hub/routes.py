@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gambiarra_desktop.hub import validation
+from gambiarra_desktop.hub.capacity import declared_source
 from gambiarra_desktop.hub.identifiers import now_ms
 from gambiarra_desktop.hub.keys import (
     PASSWORDS,
@@ -110,7 +111,8 @@ async def join_room(request: web.Request) -> web.Response:
     concurrency = validation.max_concurrent(join.config)
     await request.app[PASSWORDS].check(room, password, request.remote)
     joined = await request.app[REGISTRY].join(room, join)
-    request.app[STATS].get(room.code, join.id).max_concurrent = concurrency
+    request.app[STATS].get(room.code, join.id).capacity.configure(
+        concurrency, declared_source(join.config))
     request.app[SCHEDULER].dispatch(room.code)  # New capacity for queued requests.
     if transport != "tunnel":
         request.app[TUNNELS].drop(room.code, join.id)  # Now direct: its old tunnel is void.
@@ -169,27 +171,26 @@ async def list_participants(request: web.Request) -> web.Response:
 async def list_models(request: web.Request) -> web.Response:
     room = await _open_room(request)
     online = room.online_participants()
-    models: list[ModelEntry] = [
+    # Participant entries exactly as the original hub lists them. Then one entry per model
+    # name, so a client that picks by model name (a dropdown, the openai SDK) finds it.
+    # gambiarra-sdk's listModels() reads the "gambiarra" block of every entry, so a
+    # model-name entry carries one as well, from the first participant (earliest to join)
+    # serving that model: a real nickname and endpoint, never an empty one. Its owned_by
+    # names everyone serving the model.
+    entries = [(p["id"], p, p["nickname"]) for p in online]
+    serving: dict[str, list[ParticipantInfo]] = {}
+    for p in sorted(online, key=lambda p: p["joinedAt"]):
+        serving.setdefault(p["model"], []).append(p)
+    entries += [(name, ps[0], ", ".join(p["nickname"] for p in ps))
+                for name, ps in serving.items()
+                if name not in room.participants]  # An id wins over a model name.
+    models = [
         ModelEntry(
-            id=p["id"], object="model", created=p["joinedAt"] // 1000, owned_by=p["nickname"],
+            id=entry_id, object="model", created=p["joinedAt"] // 1000, owned_by=owners,
             gambiarra={"nickname": p["nickname"], "model": p["model"], "endpoint": p["endpoint"]},
         )
-        for p in online
+        for entry_id, p, owners in entries
     ]
-    # Each distinct model name too, so a client can pick by model name from a dropdown.
-    by_name: dict[str, list[str]] = {}
-    for p in online:
-        by_name.setdefault(p["model"], []).append(p["nickname"])
-    for name, nicknames in by_name.items():
-        if name in room.participants:
-            continue  # A participant id wins over a model name of the same spelling.
-        models.append(
-            ModelEntry(
-                id=name, object="model",
-                created=min(p["joinedAt"] for p in online if p["model"] == name) // 1000,
-                owned_by=", ".join(nicknames),
-            )
-        )
     return json_response({"object": "list", "data": models})
 
 

@@ -6,9 +6,10 @@ Kept in memory only: they describe the running hub, and a restart starts them af
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from gambiarra_desktop.hub.capacity import Capacity
 from gambiarra_desktop.protocol import LlmMetrics
 
 TTFT_SMOOTHING = 0.3
@@ -17,7 +18,7 @@ TTFT_SMOOTHING = 0.3
 
 @dataclass
 class ParticipantStats:
-    max_concurrent: int = 1
+    capacity: Capacity = field(default_factory=Capacity)
     in_flight: int = 0
     requests: int = 0
     errors: int = 0
@@ -28,13 +29,18 @@ class ParticipantStats:
     consecutive_failures: int = 0
     degraded_until: float = 0.0
 
+    @property
+    def max_concurrent(self) -> int:
+        return self.capacity.limit
+
     def has_slot(self) -> bool:
-        return self.in_flight < self.max_concurrent
+        return self.in_flight < self.capacity.limit
 
     def degraded(self, now: float | None = None) -> bool:
         return (now if now is not None else time.monotonic()) < self.degraded_until
 
-    def record_success(self, metrics: LlmMetrics, tokens_in: int) -> None:
+    def record_success(self, metrics: LlmMetrics, tokens_in: int, streamed: bool = True) -> None:
+        """Called before the request's slot is released: ``in_flight`` still counts it."""
         self.requests += 1
         self.consecutive_failures = 0
         self.tokens_out += metrics["tokens"]
@@ -43,6 +49,11 @@ class ParticipantStats:
         self.ttft_ms = ttft if self.ttft_ms is None else (
             TTFT_SMOOTHING * ttft + (1 - TTFT_SMOOTHING) * self.ttft_ms)
         self.last_tokens_per_second = metrics["tokensPerSecond"]
+        if streamed:
+            self.capacity.on_success(ttft, self.in_flight, "first_token")
+        else:  # Only the whole call's duration is known: judge it per generated token.
+            per_token = metrics["durationMs"] / max(metrics["tokens"], 1)
+            self.capacity.on_success(per_token, self.in_flight, "per_token")
 
     def record_failure(self, degrade_after: int, cooldown_s: float, own_fault: bool) -> bool:
         """Count a failure; return True when it makes the participant degraded. Only the
@@ -51,6 +62,7 @@ class ParticipantStats:
         self.errors += 1
         if not own_fault:
             return False
+        self.capacity.on_overload()
         self.consecutive_failures += 1
         if self.consecutive_failures >= degrade_after:
             self.degraded_until = time.monotonic() + cooldown_s
@@ -63,7 +75,8 @@ class ParticipantStats:
             "tokensOut": self.tokens_out,
             "avgTtftMs": round(self.ttft_ms, 1) if self.ttft_ms is not None else None,
             "lastTokensPerSecond": self.last_tokens_per_second, "inFlight": self.in_flight,
-            "maxConcurrent": self.max_concurrent, "degraded": self.degraded(),
+            "maxConcurrent": self.capacity.limit, "concurrencySource": self.capacity.source,
+            "degraded": self.degraded(),
         }
 
 
