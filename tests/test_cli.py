@@ -165,3 +165,30 @@ def test_served_hub_proxies_chat_on_its_production_event_loop(
     finally:
         fake.terminate()
         fake.wait(timeout=10)
+
+
+def test_delete_with_the_creator_secret_or_the_owner_token(
+    served_hub: tuple[str, subprocess.Popen[str]], tmp_path: Path,
+) -> None:
+    url, _process = served_hub
+    codes = []
+    for name in ("First", "Second"):
+        created = run_cli("create", "--name", name, "--hub", url)
+        assert created.returncode == 0, created.stderr
+        code = re.search(r"Code: ([A-Z0-9]{6})", created.stdout)
+        secret = re.search(r"--secret (\S+)", created.stdout)
+        assert code and secret, created.stdout
+        codes.append((code.group(1), secret.group(1)))
+    (first, first_secret), (second, _) = codes
+
+    wrong = run_cli("delete", "--code", first, "--hub", url, "--secret", "not-it")
+    assert wrong.returncode == 1
+    assert "creator" in wrong.stderr
+    done = run_cli("delete", "--code", first.lower(), "--hub", url, "--secret", first_secret)
+    assert done.returncode == 0, done.stderr
+    assert f"Room {first} deleted." in done.stdout
+    # The hub's owner, on its machine: the owner token from the hub's data dir.
+    owner = run_cli("delete", "--code", second, "--hub", url, "--data-dir", str(tmp_path))
+    assert owner.returncode == 0, owner.stderr
+    listed = run_cli("list", "--hub", url, "--json")
+    assert json.loads(listed.stdout) == []

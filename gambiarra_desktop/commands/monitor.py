@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from datetime import datetime
 
 from gambiarra_desktop.commands.common import error, find_room_hub, stop_on_signals
@@ -23,7 +24,8 @@ async def monitor(args: argparse.Namespace) -> int:
     stop = stop_on_signals()
 
     async def follow() -> int:
-        async with HubClient(hub_url) as hub:
+        password = args.password or os.environ.get("GAMBIARRA_ROOM_PASSWORD")
+        async with HubClient(hub_url, room_password=password) as hub:
             async for name, data in hub.events(args.code.upper()):
                 if args.json:
                     print(json.dumps({"event": name, "data": data}), flush=True)

@@ -1,9 +1,10 @@
-"""``gambiarra create`` and ``gambiarra list``: rooms on one hub, or on every hub around."""
+"""``gambiarra create``, ``delete`` and ``list``: rooms on one hub, or on every hub around."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ import aiohttp
 from gambiarra_desktop.commands.common import browse_addresses, error
 from gambiarra_desktop.commands.terminal_text import terminal_safe
 from gambiarra_desktop.discovery.browser import discover_hubs, fetch_rooms
+from gambiarra_desktop.hub.config import default_data_dir
+from gambiarra_desktop.hub.owner_token import OWNER_TOKEN_FILE
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 
 
@@ -31,6 +34,33 @@ async def create(args: argparse.Namespace) -> int:
         print("  Password protected: yes")
     print("\nShare the code with participants to join.")
     print(f"OpenAI base URL: {terminal_safe(hub.openai_base_url(room['code']))}")
+    secret = data.get("creatorSecret")
+    if isinstance(secret, str):
+        print("\nTo delete the room later (keep this to yourself; it is shown only now):")
+        print(f"  gambiarra delete --code {terminal_safe(room['code'])} --hub {args.hub}"
+              f" --secret {terminal_safe(secret)}")
+    return 0
+
+
+async def delete(args: argparse.Namespace) -> int:
+    """With the creator secret, or the owner token of a hub whose data dir is on this
+    machine (``--data-dir``, or the default one)."""
+    credential = args.secret or os.environ.get("GAMBIARRA_ROOM_SECRET")
+    if not credential:
+        token_file = (args.data_dir or default_data_dir()) / OWNER_TOKEN_FILE
+        try:
+            credential = token_file.read_text().strip()
+        except OSError:
+            return error("pass --secret (the creatorSecret printed by create), or run this on"
+                         f" the hub's machine (no owner token at {token_file})")
+    async with HubClient(args.hub) as hub:
+        try:
+            await hub.delete_room(args.code.upper(), credential)
+        except HubUnreachableError as exc:
+            return error(f"Failed to connect to hub at {args.hub}: {exc}")
+        except HubApiError as exc:
+            return error(terminal_safe(exc.message))
+    print(f"Room {terminal_safe(args.code.upper())} deleted.")
     return 0
 
 
