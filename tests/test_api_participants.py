@@ -167,31 +167,34 @@ async def test_silent_participant_goes_offline_and_back_online(
     assert await status_of("quiet") == "online"
 
 
-def test_endpoint_refusals_stop_the_hub_becoming_a_relay() -> None:
-    from gambiarra_desktop.hub.upstream import endpoint_refusal
+async def test_endpoint_refusals_stop_the_hub_becoming_a_relay() -> None:
+    from gambiarra_desktop.hub.endpoint_policy import EndpointPolicy
 
+    endpoint_refusal = EndpointPolicy().join_refusal
     lan_peer, local_peer = "192.168.1.50", "127.0.0.1"
     for endpoint in ("http://169.254.169.254/latest", "http://[fe80::1]:80", "http://0.0.0.0:1",
                      "http://224.0.0.251:5353"):
         for peer in (lan_peer, local_peer):
-            refusal = endpoint_refusal(endpoint, peer)
-            assert refusal and "is not a model server address" in refusal, (endpoint, peer)
+            refusal = await endpoint_refusal(endpoint, peer)
+            assert refusal and "not a model server" in refusal or (
+                refusal and "unspecified address" in refusal), (endpoint, peer)
     for endpoint in ("http://localhost:11434", "http://127.0.0.1:8080", "http://[::1]:1234",
                      "http://127.8.9.10:1"):
-        refusal = endpoint_refusal(endpoint, lan_peer)
+        refusal = await endpoint_refusal(endpoint, lan_peer)
         assert refusal and "only works for a participant on the hub's machine" in refusal
-        assert endpoint_refusal(endpoint, local_peer) is None
-        assert endpoint_refusal(endpoint, "::1") is None
-        assert endpoint_refusal(endpoint, "::ffff:127.0.0.1") is None
-    assert endpoint_refusal("http://192.168.1.50:11434", lan_peer) is None
-    assert endpoint_refusal("https://models.example/v1", lan_peer) is None
+        assert await endpoint_refusal(endpoint, local_peer) is None
+        assert await endpoint_refusal(endpoint, "::1") is None
+        assert await endpoint_refusal(endpoint, "::ffff:127.0.0.1") is None
+    assert await endpoint_refusal("http://192.168.1.50:11434", lan_peer) is None
+    assert await endpoint_refusal("https://models.example/v1", lan_peer) is None
 
 
 async def test_join_refuses_the_metadata_address(api: Api) -> None:
     room = await api.create_room()
     status, body = await api.join(room["code"], endpoint="http://169.254.169.254/")
     assert (status, body) == (
-        400, {"error": "Invalid endpoint: 169.254.169.254 is not a model server address"})
+        400, {"error": "Invalid endpoint: 169.254.169.254 is a link-local address (where cloud"
+                       " metadata lives), not a model server"})
 
 
 async def test_control_characters_in_join_fields_are_refused(api: Api) -> None:

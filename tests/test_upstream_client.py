@@ -88,7 +88,7 @@ async def test_keep_alive_connection_is_reused(pool: UpstreamPool) -> None:
             assert response.status == 200
             assert b"tok15" in await response.read(5)
             response.release()
-        assert len(pool._idle[target.pool_key]) == 1
+        assert len(pool._idle[(*target.pool_key, False)]) == 1
 
 
 async def test_connection_close_answers_are_not_pooled(pool: UpstreamPool) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,9 @@ from aiohttp import web
 from gambiarra_desktop.endpoints import chat_completions_url
 from gambiarra_desktop.events import EventType
 from gambiarra_desktop.hub.config import HubConfig
+from gambiarra_desktop.hub.endpoint_policy import EndpointPolicy
 from gambiarra_desktop.hub.errors import ProxyFailedError
+from gambiarra_desktop.hub.hops import HopHeader
 from gambiarra_desktop.hub.metrics import CompletionMeter, error_chunk
 from gambiarra_desktop.hub.responses import dump_json
 from gambiarra_desktop.hub.rooms import Room, RoomRegistry
@@ -72,6 +75,8 @@ class _Attempt:
     lease: Lease
     body: dict[str, Any]
     meter: CompletionMeter
+    hop_header: str = ""
+    """The ``Via`` line sent upstream (direct participants)."""
 
     @property
     def participant(self) -> ParticipantInfo:
@@ -94,7 +99,11 @@ class ChatProxy:
         self._registry = registry
         self._tunnels = tunnels
         self._scheduler = scheduler
-        self._pool = UpstreamPool(config.upstream_connect_timeout_s)
+        self.policy = EndpointPolicy()
+        """Where participants' chats may go; the server tells it the hub's own sockets."""
+        self.hops = HopHeader(uuid.uuid4().hex)
+        """Replaced by the hub's stored id when a :class:`HubServer` runs the app."""
+        self._pool = UpstreamPool(config.upstream_connect_timeout_s, self.policy)
         self._targets: dict[str, Target] = {}
 
     @property
@@ -111,13 +120,18 @@ class ChatProxy:
         if target is None:
             if len(self._targets) >= MAX_CACHED_TARGETS:
                 self._targets.clear()
-            target = self._targets[endpoint] = Target.parse(chat_completions_url(endpoint))
+            try:
+                target = Target.parse(chat_completions_url(endpoint))
+            except ValueError as exc:  # Stored by an older hub that checked less.
+                raise UpstreamError(f"the endpoint URL is malformed: {exc}") from exc
+            self._targets[endpoint] = target
         return target
 
     async def forward(
         self, request: web.Request, match: Match, body: dict[str, Any]
     ) -> web.StreamResponse:
         room = match.room
+        hop_header = self.hops.outgoing(request.headers.getall("Via", []))
         tried: set[str] = set()
         last_problem = ErrorText.NO_PARTICIPANT
         fallback: web.Response | None = None
@@ -130,7 +144,7 @@ class ChatProxy:
             participant = lease.participant
             tried.add(participant["id"])
             attempt = _Attempt(room, lease, {**body, "model": participant["model"]},
-                               CompletionMeter())
+                               CompletionMeter(), hop_header)
             if self._registry.has_listeners:
                 self._registry.publish(
                     EventType.LLM_REQUEST, room,
@@ -178,7 +192,11 @@ class ChatProxy:
                 raise UpstreamError(ErrorText.TUNNEL_NOT_CONNECTED)
             return await session.open(attempt.body, timeout_s)
         target = self._target(participant["endpoint"])
-        return await self._pool.post(target, dump_json(attempt.body), timeout_s)
+        allow_loopback = self.policy.may_use_loopback(
+            attempt.room.joined_from.get(participant["id"]))
+        return await self._pool.post(target, dump_json(attempt.body), timeout_s,
+                                     allow_loopback=allow_loopback,
+                                     extra_headers=attempt.hop_header)
 
     async def _whole(
         self, attempt: _Attempt, upstream: ModelResponse, content_type: str,

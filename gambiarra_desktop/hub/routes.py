@@ -98,7 +98,8 @@ async def join_room(request: web.Request) -> web.Response:
     room = _room(request)
     body = await read_json_object(request)
     transport = validation.transport(body)
-    fields = validation.join_fields(body, request.remote, via_tunnel=transport == "tunnel")
+    fields = await validation.join_fields(body, request.remote, via_tunnel=transport == "tunnel",
+                                          policy=request.app[PROXY].policy)
     password = validation.optional_string(body, "password") or ""
     join = JoinRequest(
         **fields,

@@ -12,7 +12,9 @@ from aiohttp import web
 from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.app import create_app
 from gambiarra_desktop.hub.config import DATABASE_FILE_NAME, HubConfig
-from gambiarra_desktop.hub.keys import REGISTRY
+from gambiarra_desktop.hub.hops import HopHeader
+from gambiarra_desktop.hub.identity import load_or_create_hub_id
+from gambiarra_desktop.hub.keys import PROXY, REGISTRY
 from gambiarra_desktop.hub.owner_token import load_or_create_owner_token
 from gambiarra_desktop.hub.room import secret_hash
 from gambiarra_desktop.hub.rooms import RoomRegistry
@@ -48,6 +50,10 @@ class HubServer:
         if self.owner_token is not None and config.owner_token_hash is None:
             config = dataclasses.replace(config, owner_token_hash=secret_hash(self.owner_token))
         self.app = create_app(config, SqliteStore(data_dir / DATABASE_FILE_NAME), bus)
+        try:  # The hop header names the hub by its stable id (it is public over mDNS too).
+            self.app[PROXY].hops = HopHeader(load_or_create_hub_id(data_dir))
+        except OSError as exc:  # A random id per run still stops loops.
+            log.warning("no stored hub id: %s", exc)
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self.port = port
@@ -85,6 +91,8 @@ class HubServer:
         sockets = getattr(server, "sockets", None) or []
         if sockets:
             self.port = sockets[0].getsockname()[1]
+        # Endpoints that lead back to these sockets would loop: the policy refuses them.
+        self.app[PROXY].policy.own.listening_on(sockets)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -7,6 +7,12 @@ than the TypeScript hub. This client does only what the proxy needs: send one pr
 POST, parse the answer with ``httptools`` (llhttp, in C), and hand over body chunks the
 moment they arrive. It also knows exactly when a reused connection turned out stale, which
 the llama.cpp server's keep-alive quirk makes necessary.
+
+Every new connection is dialed to an address the hub's endpoint policy has checked: the host
+is resolved here, every address it resolves to is checked, and the socket connects to that
+very address (never to the name again), so a resolver that answers differently a moment
+later (DNS rebinding) cannot steer it. Pooled connections were checked when made, so the
+hot path adds no lookup.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from urllib.parse import urlsplit
 import httptools
 
 from gambiarra_desktop.hub.chunk_inbox import ChunkInbox, UpstreamError
+from gambiarra_desktop.hub.endpoint_policy import EndpointPolicy, resolve
+from gambiarra_desktop.hub.own_addresses import IPAddress
 
 __all__ = ["ModelResponse", "Target", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
 
@@ -62,6 +70,11 @@ class Target:
     @property
     def pool_key(self) -> tuple[str, str, int]:
         return (self.scheme, self.host, self.port)
+
+
+PoolKey = tuple[str, str, int, bool]
+"""A target's (scheme, host, port) and whether loopback was allowed when it was dialed: a
+connection checked for a participant on the hub's machine is never lent to another."""
 
 
 class ModelResponse(Protocol):
@@ -191,9 +204,9 @@ class _Connection(asyncio.Protocol):
 
 
 class UpstreamResponse:
-    def __init__(self, pool: UpstreamPool, target: Target, connection: _Connection) -> None:
+    def __init__(self, pool: UpstreamPool, key: PoolKey, connection: _Connection) -> None:
         self._pool = pool
-        self._target = target
+        self._key = key
         self._connection = connection
         self.status = connection.status
         self._released = False
@@ -218,7 +231,7 @@ class UpstreamResponse:
         self._released = True
         connection = self._connection
         if connection.message_complete and connection.keep_alive and not connection.closed:
-            self._pool._give_back(self._target, connection)
+            self._pool._give_back(self._key, connection)
         else:
             connection.close()
 
@@ -229,37 +242,51 @@ class UpstreamResponse:
 
 
 class UpstreamPool:
-    def __init__(self, connect_timeout_s: float) -> None:
+    """Keep-alive connections to model servers. With a ``policy`` (the hub's), each new
+    connection goes only to addresses the policy allows; without one (benchmarks, tests of
+    the HTTP client itself) to whatever the host resolves to."""
+
+    def __init__(self, connect_timeout_s: float, policy: EndpointPolicy | None = None) -> None:
         self._connect_timeout_s = connect_timeout_s
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._policy = policy
+        self._idle: dict[PoolKey, list[_Connection]] = {}
         self._ssl_context: ssl.SSLContext | None = None
         self.stale_retries = 0
         """Requests retried on a fresh connection after a pooled one turned out dead."""
 
     async def post(
-        self, target: Target, body: bytes, first_byte_timeout_s: float
+        self, target: Target, body: bytes, first_byte_timeout_s: float, *,
+        allow_loopback: bool = False, extra_headers: str = "",
     ) -> UpstreamResponse:
         """Send a JSON POST and wait for the response head.
 
-        A reused connection that turns out stale is replaced by a fresh one, once: nothing
-        has reached our client yet, so the retry is invisible to it.
+        ``allow_loopback``: the participant joined from the hub's machine, so a loopback
+        address is its own server. ``extra_headers``: complete ``Name: value\\r\\n`` lines
+        (the hop header). A reused connection that turns out stale is replaced by a fresh
+        one, once: nothing has reached our client yet, so the retry is invisible to it.
         """
-        request = (
-            f"POST {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Accept: */*\r\nAccept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n"
-        ).encode("latin-1") + body
-        connection = self._take_idle(target)
+        try:
+            head = (
+                f"POST {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"{extra_headers}Accept: */*\r\nAccept-Encoding: identity\r\n"
+                "Connection: keep-alive\r\n\r\n"
+            ).encode("ascii")
+        except UnicodeEncodeError as exc:  # An endpoint stored before it was normalized.
+            raise UpstreamError("the endpoint URL is not plain ASCII") from exc
+        request = head + body
+        key = (target.scheme, target.host, target.port, allow_loopback)
+        connection = self._take_idle(key)
         if connection is not None:
             try:
-                return await self._exchange(target, connection, request, first_byte_timeout_s)
+                return await self._exchange(key, connection, request, first_byte_timeout_s)
             except StaleConnectionError:
                 self.stale_retries += 1
-        connection = await self._connect(target)
-        return await self._exchange(target, connection, request, first_byte_timeout_s)
+        connection = await self._connect(target, allow_loopback)
+        return await self._exchange(key, connection, request, first_byte_timeout_s)
 
     async def _exchange(
-        self, target: Target, connection: _Connection, request: bytes, timeout_s: float
+        self, key: PoolKey, connection: _Connection, request: bytes, timeout_s: float
     ) -> UpstreamResponse:
         connection.send(request)
         # A bare timer rather than asyncio.timeout(): this runs once per proxied request.
@@ -273,17 +300,19 @@ class UpstreamPool:
             raise
         finally:
             timer.cancel()
-        return UpstreamResponse(self, target, connection)
+        return UpstreamResponse(self, key, connection)
 
-    async def _connect(self, target: Target) -> _Connection:
+    async def _connect(self, target: Target, allow_loopback: bool) -> _Connection:
+        """Resolve, check every address, then dial the checked addresses in turn (the
+        whole step within the connect timeout). TLS still verifies the name as spelled."""
         loop = asyncio.get_running_loop()
         ssl_context = self._tls() if target.scheme == "https" else None
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                _, connection = await loop.create_connection(
-                    _Connection, target.host, target.port, ssl=ssl_context,
-                    server_hostname=target.host if ssl_context else None,
-                )
+                self._check(target, [], allow_loopback)  # By name (``localhost``) first.
+                addresses = await resolve(target.host, target.port, self._connect_timeout_s)
+                self._check(target, addresses, allow_loopback)
+                connection = await self._dial(loop, addresses, target, ssl_context)
         except TimeoutError as exc:
             raise UpstreamError(
                 f"cannot connect to {target.host}:{target.port}: no answer within "
@@ -298,13 +327,38 @@ class UpstreamPool:
             raise UpstreamError(f"cannot connect to {target.host}:{target.port}: {reason}") from exc
         return connection
 
+    def _check(self, target: Target, addresses: list[IPAddress], allow_loopback: bool) -> None:
+        if self._policy is not None:
+            refusal = self._policy.refusal(target.host, target.port, addresses, allow_loopback)
+            if refusal is not None:
+                raise UpstreamError(refusal)
+
+    @staticmethod
+    async def _dial(
+        loop: asyncio.AbstractEventLoop, addresses: list[IPAddress], target: Target,
+        ssl_context: ssl.SSLContext | None,
+    ) -> _Connection:
+        """The first of the checked addresses that accepts; the last one's error if none."""
+        for address in addresses[:-1]:
+            try:
+                _, connection = await loop.create_connection(
+                    _Connection, str(address), target.port, ssl=ssl_context,
+                    server_hostname=target.host if ssl_context else None)
+                return connection
+            except OSError:
+                continue
+        _, connection = await loop.create_connection(
+            _Connection, str(addresses[-1]), target.port, ssl=ssl_context,
+            server_hostname=target.host if ssl_context else None)
+        return connection
+
     def _tls(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = ssl.create_default_context()
         return self._ssl_context
 
-    def _take_idle(self, target: Target) -> _Connection | None:
-        idle = self._idle.get(target.pool_key)
+    def _take_idle(self, key: PoolKey) -> _Connection | None:
+        idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
             connection = idle.pop()
@@ -314,8 +368,8 @@ class UpstreamPool:
             connection.close()
         return None
 
-    def _give_back(self, target: Target, connection: _Connection) -> None:
-        idle = self._idle.setdefault(target.pool_key, [])
+    def _give_back(self, key: PoolKey, connection: _Connection) -> None:
+        idle = self._idle.setdefault(key, [])
         if len(idle) >= MAX_IDLE_PER_HOST:
             connection.close()
             return

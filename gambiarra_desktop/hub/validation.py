@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from gambiarra_desktop.hub.endpoint_policy import EndpointError, EndpointPolicy, normalize_endpoint
 from gambiarra_desktop.hub.responses import ApiError
-from gambiarra_desktop.hub.upstream import endpoint_refusal, is_valid_endpoint
 from gambiarra_desktop.protocol import ErrorText, Transport
 
 MAX_LENGTHS = {
@@ -47,11 +47,14 @@ def transport(body: dict[str, Any]) -> Transport:
     return cast(Transport, value)
 
 
-def join_fields(
-    body: dict[str, Any], joined_from: str | None, via_tunnel: bool
+async def join_fields(
+    body: dict[str, Any], joined_from: str | None, via_tunnel: bool,
+    policy: EndpointPolicy | None = None,
 ) -> dict[str, str]:
-    """The four required join fields, as the seed demands them. A tunnel participant's
-    endpoint is only ever dialed by the participant itself, so it may be its localhost."""
+    """The four required join fields, as the seed demands them, the endpoint normalized
+    (IDNA, percent-encoding) and checked against the hub's endpoint policy as early
+    feedback (the connect step checks again). A tunnel participant's endpoint is only
+    ever dialed by the participant itself, so it may be its localhost."""
     if not all(body.get(field) for field in JOIN_REQUIRED):
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
     fields = {field: optional_string(body, field) or "" for field in JOIN_REQUIRED}
@@ -61,11 +64,15 @@ def join_fields(
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             # They end up in headers, logs and metrics labels.
             raise ApiError(400, f"Invalid field: {field} must not contain control characters")
-    if not is_valid_endpoint(fields["endpoint"]):
-        raise ApiError(400, "Invalid endpoint: must be an http:// or https:// URL")
-    refusal = None if via_tunnel else endpoint_refusal(fields["endpoint"], joined_from)
-    if refusal is not None:
-        raise ApiError(400, refusal)
+    try:
+        fields["endpoint"] = normalize_endpoint(fields["endpoint"])
+    except EndpointError as exc:
+        raise ApiError(400, str(exc)) from exc
+    if not via_tunnel:
+        refusal = await (policy or EndpointPolicy()).join_refusal(
+            fields["endpoint"], joined_from)
+        if refusal is not None:
+            raise ApiError(400, refusal)
     return fields
 
 
