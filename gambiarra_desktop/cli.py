@@ -76,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--password", "-p", help="protect the room with a password")
     create.add_argument("--hub", "-H", default=DEFAULT_HUB_URL, help="hub URL")
 
+    delete = commands.add_parser(
+        "delete", help="delete a room (its creator, or the hub's owner on its machine)")
+    delete.add_argument("--code", "-c", required=True, help="room code")
+    delete.add_argument("--hub", "-H", default=DEFAULT_HUB_URL, help="hub URL")
+    delete.add_argument("--secret", "-s",
+                        help="the creatorSecret printed by create (or $GAMBIARRA_ROOM_SECRET);"
+                             " default: this machine's hub owner token")
+    delete.add_argument("--data-dir", type=Path, default=None,
+                        help="the hub's data dir, where its owner token is")
+
     list_rooms = commands.add_parser("list", help="list the hubs on the LAN and their rooms")
     _add_discovery_options(list_rooms, None)
     list_rooms.add_argument("--json", "-j", action="store_true", help="print JSON")
@@ -98,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     monitor = commands.add_parser("monitor", help="watch a room's live events")
     monitor.add_argument("--code", "-c", required=True, help="room code")
     monitor.add_argument("--json", "-j", action="store_true", help="one JSON object per line")
+    monitor.add_argument("--password", "-p",
+                         help="a password room's password (or $GAMBIARRA_ROOM_PASSWORD)")
     _add_discovery_options(monitor, None)
     return parser
 
@@ -112,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gambiarra_desktop.commands.rooms import create
 
         return _run(create(args))
+    if args.command == "delete":
+        from gambiarra_desktop.commands.rooms import delete
+
+        return _run(delete(args))
     if args.command == "list":
         from gambiarra_desktop.commands.rooms import list_rooms
 

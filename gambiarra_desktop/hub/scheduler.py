@@ -1,8 +1,9 @@
 """Who serves a request, and when: load-aware choice, per-participant concurrency and a
 fair queue per room.
 
-A local model server usually answers one request at a time well, so each participant
-declares ``maxConcurrent`` (1 by default). A request goes to the matching participant with
+Each participant has a concurrency limit (:mod:`gambiarra_desktop.hub.capacity`: the
+``maxConcurrent`` it declares, what its server says, or one learned from its latency); the
+scheduler only asks whether it has a free slot. A request goes to the matching participant with
 the fewest requests in flight, ties broken by the lower recent time to first token. When
 all are full it waits in its room's queue, first in first out, for a bounded time; a full
 queue or a wait that runs out is a 429 with ``Retry-After``. A participant that keeps
