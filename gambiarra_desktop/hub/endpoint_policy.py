@@ -177,8 +177,6 @@ class EndpointPolicy:
             return f"{host} is {LOOPBACK_TEXT}"
         for address in addresses:
             problem = address_problem(address, allow_loopback)
-            if problem is None and self.own.is_local_broadcast(address):
-                problem = "a reserved or broadcast address, not a model server"
             if problem is None and self.own.is_hub(address, port):
                 problem = f"this hub itself on port {port} (a chat would loop back into it)"
             if problem is not None:

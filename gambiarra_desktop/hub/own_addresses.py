@@ -46,7 +46,6 @@ class OwnAddresses:
         self._wildcard_ports: set[int] = set()
         self._loopback_ports: set[int] = set()
         self._machine: frozenset[IPAddress] = frozenset()
-        self._broadcasts: frozenset[IPAddress] = frozenset()
         self._read_at = float("-inf")
 
     def listening_on(self, sockets: Iterable[socket.socket]) -> None:
@@ -84,16 +83,11 @@ class OwnAddresses:
             return False
         return address.is_loopback or address in self.machine_addresses()
 
-    def is_local_broadcast(self, address: IPAddress) -> bool:
-        self.machine_addresses()
-        return address in self._broadcasts
-
     def machine_addresses(self) -> frozenset[IPAddress]:
         now = time.monotonic()
         if now - self._read_at > INTERFACE_CACHE_S:
             self._read_at = now
             machine: set[IPAddress] = set()
-            broadcasts: set[IPAddress] = set()
             try:
                 interfaces = psutil.net_if_addrs()
             except OSError:
@@ -105,9 +99,5 @@ class OwnAddresses:
                     address = parse_ip(entry.address)
                     if address is not None:
                         machine.add(address)
-                    broadcast = parse_ip(entry.broadcast)
-                    if broadcast is not None:
-                        broadcasts.add(broadcast)
             self._machine = frozenset(machine)
-            self._broadcasts = frozenset(broadcasts)
         return self._machine
