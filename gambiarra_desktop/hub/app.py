@@ -66,7 +66,9 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     app[SCHEDULER] = scheduler
     app[PASSWORDS] = PasswordGate(config.password_max_failures, config.password_failure_window_s)
     app[PROXY] = ChatProxy(config, registry, tunnels, scheduler)
-    app[STREAMS] = RoomEventStreams(bus, config.sse_heartbeat_s, config.sse_queue_size)
+    app[STREAMS] = RoomEventStreams(
+        bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,
+        config.max_event_listeners, config.max_event_listeners_per_address)
     app.add_routes(routes)
     app.on_response_prepare.append(add_cors_header)
     app.on_shutdown.append(_end_event_streams)

@@ -59,3 +59,17 @@ class HubConfig:
     delete any room. ``HubServer`` fills it in."""
     sse_queue_size: int = 1000
     """Events buffered per SSE listener; a listener that falls this far behind is dropped."""
+    sse_buffer_bytes: int = 1024 * 1024
+    """Bytes buffered per SSE listener: with large events the event count alone lets a
+    listener that reads nothing hold megabytes; over either bound it is dropped."""
+    max_event_listeners: int = 2000
+    max_event_listeners_per_address: int = 64
+    """Open SSE streams per hub and per client address; more get 503 / 429."""
+    max_connections: int = 0
+    """Open HTTP connections per hub; more get a quick 503 and are closed. 0 derives it from
+    the open-file limit, keeping a reserve for model-server sockets, files and SQLite, so
+    idle connections can never lock everyone out by using up file descriptors."""
+    max_connections_per_address: int = 256
+    """Open HTTP connections per client address; more get a quick 429 and are closed."""
+    header_timeout_s: float = 10.0
+    """A connection must send a complete request head within this time (slowloris)."""

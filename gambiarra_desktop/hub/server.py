@@ -12,13 +12,20 @@ from aiohttp import web
 from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.app import create_app
 from gambiarra_desktop.hub.config import DATABASE_FILE_NAME, HubConfig
+from gambiarra_desktop.hub.connections import (
+    ConnectionGate,
+    GuardedAppRunner,
+    connection_budget,
+)
 from gambiarra_desktop.hub.hops import HopHeader
 from gambiarra_desktop.hub.identity import load_or_create_hub_id
-from gambiarra_desktop.hub.keys import PROXY, REGISTRY
+from gambiarra_desktop.hub.keys import CONFIG, PROXY, REGISTRY
+from gambiarra_desktop.hub.open_files import raise_open_file_limit
 from gambiarra_desktop.hub.owner_token import load_or_create_owner_token
 from gambiarra_desktop.hub.room import secret_hash
 from gambiarra_desktop.hub.rooms import RoomRegistry
 from gambiarra_desktop.hub.store import SqliteStore
+from gambiarra_desktop.log_throttle import install_throttle
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,8 @@ class HubServer:
         self._access_log = access_log
         self._runner: web.AppRunner | None = None
         self.port = port
+        self.gate: ConnectionGate | None = None
+        """Counts open connections against the caps; set by :meth:`start`."""
 
     @property
     def url(self) -> str:
@@ -71,8 +80,14 @@ class HubServer:
 
     async def start(self) -> None:
         """Start serving. Raises ``OSError`` when the port cannot be bound."""
-        runner = web.AppRunner(
-            self.app,
+        install_throttle()
+        config = self.app[CONFIG]
+        self.gate = ConnectionGate(
+            connection_budget(config.max_connections, raise_open_file_limit()),
+            config.max_connections_per_address,
+        )
+        runner = GuardedAppRunner(
+            self.app, self.gate, config.header_timeout_s,
             # A client that disconnects cancels its handler, which aborts the upstream call.
             handler_cancellation=True,
             access_log=log if self._access_log else None,

@@ -1,8 +1,11 @@
 """``GET /rooms/:code/events``: the room's core events as Server-Sent Events.
 
-Each listener gets a bounded queue fed by the event bus. A listener that stops reading is
-dropped when its queue fills, so one stuck browser tab cannot grow the hub's memory. On
-shutdown every stream is ended at once instead of holding the hub open.
+One bus subscriber serves every listener: each event is encoded once, and the same bytes
+object is queued for each listener it concerns, so a large event costs its size once, not
+once per listener (an 8 MB event to 300 listeners used to take 2.5 GB). Each listener's
+queue is bounded in events and in bytes; a listener over either bound has stopped reading
+and is ended, and its connection is cut when it is stuck behind a full socket. Listeners
+are capped per hub and per client address, and on shutdown every stream ends at once.
 """
 
 from __future__ import annotations
@@ -11,84 +14,168 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections import deque
+from collections.abc import Callable
 
 from aiohttp import web
 
-from gambiarra_desktop.events import Event, EventBus
+from gambiarra_desktop.events import HUB_WIDE_EVENTS, Event, EventBus
 from gambiarra_desktop.hub.proxy import STREAM_HEADERS
+from gambiarra_desktop.hub.responses import ApiError
 
 HEARTBEAT = b": heartbeat\n\n"
+RETRY_AFTER_S = 5
 
 
 def format_event(name: str, data: object) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-class _EndOfStream:
-    """Queued in place of events when the listener must stop: it fell behind, or the hub
-    is shutting down."""
+class _Listener:
+    """One open stream: its queue of encoded events and how many bytes it holds."""
 
+    __slots__ = ("address", "chunks", "ended", "queued_bytes", "transport", "wake", "writing")
 
-_END = _EndOfStream()
-Listener = asyncio.Queue[Event | _EndOfStream]
+    def __init__(self, address: str, transport: asyncio.BaseTransport | None) -> None:
+        self.address = address
+        self.transport = transport
+        self.chunks: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.ended = False
+        self.writing = False
+        self.wake = asyncio.Event()
+
+    def end(self) -> None:
+        """Stop the stream: what is queued is dropped. A pump stuck writing to a client that
+        reads nothing would never see the end, so its connection is cut instead."""
+        self.ended = True
+        self.chunks.clear()
+        self.queued_bytes = 0
+        self.wake.set()
+        if self.writing and isinstance(self.transport, asyncio.Transport):
+            self.transport.abort()
 
 
 class RoomEventStreams:
-    def __init__(self, bus: EventBus, heartbeat_s: float, queue_size: int) -> None:
-        self._bus = bus
+    def __init__(
+        self,
+        bus: EventBus,
+        heartbeat_s: float,
+        queue_size: int,
+        buffer_bytes: int = 1024 * 1024,
+        max_listeners: int = 2000,
+        max_listeners_per_address: int = 64,
+    ) -> None:
         self._heartbeat_s = heartbeat_s
         self._queue_size = queue_size
-        self._listeners: set[Listener] = set()
+        self._buffer_bytes = buffer_bytes
+        self._max_listeners = max_listeners
+        self._max_per_address = max_listeners_per_address
+        self._by_room: dict[str, set[_Listener]] = {}
+        self._per_address: dict[str, int] = {}
+        self._count = 0
+        self._bus = bus
+        self._unsubscribe: Callable[[], None] | None = None
+        """Subscribed only while someone listens: the chat path skips building events
+        when the bus has no subscribers."""
 
     @property
     def listener_count(self) -> int:
-        return len(self._listeners)
+        return self._count
 
     def close_all(self) -> None:
-        for queue in self._listeners:
-            _end(queue)
+        for listeners in self._by_room.values():
+            for listener in listeners:
+                listener.end()
+
+    def _deliver(self, event: Event) -> None:
+        if event.type in HUB_WIDE_EVENTS:
+            targets = [x for listeners in self._by_room.values() for x in listeners]
+        else:
+            targets = list(self._by_room.get(event.room_code, ()))
+        if not targets:
+            return
+        chunk = format_event(event.type.value, event.data)  # Once, for all of them.
+        for listener in targets:
+            if listener.ended:
+                continue
+            if (len(listener.chunks) >= self._queue_size
+                    or listener.queued_bytes + len(chunk) > self._buffer_bytes):
+                listener.end()  # It fell behind.
+                continue
+            listener.chunks.append(chunk)
+            listener.queued_bytes += len(chunk)
+            listener.wake.set()
+
+    def _admit(self, request: web.Request, room_code: str) -> _Listener:
+        """Check the caps and register the listener, with no ``await`` in between."""
+        address = request.remote or ""
+        if self._count >= self._max_listeners:
+            raise ApiError(503, f"This hub is serving its limit of {self._max_listeners}"
+                                " event listeners; try again later",
+                           {"Retry-After": str(RETRY_AFTER_S)})
+        if self._per_address.get(address, 0) >= self._max_per_address:
+            raise ApiError(429, f"Too many event streams from your address (limit"
+                                f" {self._max_per_address})",
+                           {"Retry-After": str(RETRY_AFTER_S)})
+        listener = _Listener(address, request.transport)
+        self._by_room.setdefault(room_code, set()).add(listener)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
+        self._count += 1
+        if self._unsubscribe is None:
+            self._unsubscribe = self._bus.subscribe(self._deliver)
+        return listener
+
+    def _remove(self, room_code: str, listener: _Listener) -> None:
+        room = self._by_room.get(room_code)
+        if room is None or listener not in room:
+            return
+        room.discard(listener)
+        if not room:
+            del self._by_room[room_code]
+        remaining = self._per_address[listener.address] - 1
+        if remaining:
+            self._per_address[listener.address] = remaining
+        else:
+            del self._per_address[listener.address]
+        self._count -= 1
+        if not self._count and self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     async def handle(self, request: web.Request, room_code: str) -> web.StreamResponse:
-        queue: Listener = asyncio.Queue(maxsize=self._queue_size)
-
-        def deliver(event: Event) -> None:
-            if not event.concerns(room_code):
-                return
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                _end(queue)
-
-        # Subscribe before the response starts, so no event in between is missed.
-        unsubscribe = self._bus.subscribe(deliver)
-        self._listeners.add(queue)
+        # Registered before the response starts, so no event in between is missed.
+        listener = self._admit(request, room_code)
         try:
             response = web.StreamResponse(headers=STREAM_HEADERS)
             await response.prepare(request)
             await response.write(format_event("connected", {"clientId": str(uuid.uuid4())}))
-            await self._pump(queue, response)
+            await self._pump(listener, response)
             with contextlib.suppress(ConnectionResetError):
                 await response.write_eof()
             return response
         finally:
-            unsubscribe()
-            self._listeners.discard(queue)
+            listener.end()
+            self._remove(room_code, listener)
 
-    async def _pump(self, queue: Listener, response: web.StreamResponse) -> None:
-        while True:
-            try:
-                async with asyncio.timeout(self._heartbeat_s):
-                    item = await queue.get()
-            except TimeoutError:
-                await response.write(HEARTBEAT)
+    async def _pump(self, listener: _Listener, response: web.StreamResponse) -> None:
+        while not listener.ended:
+            if not listener.chunks:
+                listener.wake.clear()
+                try:
+                    async with asyncio.timeout(self._heartbeat_s):
+                        await listener.wake.wait()
+                except TimeoutError:
+                    await self._write(listener, response, HEARTBEAT)
                 continue
-            if isinstance(item, _EndOfStream):
-                return
-            await response.write(format_event(item.type.value, item.data))
+            chunk = listener.chunks.popleft()
+            listener.queued_bytes -= len(chunk)
+            await self._write(listener, response, chunk)
 
-
-def _end(queue: Listener) -> None:
-    """Replace whatever is queued with the end marker."""
-    while not queue.empty():
-        queue.get_nowait()
-    queue.put_nowait(_END)
+    @staticmethod
+    async def _write(listener: _Listener, response: web.StreamResponse, chunk: bytes) -> None:
+        listener.writing = True
+        try:
+            await response.write(chunk)
+        finally:
+            listener.writing = False

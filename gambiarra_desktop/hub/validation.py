@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import orjson
+
 from gambiarra_desktop.hub.endpoint_policy import EndpointError, EndpointPolicy, normalize_endpoint
 from gambiarra_desktop.hub.responses import ApiError
 from gambiarra_desktop.protocol import ErrorText, Transport
@@ -17,6 +19,19 @@ MAX_LENGTHS = {
     "password": 1024,
 }
 JOIN_REQUIRED = ("id", "nickname", "model", "endpoint")
+MAX_OBJECT_BYTES = {"specs": 16 * 1024, "config": 16 * 1024}
+"""Serialized size caps: a participant's specs and config are copied into every event,
+every ``/participants`` reply and the store, so a large one multiplies (8 MB of specs
+once froze the hub for 10 s and took 2.5 GB with 300 event listeners)."""
+_BIDI_CONTROLS = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))
+
+
+def has_control_characters(value: str) -> bool:
+    """C0, DEL, C1 and the Unicode bidi overrides: they can rewrite what a terminal or a
+    page shows (escape sequences, reversed text) when the value is printed."""
+    return any(
+        (code := ord(c)) < 32 or 127 <= code <= 159 or code in _BIDI_CONTROLS for c in value
+    )
 
 
 def optional_string(body: dict[str, Any], field: str) -> str | None:
@@ -37,6 +52,14 @@ def optional_object(body: dict[str, Any], field: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise ApiError(400, f"Invalid field: {field} must be an object")
+    limit = MAX_OBJECT_BYTES.get(field)
+    if limit is not None:
+        try:
+            size = len(orjson.dumps(value))
+        except orjson.JSONEncodeError as exc:  # Only an over-deep value; the door stops those.
+            raise ApiError(400, f"Invalid field: {field} cannot be stored") from exc
+        if size > limit:
+            raise ApiError(400, f"Invalid field: {field} is too large (max {limit} bytes)")
     return value
 
 
@@ -96,6 +119,9 @@ def room_name(body: dict[str, Any]) -> str:
     name = optional_string(body, "name")
     if name is None or not name.strip():
         raise ApiError(400, ErrorText.NAME_REQUIRED)
+    if has_control_characters(name):
+        # `gambiarra list` and every room list print the name.
+        raise ApiError(400, "Invalid field: name must not contain control characters")
     return name.strip()
 
 
