@@ -93,3 +93,17 @@ async def test_json_bodies_are_accepted(
     async with http.post(api.hub.url + "/rooms", data=b'{"name": "Fine"}',
                          headers={"Content-Type": content_type}) as response:
         assert response.status == 201, await response.text()
+
+
+async def test_malformed_content_types_are_refused_not_a_500(
+    http: aiohttp.ClientSession, api: Api
+) -> None:
+    # Found by the fuzz test: aiohttp's own parser raises IndexError on ";0*".
+    for content_type in (";0*", ";", "application/json;;;=", "/"):
+        async with http.get(api.hub.url + "/health",
+                            headers={"Content-Type": content_type}) as response:
+            assert response.status == 200, content_type
+        async with http.post(api.hub.url + "/rooms", data=b'{"name": "x"}',
+                             headers={"Content-Type": content_type}) as response:
+            expected = 201 if content_type.startswith("application/json") else 415
+            assert response.status == expected, (content_type, await response.text())

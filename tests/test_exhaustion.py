@@ -175,6 +175,22 @@ async def test_event_listeners_are_capped_per_address_and_per_hub(
             assert response.status == 200
 
 
+async def test_head_on_the_event_stream_sends_no_body(make_hub: HubFactory) -> None:
+    # Found by the fuzz test: the stream was written after HEAD's headers, and the next
+    # response on the kept-alive connection read it as a garbled status line.
+    hub = await make_hub()
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as one_connection:
+        async with one_connection.post(hub.url + "/rooms", json={"name": "H"}) as response:
+            code = (await response.json())["room"]["code"]
+        async with one_connection.head(f"{hub.url}/rooms/{code}/events") as response:
+            assert response.status == 200
+            assert response.content_type == "text/event-stream"
+        async with one_connection.get(hub.url + "/health") as response:
+            assert response.status == 200
+    assert hub.app[STREAMS].listener_count == 0
+
+
 # -- connections -----------------------------------------------------------------------
 
 

@@ -29,17 +29,19 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def is_json_media_type(content_type: str) -> bool:
-    """``application/json`` or ``application/<something>+json`` (parameters such as the
-    charset are already stripped by aiohttp, and the type is lower case)."""
+    """``application/json`` or ``application/<something>+json``, given the media type in
+    lower case without its parameters (such as the charset)."""
     kind, _, subtype = content_type.partition("/")
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def media_type_refusal(method: str, content_type: str) -> str | None:
-    """Why a request's declared body type is refused, if it is."""
-    if method in BODY_METHODS and not is_json_media_type(content_type):
-        return NOT_JSON
-    return None
+def media_type_refusal(method: str, headers: Mapping[str, str]) -> str | None:
+    """Why a request's declared body type is refused, if it is. The header is parsed here,
+    not by aiohttp, whose parser raises on some malformed values (``;0*``)."""
+    if method not in BODY_METHODS:
+        return None
+    media_type = headers.get("Content-Type", "").partition(";")[0].strip().lower()
+    return None if is_json_media_type(media_type) else NOT_JSON
 
 
 def encoding_refusal(headers: Mapping[str, str]) -> str | None:

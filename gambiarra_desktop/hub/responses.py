@@ -148,7 +148,7 @@ def _body_refusal(request: web.Request) -> ApiError | None:
     on writes, which a browser could otherwise send cross-origin without a preflight."""
     message = body_checks.encoding_refusal(request.headers)
     if message is None:
-        message = body_checks.media_type_refusal(request.method, request.content_type)
+        message = body_checks.media_type_refusal(request.method, request.headers)
     return None if message is None else ApiError(415, message)
 
 

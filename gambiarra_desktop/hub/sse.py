@@ -144,6 +144,9 @@ class RoomEventStreams:
             self._unsubscribe = None
 
     async def handle(self, request: web.Request, room_code: str) -> web.StreamResponse:
+        if request.method == "HEAD":
+            # Headers only: a stream written after them would corrupt the connection.
+            return web.Response(headers=STREAM_HEADERS)
         # Registered before the response starts, so no event in between is missed.
         listener = self._admit(request, room_code)
         try:
