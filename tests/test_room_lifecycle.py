@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 
 from gambiarra_desktop.hub import HubConfig
 from gambiarra_desktop.hub.identifiers import now_ms
@@ -38,6 +39,8 @@ async def test_the_creator_deletes_a_room_with_its_creator_secret(api: Api) -> N
         assert await _delete(api, code, secret) == (200, {"success": True})
         name, data = await reader.next_event()
         assert (name, data["code"]) == ("room:deleted", code)
+        with pytest.raises(EOFError):  # The deleted room's stream ends after saying so.
+            await reader.next_event(within_s=5)
     assert await api.call("GET", f"/rooms/{code}/participants") == (
         404, {"error": "Room not found"})
     assert await _delete(api, code, secret) == (404, {"error": "Room not found"})

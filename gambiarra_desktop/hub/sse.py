@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gambiarra_desktop.events import HUB_WIDE_EVENTS, Event, EventBus
+from gambiarra_desktop.events import HUB_WIDE_EVENTS, Event, EventBus, EventType
 from gambiarra_desktop.hub.proxy import STREAM_HEADERS
 from gambiarra_desktop.hub.responses import ApiError
 
@@ -34,14 +34,19 @@ def format_event(name: str, data: object) -> bytes:
 class _Listener:
     """One open stream: its queue of encoded events and how many bytes it holds."""
 
-    __slots__ = ("address", "chunks", "ended", "queued_bytes", "transport", "wake", "writing")
+    __slots__ = ("address", "chunks", "ended", "finishing", "queued_bytes", "room_code",
+                 "transport", "wake", "writing")
 
-    def __init__(self, address: str, transport: asyncio.BaseTransport | None) -> None:
+    def __init__(self, address: str, transport: asyncio.BaseTransport | None,
+                 room_code: str) -> None:
         self.address = address
+        self.room_code = room_code
         self.transport = transport
         self.chunks: deque[bytes] = deque()
         self.queued_bytes = 0
         self.ended = False
+        self.finishing = False
+        """Its room was deleted: send what is queued (the ``room:deleted`` event), then end."""
         self.writing = False
         self.wake = asyncio.Event()
 
@@ -105,6 +110,8 @@ class RoomEventStreams:
                 continue
             listener.chunks.append(chunk)
             listener.queued_bytes += len(chunk)
+            if event.type is EventType.ROOM_DELETED and event.room_code == listener.room_code:
+                listener.finishing = True
             listener.wake.set()
 
     def _admit(self, request: web.Request, room_code: str) -> _Listener:
@@ -118,7 +125,7 @@ class RoomEventStreams:
             raise ApiError(429, f"Too many event streams from your address (limit"
                                 f" {self._max_per_address})",
                            {"Retry-After": str(RETRY_AFTER_S)})
-        listener = _Listener(address, request.transport)
+        listener = _Listener(address, request.transport, room_code)
         self._by_room.setdefault(room_code, set()).add(listener)
         self._per_address[address] = self._per_address.get(address, 0) + 1
         self._count += 1
@@ -164,6 +171,8 @@ class RoomEventStreams:
     async def _pump(self, listener: _Listener, response: web.StreamResponse) -> None:
         while not listener.ended:
             if not listener.chunks:
+                if listener.finishing:
+                    return
                 listener.wake.clear()
                 try:
                     async with asyncio.timeout(self._heartbeat_s):
