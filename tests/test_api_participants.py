@@ -6,8 +6,10 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 
 from gambiarra_desktop.hub import HubConfig
+from gambiarra_desktop.hub.keys import PROXY
 from tests.conftest import Api, HubFactory
 
 SPECS = {"gpu": "NVIDIA RTX 4090", "vram": 24, "ram": 64, "cpu": "AMD Ryzen 9 7950X"}
@@ -200,6 +202,31 @@ async def test_join_refuses_the_metadata_address(api: Api) -> None:
 async def test_control_characters_in_join_fields_are_refused(api: Api) -> None:
     room = await api.create_room()
     for field in ("id", "nickname", "model"):
-        status, body = await api.join(room["code"], **{field: "bad\r\nX-Evil: 1"})
-        assert (status, body) == (
-            400, {"error": f"Invalid field: {field} must not contain control characters"})
+        # CR/LF (header injection), C1's CSI (terminal escapes), a bidi override (text that
+        # reads backwards in a terminal or page).
+        for bad in ("bad\r\nX-Evil: 1", "bad\x9b31m", "bad\u202egnp.exe"):
+            status, body = await api.join(room["code"], **{field: bad})
+            assert (status, body) == (
+                400, {"error": f"Invalid field: {field} must not contain control characters"})
+
+
+async def test_a_wrong_password_costs_no_endpoint_lookup(
+    api: Api, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Resolving a join's endpoint may take a DNS lookup: only for those who may join."""
+    lookups: list[str] = []
+    policy = api.hub.app[PROXY].policy
+    original = policy.join_refusal
+
+    async def counting(endpoint: str, joined_from: str | None) -> str | None:
+        lookups.append(endpoint)
+        return await original(endpoint, joined_from)
+
+    monkeypatch.setattr(policy, "join_refusal", counting)
+    code = (await api.create_room("Secret", password="right"))["code"]
+    status, _ = await api.join(code, password="wrong", endpoint="http://model.example:1")
+    assert status == 401
+    assert lookups == []
+    status, _ = await api.join(code, password="right", endpoint="http://10.1.2.3:1")
+    assert status == 201
+    assert lookups == ["http://10.1.2.3:1"]

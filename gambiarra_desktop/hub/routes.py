@@ -98,8 +98,7 @@ async def join_room(request: web.Request) -> web.Response:
     room = _room(request)
     body = await read_json_object(request)
     transport = validation.transport(body)
-    fields = await validation.join_fields(body, request.remote, via_tunnel=transport == "tunnel",
-                                          policy=request.app[PROXY].policy)
+    fields = validation.join_fields(body)
     password = validation.optional_string(body, "password") or ""
     join = JoinRequest(
         **fields,
@@ -111,6 +110,8 @@ async def join_room(request: web.Request) -> web.Response:
     )
     concurrency = validation.max_concurrent(join.config)
     await request.app[PASSWORDS].check(room, password, request.remote)
+    await validation.check_endpoint(join.endpoint, request.remote, transport == "tunnel",
+                                    request.app[PROXY].policy)
     joined = await request.app[REGISTRY].join(room, join)
     request.app[STATS].get(room.code, join.id).capacity.configure(
         concurrency, declared_source(join.config))

@@ -70,33 +70,37 @@ def transport(body: dict[str, Any]) -> Transport:
     return cast(Transport, value)
 
 
-async def join_fields(
-    body: dict[str, Any], joined_from: str | None, via_tunnel: bool,
-    policy: EndpointPolicy | None = None,
-) -> dict[str, str]:
-    """The four required join fields, as the seed demands them, the endpoint normalized
-    (IDNA, percent-encoding) and checked against the hub's endpoint policy as early
-    feedback (the connect step checks again). A tunnel participant's endpoint is only
-    ever dialed by the participant itself, so it may be its localhost."""
+def join_fields(body: dict[str, Any]) -> dict[str, str]:
+    """The four required join fields, as the seed demands them, with the endpoint
+    normalized (IDNA, percent-encoding)."""
     if not all(body.get(field) for field in JOIN_REQUIRED):
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
     fields = {field: optional_string(body, field) or "" for field in JOIN_REQUIRED}
     if not all(value.strip() for value in fields.values()):
         raise ApiError(400, ErrorText.MISSING_JOIN_FIELDS)
     for field, value in fields.items():
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            # They end up in headers, logs and metrics labels.
+        if has_control_characters(value):
+            # They end up in headers, logs, terminals and metrics labels.
             raise ApiError(400, f"Invalid field: {field} must not contain control characters")
     try:
         fields["endpoint"] = normalize_endpoint(fields["endpoint"])
     except EndpointError as exc:
         raise ApiError(400, str(exc)) from exc
-    if not via_tunnel:
-        refusal = await (policy or EndpointPolicy()).join_refusal(
-            fields["endpoint"], joined_from)
-        if refusal is not None:
-            raise ApiError(400, refusal)
     return fields
+
+
+async def check_endpoint(
+    endpoint: str, joined_from: str | None, via_tunnel: bool, policy: EndpointPolicy,
+) -> None:
+    """The endpoint against the hub's policy, as early feedback at join (the connect step
+    checks the address it dials again). It may resolve a name, so the join route calls it
+    only after the password check. A tunnel participant's endpoint is only ever dialed by
+    the participant itself, so it may be its localhost."""
+    if via_tunnel:
+        return
+    refusal = await policy.join_refusal(endpoint, joined_from)
+    if refusal is not None:
+        raise ApiError(400, refusal)
 
 
 MAX_CONCURRENT_LIMIT = 64
