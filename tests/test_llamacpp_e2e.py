@@ -141,10 +141,10 @@ async def test_pool_survives_llamacpp_closing_kept_alive_connections(llama_serve
     opened = 0
     connect = pool._connect
 
-    async def counting_connect(target: Target) -> Any:
+    async def counting_connect(target: Target, allow_loopback: bool) -> Any:
         nonlocal opened
         opened += 1
-        return await connect(target)
+        return await connect(target, allow_loopback)
 
     pool._connect = counting_connect  # type: ignore[method-assign]
     target = Target.parse(llama_server + "/v1/chat/completions")
@@ -152,7 +152,8 @@ async def test_pool_survives_llamacpp_closing_kept_alive_connections(llama_serve
         for stream in (True, False, True, True, False):
             body = json.dumps({"model": "tiny", "messages": MESSAGES, "max_tokens": 3,
                                "stream": stream, "logit_bias": NO_EOS}).encode()
-            response = await pool.post(target, body, 30)
+            # The server is on this machine's loopback, as a local participant's would be.
+            response = await pool.post(target, body, 30, allow_loopback=True)
             data = await response.read(30)
             assert response.status == 200, data
             assert response._connection.keep_alive, "the server announces keep-alive"
