@@ -101,7 +101,6 @@ class RoomRegistry:
         self._limits = limits or RoomLimits()
         self._owner_token_hash = owner_token_hash
         self._rooms: dict[str, Room] = {}
-        self._creating = 0
 
     async def load(self) -> None:
         """Restore rooms after a restart. Participants start offline until their next health
@@ -141,7 +140,7 @@ class RoomRegistry:
 
     def _check_room_limit(self) -> None:
         limit = self._limits.max_rooms
-        if len(self._rooms) + self._creating >= limit:
+        if len(self._rooms) >= limit:  # A new room is inserted before its write awaits.
             raise LimitReachedError(
                 f"This hub already holds its limit of {limit} rooms", LIMIT_RETRY_AFTER_S)
 
@@ -224,7 +223,8 @@ class RoomRegistry:
             self._authorize(room, pid, request.secret, request.joined_from)
         elif pid not in room.joining:
             limit = self._limits.max_participants_per_room
-            if len(room.participants) + len(room.joining) >= limit:
+            # A set union: an id just written is in both while its join finishes.
+            if len(room.participants.keys() | room.joining) >= limit:
                 raise LimitReachedError(
                     f"This room already holds its limit of {limit} participants",
                     LIMIT_RETRY_AFTER_S)
