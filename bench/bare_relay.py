@@ -13,7 +13,7 @@ import asyncio
 
 from aiohttp import web
 
-from gambiarra_desktop.hub.upstream_client import Target, UpstreamPool
+from gambiarra_desktop.hub.proxy.upstream_client import Target, UpstreamPool
 
 POOL = web.AppKey("pool", UpstreamPool)
 TARGET = web.AppKey("target", Target)

@@ -170,7 +170,7 @@ async def test_silent_participant_goes_offline_and_back_online(
 
 
 async def test_endpoint_refusals_stop_the_hub_becoming_a_relay() -> None:
-    from gambiarra_desktop.hub.endpoint_policy import EndpointPolicy
+    from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy
 
     endpoint_refusal = EndpointPolicy().join_refusal
     lan_peer, local_peer = "192.168.1.50", "127.0.0.1"

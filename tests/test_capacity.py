@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub.capacity import (
+from gambiarra_desktop.hub.proxy.capacity import (
     INITIAL_LIMIT,
     MAX_LIMIT,
     MIN_LIMIT,

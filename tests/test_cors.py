@@ -6,7 +6,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from gambiarra_desktop.hub.private_origins import is_private_origin
+from gambiarra_desktop.hub.api.private_origins import is_private_origin
 from tests.conftest import Api
 
 

@@ -19,16 +19,16 @@ from aiohttp import web
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubServer
-from gambiarra_desktop.hub.endpoint_policy import (
+from gambiarra_desktop.hub.errors import RequestLoopError
+from gambiarra_desktop.hub.keys import PROXY
+from gambiarra_desktop.hub.proxy.endpoint_policy import (
     EndpointError,
     EndpointPolicy,
     normalize_endpoint,
 )
-from gambiarra_desktop.hub.errors import RequestLoopError
-from gambiarra_desktop.hub.hops import MAX_GAMBIARRA_HOPS, HopHeader
-from gambiarra_desktop.hub.keys import PROXY
-from gambiarra_desktop.hub.own_addresses import OwnAddresses, parse_ip
-from gambiarra_desktop.hub.room import JoinRequest
+from gambiarra_desktop.hub.proxy.hops import MAX_GAMBIARRA_HOPS, HopHeader
+from gambiarra_desktop.hub.proxy.own_addresses import OwnAddresses, parse_ip
+from gambiarra_desktop.hub.rooms.room import JoinRequest
 from tests.conftest import Api, HubFactory
 
 REMOTE_PEER = "192.0.2.10"  # TEST-NET-1: never this machine.

@@ -24,7 +24,7 @@ import pytest
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.events import Event, EventType
 from gambiarra_desktop.hub import HubConfig, HubServer
-from gambiarra_desktop.hub.connections import connection_budget
+from gambiarra_desktop.hub.api.connections import connection_budget
 from gambiarra_desktop.hub.keys import BUS, STREAMS
 from gambiarra_desktop.log_throttle import RepeatThrottle
 from tests.conftest import Api, HubFactory

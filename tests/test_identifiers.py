@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from gambiarra_desktop.hub.identifiers import (
+from gambiarra_desktop.hub.rooms.identifiers import (
     new_room_code,
     new_room_id,
     normalize_code,

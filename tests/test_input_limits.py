@@ -18,7 +18,7 @@ from aiohttp import web
 
 from gambiarra_desktop.commands.terminal_text import terminal_safe
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub.body_checks import json_depth_exceeds
+from gambiarra_desktop.hub.api.body_checks import json_depth_exceeds
 from tests.conftest import Api
 
 TOO_DEEP = {"error": "JSON nested too deeply (limit 32 levels)"}

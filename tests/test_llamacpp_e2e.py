@@ -135,7 +135,7 @@ async def test_client_that_leaves_frees_the_model_server(
 async def test_pool_survives_llamacpp_closing_kept_alive_connections(llama_server: str) -> None:
     """Back to back, as a busy hub sends them: after each streamed reply the server closes a
     connection it announced as keep-alive, and the next request on it must be retried."""
-    from gambiarra_desktop.hub.upstream_client import Target, UpstreamPool
+    from gambiarra_desktop.hub.proxy.upstream_client import Target, UpstreamPool
 
     pool = UpstreamPool(connect_timeout_s=5)
     opened = 0

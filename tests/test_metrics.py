@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gambiarra_desktop.hub.metrics import CompletionMeter
+from gambiarra_desktop.hub.proxy.metrics import CompletionMeter
 
 
 def _stream(tokens: int, compact: bool) -> bytes:

@@ -9,7 +9,7 @@ import aiohttp
 
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub.config import DATABASE_FILE_NAME
-from gambiarra_desktop.hub.store import SqliteStore
+from gambiarra_desktop.hub.rooms.store import SqliteStore
 from tests.conftest import Api
 
 
@@ -56,7 +56,7 @@ async def test_database_lives_in_the_data_dir_and_holds_only_hashes(
 
 
 async def test_store_round_trip_and_deletes(tmp_path: Path) -> None:
-    from gambiarra_desktop.hub.store import StoredRoom
+    from gambiarra_desktop.hub.rooms.store import StoredRoom
     from gambiarra_desktop.protocol import ParticipantInfo
 
     store = SqliteStore(tmp_path / "s.sqlite3")

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 
 from gambiarra_desktop.hub import HubConfig
-from gambiarra_desktop.hub.identifiers import now_ms
 from gambiarra_desktop.hub.keys import STORE
-from gambiarra_desktop.hub.owner_token import OWNER_TOKEN_FILE
+from gambiarra_desktop.hub.rooms.identifiers import now_ms
+from gambiarra_desktop.hub.rooms.owner_token import OWNER_TOKEN_FILE
 from tests.conftest import Api, HubFactory
 from tests.sse_client import SseReader
 

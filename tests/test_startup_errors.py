@@ -24,9 +24,9 @@ import pytest
 from gambiarra_desktop.commands import exit_codes
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub.config import DATABASE_FILE_NAME
-from gambiarra_desktop.hub.store import SqliteStore
-from gambiarra_desktop.hub.store_errors import DatabaseCorruptError, ForeignDatabaseError
-from gambiarra_desktop.hub.store_identity import APPLICATION_ID
+from gambiarra_desktop.hub.rooms.store import SqliteStore
+from gambiarra_desktop.hub.rooms.store_errors import DatabaseCorruptError, ForeignDatabaseError
+from gambiarra_desktop.hub.rooms.store_identity import APPLICATION_ID
 from tests.conftest import Api
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file systems")
@@ -194,7 +194,7 @@ async def test_bad_rows_are_skipped_and_the_rest_loads(
         database.execute("UPDATE rooms SET created_at = 'yesterday' WHERE code = ?", (three,))
     database.close()
 
-    caplog.set_level(logging.WARNING, logger="gambiarra_desktop.hub.store")
+    caplog.set_level(logging.WARNING, logger="gambiarra_desktop.hub.rooms.store")
     async with HubServer(data_dir) as second:
         api = Api(http, second)
         _, listing = await api.call("GET", "/rooms")

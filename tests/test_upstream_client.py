@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub.upstream_client import (
+from gambiarra_desktop.hub.proxy.upstream_client import (
     Target,
     UpstreamError,
     UpstreamPool,

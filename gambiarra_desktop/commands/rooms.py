@@ -14,7 +14,7 @@ from gambiarra_desktop.commands.common import browse_addresses, error
 from gambiarra_desktop.commands.terminal_text import terminal_safe
 from gambiarra_desktop.discovery.browser import discover_hubs, fetch_rooms
 from gambiarra_desktop.hub.config import default_data_dir
-from gambiarra_desktop.hub.owner_token import OWNER_TOKEN_FILE
+from gambiarra_desktop.hub.rooms.owner_token import OWNER_TOKEN_FILE
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 
 

@@ -12,7 +12,7 @@ from gambiarra_desktop.commands import exit_codes
 from gambiarra_desktop.commands.common import stop_on_signals
 from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
 from gambiarra_desktop.hub import HubConfig, HubServer, default_data_dir
-from gambiarra_desktop.hub.store_errors import (
+from gambiarra_desktop.hub.rooms.store_errors import (
     DatabaseCorruptError,
     DataDirNotWritableError,
     DiskFullError,

@@ -13,7 +13,7 @@ from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.sidebar_view import SidebarView
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
-from gambiarra_desktop.hub.store_errors import StoreError
+from gambiarra_desktop.hub.rooms.store_errors import StoreError
 
 
 def _free_port_near(port: int) -> int:

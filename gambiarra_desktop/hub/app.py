@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gambiarra_desktop.events import EventBus, EventType
+from gambiarra_desktop.hub.api.responses import add_cors_header, api_middleware
+from gambiarra_desktop.hub.api.routes import routes
+from gambiarra_desktop.hub.api.sse import RoomEventStreams
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.keys import (
     BUS,
@@ -22,17 +25,14 @@ from gambiarra_desktop.hub.keys import (
     STREAMS,
     TUNNELS,
 )
-from gambiarra_desktop.hub.liveness import sweep_forever
-from gambiarra_desktop.hub.password_gate import PasswordGate
-from gambiarra_desktop.hub.proxy import ChatProxy
-from gambiarra_desktop.hub.responses import add_cors_header, api_middleware
-from gambiarra_desktop.hub.rooms import RoomLimits, RoomRegistry
-from gambiarra_desktop.hub.routes import routes
-from gambiarra_desktop.hub.scheduler import Scheduler
-from gambiarra_desktop.hub.sse import RoomEventStreams
-from gambiarra_desktop.hub.stats import StatsBook
-from gambiarra_desktop.hub.store import Store
-from gambiarra_desktop.hub.tunnel import TunnelHub
+from gambiarra_desktop.hub.proxy.forward import ChatProxy
+from gambiarra_desktop.hub.proxy.scheduler import Scheduler
+from gambiarra_desktop.hub.proxy.stats import StatsBook
+from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
+from gambiarra_desktop.hub.rooms.lifecycle import RoomLimits, RoomRegistry
+from gambiarra_desktop.hub.rooms.liveness import sweep_forever
+from gambiarra_desktop.hub.rooms.password_gate import PasswordGate
+from gambiarra_desktop.hub.rooms.store import Store
 
 
 def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> web.Application:

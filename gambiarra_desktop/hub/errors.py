@@ -1,6 +1,6 @@
 """The hub's domain errors: what went wrong in the core, in words, with no HTTP in sight.
 
-Rooms, the router and the scheduler raise these; :mod:`gambiarra_desktop.hub.responses`
+Rooms, the router and the scheduler raise these; :mod:`gambiarra_desktop.hub.api.responses`
 is the one place that maps them to statuses and the seed's ``{"error": ...}`` shape. Keeping
 HTTP out of the core means the GUI and tests can call it directly and still get a typed
 reason, and a status code is chosen once rather than in every handler.

@@ -5,15 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.hub.api.sse import RoomEventStreams
 from gambiarra_desktop.hub.config import HubConfig
-from gambiarra_desktop.hub.password_gate import PasswordGate
-from gambiarra_desktop.hub.proxy import ChatProxy
-from gambiarra_desktop.hub.rooms import RoomRegistry
-from gambiarra_desktop.hub.scheduler import Scheduler
-from gambiarra_desktop.hub.sse import RoomEventStreams
-from gambiarra_desktop.hub.stats import StatsBook
-from gambiarra_desktop.hub.store import Store
-from gambiarra_desktop.hub.tunnel import TunnelHub
+from gambiarra_desktop.hub.proxy.forward import ChatProxy
+from gambiarra_desktop.hub.proxy.scheduler import Scheduler
+from gambiarra_desktop.hub.proxy.stats import StatsBook
+from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
+from gambiarra_desktop.hub.rooms.lifecycle import RoomRegistry
+from gambiarra_desktop.hub.rooms.password_gate import PasswordGate
+from gambiarra_desktop.hub.rooms.store import Store
 
 CONFIG = web.AppKey("config", HubConfig)
 BUS = web.AppKey("bus", EventBus)

@@ -10,21 +10,21 @@ from pathlib import Path
 from aiohttp import web
 
 from gambiarra_desktop.events import EventBus
-from gambiarra_desktop.hub.app import create_app
-from gambiarra_desktop.hub.config import DATABASE_FILE_NAME, HubConfig
-from gambiarra_desktop.hub.connections import (
+from gambiarra_desktop.hub.api.connections import (
     ConnectionGate,
     GuardedAppRunner,
     connection_budget,
 )
-from gambiarra_desktop.hub.hops import HopHeader
+from gambiarra_desktop.hub.app import create_app
+from gambiarra_desktop.hub.config import DATABASE_FILE_NAME, HubConfig
 from gambiarra_desktop.hub.identity import load_or_create_hub_id
 from gambiarra_desktop.hub.keys import CONFIG, PROXY, REGISTRY
 from gambiarra_desktop.hub.open_files import raise_open_file_limit
-from gambiarra_desktop.hub.owner_token import load_or_create_owner_token
-from gambiarra_desktop.hub.room import secret_hash
-from gambiarra_desktop.hub.rooms import RoomRegistry
-from gambiarra_desktop.hub.store import SqliteStore
+from gambiarra_desktop.hub.proxy.hops import HopHeader
+from gambiarra_desktop.hub.rooms.lifecycle import RoomRegistry
+from gambiarra_desktop.hub.rooms.owner_token import load_or_create_owner_token
+from gambiarra_desktop.hub.rooms.room import secret_hash
+from gambiarra_desktop.hub.rooms.store import SqliteStore
 from gambiarra_desktop.log_throttle import install_throttle
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gambiarra_desktop.hub.rooms import RoomRegistry
+from gambiarra_desktop.hub.rooms.lifecycle import RoomRegistry
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from gambiarra_desktop import tunnel_wire
-from gambiarra_desktop.hub.chunk_inbox import ChunkInbox, UpstreamError
+from gambiarra_desktop.hub.proxy.chunk_inbox import ChunkInbox, UpstreamError
 from gambiarra_desktop.protocol import ParticipantInfo
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gambiarra_desktop.hub.rooms import RoomRegistry
-from gambiarra_desktop.hub.scheduler import Scheduler
-from gambiarra_desktop.hub.stats import StatsBook
+from gambiarra_desktop.hub.proxy.scheduler import Scheduler
+from gambiarra_desktop.hub.proxy.stats import StatsBook
+from gambiarra_desktop.hub.rooms.lifecycle import RoomRegistry
 
 PARTICIPANT_SERIES = (
     ("gambiarra_participant_requests_total", "counter", "Requests sent to the participant.",

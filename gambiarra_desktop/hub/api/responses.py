@@ -15,8 +15,9 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gambiarra_desktop.hub import body_checks, errors
-from gambiarra_desktop.hub.private_origins import is_private_origin
+from gambiarra_desktop.hub import errors
+from gambiarra_desktop.hub.api import body_checks
+from gambiarra_desktop.hub.api.private_origins import is_private_origin
 
 log = logging.getLogger(__name__)
 

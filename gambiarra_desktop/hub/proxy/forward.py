@@ -26,22 +26,22 @@ from aiohttp import web
 
 from gambiarra_desktop.endpoints import chat_completions_url
 from gambiarra_desktop.events import EventType
+from gambiarra_desktop.hub.api.responses import dump_json
 from gambiarra_desktop.hub.config import HubConfig
-from gambiarra_desktop.hub.endpoint_policy import EndpointPolicy
 from gambiarra_desktop.hub.errors import ProxyFailedError
-from gambiarra_desktop.hub.hops import HopHeader
-from gambiarra_desktop.hub.metrics import CompletionMeter, error_chunk
-from gambiarra_desktop.hub.responses import dump_json
-from gambiarra_desktop.hub.rooms import Room, RoomRegistry
-from gambiarra_desktop.hub.router import Match
-from gambiarra_desktop.hub.scheduler import Lease, NoCandidatesError, Scheduler
-from gambiarra_desktop.hub.tunnel import TunnelHub
-from gambiarra_desktop.hub.upstream_client import (
+from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy
+from gambiarra_desktop.hub.proxy.hops import HopHeader
+from gambiarra_desktop.hub.proxy.metrics import CompletionMeter, error_chunk
+from gambiarra_desktop.hub.proxy.router import Match
+from gambiarra_desktop.hub.proxy.scheduler import Lease, NoCandidatesError, Scheduler
+from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
+from gambiarra_desktop.hub.proxy.upstream_client import (
     ModelResponse,
     Target,
     UpstreamError,
     UpstreamPool,
 )
+from gambiarra_desktop.hub.rooms.lifecycle import Room, RoomRegistry
 from gambiarra_desktop.protocol import ErrorText, ParticipantInfo
 
 log = logging.getLogger(__name__)

@@ -44,9 +44,14 @@ from gambiarra_desktop.hub.errors import (
     ParticipantNotFoundError,
     RoomNotFoundError,
 )
-from gambiarra_desktop.hub.identifiers import new_room_code, new_room_id, normalize_code, now_ms
-from gambiarra_desktop.hub.passwords import hash_password
-from gambiarra_desktop.hub.room import (
+from gambiarra_desktop.hub.rooms.identifiers import (
+    new_room_code,
+    new_room_id,
+    normalize_code,
+    now_ms,
+)
+from gambiarra_desktop.hub.rooms.passwords import hash_password
+from gambiarra_desktop.hub.rooms.room import (
     Joined,
     JoinRequest,
     Room,
@@ -55,7 +60,7 @@ from gambiarra_desktop.hub.room import (
     secret_hash,
     secret_matches,
 )
-from gambiarra_desktop.hub.store import Store, StoredRoom
+from gambiarra_desktop.hub.rooms.store import Store, StoredRoom
 from gambiarra_desktop.protocol import ParticipantInfo, RoomListEntry
 
 __all__ = ["Joined", "JoinRequest", "Room", "RoomLimits", "RoomRegistry"]

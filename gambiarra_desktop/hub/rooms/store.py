@@ -1,6 +1,6 @@
 """Persistence of rooms and participants behind a small interface.
 
-The in-memory :class:`~gambiarra_desktop.hub.rooms.RoomRegistry` answers every read; the
+The in-memory :class:`~gambiarra_desktop.hub.rooms.lifecycle.RoomRegistry` answers every read; the
 store is written through on each change so a restarted hub keeps its rooms, codes and
 password hashes. SQLite runs on one dedicated thread: writes stay ordered, and the event
 loop (the GUI's, too) never waits on disk.
@@ -20,8 +20,8 @@ from typing import Any, Protocol, TypeVar, cast, get_args
 
 import orjson
 
-from gambiarra_desktop.hub.store_errors import classify
-from gambiarra_desktop.hub.store_identity import check_ownership, mark_ours
+from gambiarra_desktop.hub.rooms.store_errors import classify
+from gambiarra_desktop.hub.rooms.store_identity import check_ownership, mark_ours
 from gambiarra_desktop.protocol import ParticipantInfo, ParticipantStatus, Transport
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gambiarra_desktop.hub.room import new_secret
+from gambiarra_desktop.hub.rooms.room import new_secret
 
 OWNER_TOKEN_FILE = "owner-token"  # noqa: S105 - a file name, not a secret.
 

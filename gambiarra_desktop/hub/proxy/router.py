@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gambiarra_desktop.hub.errors import NoParticipantError, ParticipantOfflineError
-from gambiarra_desktop.hub.rooms import Room
+from gambiarra_desktop.hub.rooms.lifecycle import Room
 from gambiarra_desktop.protocol import ANY_MODEL_ALIASES, MODEL_PREFIX, ParticipantInfo
 
 Usable = Callable[[str, ParticipantInfo], bool]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from gambiarra_desktop.hub.store_errors import ForeignDatabaseError
+from gambiarra_desktop.hub.rooms.store_errors import ForeignDatabaseError
 
 APPLICATION_ID = 0x47414D42
 """``PRAGMA application_id`` of a hub database: "GAMB" in ASCII."""

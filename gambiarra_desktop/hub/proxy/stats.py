@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gambiarra_desktop.hub.capacity import Capacity
+from gambiarra_desktop.hub.proxy.capacity import Capacity
 from gambiarra_desktop.protocol import LlmMetrics
 
 TTFT_SMOOTHING = 0.3

@@ -27,7 +27,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from gambiarra_desktop.hub.responses import STATUS_MESSAGES, error_response, raw_error_response
+from gambiarra_desktop.hub.api.responses import STATUS_MESSAGES, error_response, raw_error_response
 
 log = logging.getLogger(__name__)
 

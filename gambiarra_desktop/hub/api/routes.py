@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gambiarra_desktop.hub import validation
-from gambiarra_desktop.hub.capacity import declared_source
-from gambiarra_desktop.hub.identifiers import now_ms
+from gambiarra_desktop.hub.api import validation
+from gambiarra_desktop.hub.api.prometheus import render_metrics
+from gambiarra_desktop.hub.api.responses import ApiError, json_response, read_json_object
 from gambiarra_desktop.hub.keys import (
     PASSWORDS,
     PROXY,
@@ -16,10 +16,10 @@ from gambiarra_desktop.hub.keys import (
     STREAMS,
     TUNNELS,
 )
-from gambiarra_desktop.hub.prometheus import render_metrics
-from gambiarra_desktop.hub.responses import ApiError, json_response, read_json_object
-from gambiarra_desktop.hub.room import JoinRequest, Room
-from gambiarra_desktop.hub.router import match_request
+from gambiarra_desktop.hub.proxy.capacity import declared_source
+from gambiarra_desktop.hub.proxy.router import match_request
+from gambiarra_desktop.hub.rooms.identifiers import now_ms
+from gambiarra_desktop.hub.rooms.room import JoinRequest, Room
 from gambiarra_desktop.protocol import (
     PARTICIPANT_SECRET_HEADER,
     TUNNEL_PARTICIPANT_HEADER,

@@ -1,6 +1,6 @@
 """One room's in-memory state, and who may act for its participants.
 
-The registry (:mod:`gambiarra_desktop.hub.rooms`) changes this state; this module only
+The registry (:mod:`gambiarra_desktop.hub.rooms.lifecycle`) changes this state; this module only
 holds it and answers questions about it, with no I/O.
 """
 
@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from gambiarra_desktop.hub.store import StoredRoom
+from gambiarra_desktop.hub.rooms.store import StoredRoom
 from gambiarra_desktop.protocol import ParticipantInfo, RoomInfo, Transport
 
 

@@ -6,8 +6,12 @@ from typing import Any, cast
 
 import orjson
 
-from gambiarra_desktop.hub.endpoint_policy import EndpointError, EndpointPolicy, normalize_endpoint
-from gambiarra_desktop.hub.responses import ApiError
+from gambiarra_desktop.hub.api.responses import ApiError
+from gambiarra_desktop.hub.proxy.endpoint_policy import (
+    EndpointError,
+    EndpointPolicy,
+    normalize_endpoint,
+)
 from gambiarra_desktop.protocol import ErrorText, Transport
 
 MAX_LENGTHS = {

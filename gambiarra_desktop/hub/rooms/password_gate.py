@@ -21,8 +21,8 @@ import math
 import time
 
 from gambiarra_desktop.hub.errors import InvalidPasswordError, TooManyPasswordFailuresError
-from gambiarra_desktop.hub.passwords import verify_password
-from gambiarra_desktop.hub.room import Room
+from gambiarra_desktop.hub.rooms.passwords import verify_password
+from gambiarra_desktop.hub.rooms.room import Room
 
 REMEMBERED_PER_ROOM = 8
 """Distinct correct passwords remembered per room (one is the rule; a few cover typos

@@ -1,7 +1,7 @@
 """Who serves a request, and when: load-aware choice, per-participant concurrency and a
 fair queue per room.
 
-Each participant has a concurrency limit (:mod:`gambiarra_desktop.hub.capacity`: the
+Each participant has a concurrency limit (:mod:`gambiarra_desktop.hub.proxy.capacity`: the
 ``maxConcurrent`` it declares, what its server says, or one learned from its latency); the
 scheduler only asks whether it has a free slot. A request goes to the matching participant with
 the fewest requests in flight, ties broken by the lower recent time to first token. When
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gambiarra_desktop.hub.errors import QueueFullError, QueueTimeoutError
-from gambiarra_desktop.hub.stats import ParticipantStats, StatsBook
+from gambiarra_desktop.hub.proxy.stats import ParticipantStats, StatsBook
 from gambiarra_desktop.protocol import ParticipantInfo
 
 Candidates = Callable[[], list[ParticipantInfo]]

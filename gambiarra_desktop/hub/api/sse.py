@@ -20,8 +20,8 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gambiarra_desktop.events import HUB_WIDE_EVENTS, Event, EventBus, EventType
-from gambiarra_desktop.hub.proxy import STREAM_HEADERS
-from gambiarra_desktop.hub.responses import ApiError
+from gambiarra_desktop.hub.api.responses import ApiError
+from gambiarra_desktop.hub.proxy.forward import STREAM_HEADERS
 
 HEARTBEAT = b": heartbeat\n\n"
 RETRY_AFTER_S = 5
