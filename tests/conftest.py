@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,14 @@ from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig, HubServer
 
 HubFactory = Callable[..., Awaitable[HubServer]]
+
+
+async def eventually(predicate: Callable[[], object], within_s: float = 5.0) -> None:
+    """Poll until ``predicate()`` holds (never ``qtbot.waitUntil`` on qasync: it hangs)."""
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -4,12 +4,7 @@ learned by the hub (AIMD). Before, a participant that declared nothing got 1."""
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -24,16 +19,10 @@ from gambiarra_desktop.hub.proxy.capacity import (
     Capacity,
 )
 from gambiarra_desktop.share.agent import ShareAgent, ShareSettings
-from tests.conftest import Api
+from tests.conftest import Api, eventually
+from tests.llama_server import llama_server
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-async def eventually(predicate: Callable[[], object], within_s: float = 5.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 # The AIMD rule, with no I/O.
@@ -230,41 +219,10 @@ async def test_the_users_own_number_beats_the_server(
 
 # A real llama.cpp server, started with 3 parallel slots.
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_three_slots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    xllamacpp = pytest.importorskip("xllamacpp",
-                                    reason="the llama.cpp server wheel is not installed")
-    pytest.importorskip("gguf", reason="the gguf writer is not installed")
-    from tests.tiny_gguf import write_tiny_llama
-
-    model: Path = write_tiny_llama(tmp_path_factory.mktemp("model") / "tiny.gguf")
-    params = xllamacpp.CommonParams()
-    params.model.path = str(model)
-    params.n_ctx = 512
-    params.n_parallel = 3
-    params.hostnames = ["127.0.0.1"]
-    params.port = _free_port()
-    params.warmup = False
-    server = xllamacpp.Server(params)
-    url = f"http://127.0.0.1:{params.port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as response:  # noqa: S310
-                if json.loads(response.read()).get("status") == "ok":
-                    break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "llama.cpp server did not become healthy"
-        time.sleep(0.1)
-    yield url, str(model)
-    del server
+    with llama_server(tmp_path_factory.mktemp("model"), n_parallel=3) as (url, model):
+        yield url, str(model)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from aiohttp import web
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub.errors import RequestLoopError
+from gambiarra_desktop.hub.ip_addresses import parse_ip
 from gambiarra_desktop.hub.keys import PROXY
 from gambiarra_desktop.hub.proxy.endpoint_policy import (
     EndpointError,
@@ -27,7 +28,7 @@ from gambiarra_desktop.hub.proxy.endpoint_policy import (
     normalize_endpoint,
 )
 from gambiarra_desktop.hub.proxy.hops import MAX_GAMBIARRA_HOPS, HopHeader
-from gambiarra_desktop.hub.proxy.own_addresses import OwnAddresses, parse_ip
+from gambiarra_desktop.hub.proxy.own_addresses import OwnAddresses
 from gambiarra_desktop.hub.rooms.room import JoinRequest
 from tests.conftest import Api, HubFactory
 

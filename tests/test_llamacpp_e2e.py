@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -18,46 +17,18 @@ import pytest
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub.keys import PROXY
 from tests.conftest import Api, HubFactory
-from tests.tiny_gguf import write_tiny_llama
+from tests.llama_server import llama_server as start_llama_server
 
 pytestmark = pytest.mark.slow
 xllamacpp = pytest.importorskip("xllamacpp", reason="the llama.cpp server wheel is not installed")
 pytest.importorskip("gguf", reason="the gguf writer is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    model = write_tiny_llama(tmp_path_factory.mktemp("model") / "tiny.gguf")
-    params = xllamacpp.CommonParams()
-    params.model.path = str(model)
-    params.n_ctx = 512
-    params.n_parallel = 1
-    params.hostnames = ["127.0.0.1"]
-    params.port = _free_port()
-    params.use_jinja = True
-    params.warmup = False
-    params.endpoint_slots = True
-    params.verbosity = 1
-    server = xllamacpp.Server(params)
-    url = f"http://127.0.0.1:{params.port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as response:  # noqa: S310
-                if json.loads(response.read()).get("status") == "ok":
-                    break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "llama.cpp server did not become healthy"
-        time.sleep(0.1)
-    yield url
-    del server
+    with start_llama_server(tmp_path_factory.mktemp("model"), n_parallel=1, use_jinja=True,
+                            endpoint_slots=True, verbosity=1) as (url, _model):
+        yield url
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ Each test failed on the code before its fix."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,17 +17,10 @@ from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub_client import HubApiError, HubClient
 from gambiarra_desktop.share.agent import AgentStatus, ShareAgent, ShareSettings
 from gambiarra_desktop.share.tunnel_client import TunnelClient
-from tests.conftest import Api
+from tests.conftest import Api, eventually
 from tests.sse_client import SseReader
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-async def eventually(predicate: Callable[[], object], within_s: float = 5.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def events_until(reader: SseReader, last: str, limit: int = 50) -> list[str]:

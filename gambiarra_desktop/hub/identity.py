@@ -6,18 +6,11 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from gambiarra_desktop.hub.data_files import read_or_create
+
 HUB_ID_FILE = "hub-id"
 
 
 def load_or_create_hub_id(data_dir: Path) -> str:
-    path = data_dir / HUB_ID_FILE
-    try:
-        existing = path.read_text().strip()
-    except FileNotFoundError:
-        existing = ""
-    if existing:
-        return existing
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    hub_id = uuid.uuid4().hex
-    path.write_text(hub_id + "\n")
-    return hub_id
+    # Not a secret (it is in every mDNS announcement), so readable like the rest.
+    return read_or_create(data_dir / HUB_ID_FILE, lambda: uuid.uuid4().hex, mode=0o644)

@@ -21,7 +21,8 @@ import ipaddress
 import socket
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from gambiarra_desktop.hub.proxy.own_addresses import IPAddress, OwnAddresses, parse_ip
+from gambiarra_desktop.hub.ip_addresses import IPAddress, parse_ip
+from gambiarra_desktop.hub.proxy.own_addresses import OwnAddresses
 
 ALLOWED_ENDPOINT_SCHEMES = frozenset({"http", "https"})
 MAX_ENDPOINT_LENGTH = 2048

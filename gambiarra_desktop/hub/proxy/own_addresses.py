@@ -11,31 +11,16 @@ briefly, because DHCP and VPNs change them while the hub runs.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from collections.abc import Iterable
 
 import psutil
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from gambiarra_desktop.hub.ip_addresses import IPAddress, parse_ip
 
 INTERFACE_CACHE_S = 10.0
 """How long a reading of the machine's interface addresses is trusted."""
-
-
-def parse_ip(text: str | None) -> IPAddress | None:
-    """An address as the kernel reports it (peer, sockname), IPv4-mapped IPv6 unwrapped:
-    ``::ffff:10.0.0.5`` and ``10.0.0.5`` are the same host."""
-    if not text:
-        return None
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
 
 
 class OwnAddresses:

@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from gambiarra_desktop.hub.ip_addresses import IPAddress
 from gambiarra_desktop.hub.proxy.chunk_inbox import ChunkInbox, UpstreamError
 from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy, resolve
-from gambiarra_desktop.hub.proxy.own_addresses import IPAddress
 
 __all__ = ["ModelResponse", "Target", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from gambiarra_desktop.hub.ip_addresses import parse_ip
 from gambiarra_desktop.hub.rooms.store import StoredRoom
 from gambiarra_desktop.protocol import ParticipantInfo, RoomInfo, Transport
 
@@ -36,15 +36,8 @@ def secret_matches(expected_hash: str | None, secret: str | None) -> bool:
 
 def normalize_peer(peer: str | None) -> str | None:
     """One spelling per address: ``::ffff:10.0.0.5`` and ``10.0.0.5`` are the same peer."""
-    if not peer:
-        return None
-    try:
-        address = ipaddress.ip_address(peer.split("%", 1)[0])
-    except ValueError:
-        return peer
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return str(address)
+    address = parse_ip(peer)
+    return str(address) if address is not None else peer or None
 
 
 @dataclass(frozen=True, slots=True)
