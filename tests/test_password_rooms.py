@@ -123,3 +123,44 @@ async def test_throttled_answers_say_when_to_retry(
         assert response.status == 429
         assert 1 <= int(response.headers["Retry-After"]) <= 30
         assert "Too many wrong passwords" in (await response.json())["error"]
+
+
+async def test_a_throttled_address_learns_nothing_from_the_right_password(
+    make_hub: HubFactory, http: aiohttp.ClientSession,
+) -> None:
+    """A remembered password must not answer 200 while wrong guesses get 429: that would
+    be a free oracle (2,501 guesses in 1.4 s found the password in review)."""
+    hub = await make_hub(HubConfig(password_max_failures=3, password_failure_window_s=60))
+    api = Api(http, hub)
+    code = (await api.create_room("Secret", password="right"))["code"]
+    url = f"{hub.url}/rooms/{code}/participants"
+    assert (await _status(http, "GET", url, "right"))[0] == 200  # Now remembered.
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=connector) as guesser:
+        statuses = [(await _status(guesser, "GET", url, f"guess{i}"))[0] for i in range(6)]
+        assert statuses == [401, 401, 401, 429, 429, 429]
+        status, body = await _status(guesser, "GET", url, "right")
+        assert status == 429, body
+    assert (await _status(http, "GET", url, "right"))[0] == 200  # Others are unaffected.
+
+
+async def test_argon2_work_is_capped_across_addresses(
+    make_hub: HubFactory, http: aiohttp.ClientSession,
+) -> None:
+    """Every address has its own failure budget, so the hub caps argon2 work overall."""
+    hub = await make_hub()
+    api = Api(http, hub)
+    code = (await api.create_room("Secret", password="right"))["code"]
+    url = f"{hub.url}/rooms/{code}/v1/models"
+    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+        local_addr=(f"127.0.1.{i}", 0))) for i in range(1, 61)]
+    try:
+        results = await asyncio.gather(*(_status(s, "GET", url, "wrong") for s in sessions))
+    finally:
+        for session in sessions:
+            await session.close()
+    statuses = [status for status, _ in results]
+    assert set(statuses) == {401, 429}
+    assert statuses.count(401) <= 20  # 4 running + 16 waiting at most.
+    busy = [body for status, body in results if status == 429]
+    assert busy and busy[0] == {"error": "The hub is busy checking passwords; retry in a moment"}

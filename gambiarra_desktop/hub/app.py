@@ -41,7 +41,16 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     bus = bus or EventBus()
     limits = RoomLimits(config.max_rooms, config.max_participants_per_room,
                         config.room_idle_ttl_s)
-    registry = RoomRegistry(store, bus, limits, config.owner_token_hash)
+    passwords = PasswordGate(config.password_max_failures, config.password_failure_window_s)
+
+    def on_room_removed(room_code: str) -> None:
+        """A deleted or expired room: its tunnels, numbers and remembered passwords go."""
+        passwords.forget_room(room_code)
+        tunnels.drop_room(room_code)
+        stats.forget_room(room_code)
+
+    registry = RoomRegistry(store, bus, limits, config.owner_token_hash,
+                            on_removed=on_room_removed)
     stats = StatsBook()
 
     def on_queued(room_code: str, position: int) -> None:
@@ -64,7 +73,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     app[TUNNELS] = tunnels
     app[STATS] = stats
     app[SCHEDULER] = scheduler
-    app[PASSWORDS] = PasswordGate(config.password_max_failures, config.password_failure_window_s)
+    app[PASSWORDS] = passwords
     app[PROXY] = ChatProxy(config, registry, tunnels, scheduler)
     app[STREAMS] = RoomEventStreams(
         bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,

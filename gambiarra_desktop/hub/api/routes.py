@@ -83,8 +83,6 @@ async def delete_room(request: web.Request) -> web.Response:
     """Extension to the seed: the room's creator or the hub's owner deletes a room."""
     room = _room(request)
     await request.app[REGISTRY].delete(room, _bearer(request))
-    request.app[TUNNELS].drop_room(room.code)
-    request.app[STATS].forget_room(room.code)
     return json_response({"success": True})
 
 

@@ -100,7 +100,11 @@ class RoomRegistry:
     def __init__(
         self, store: Store, bus: EventBus, limits: RoomLimits | None = None,
         owner_token_hash: str | None = None,
+        on_removed: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_removed(code)`` runs when a room is deleted or expires (state kept elsewhere
+        for it, such as remembered passwords, goes with it)."""
+        self._on_removed = on_removed
         self._store = store
         self._bus = bus
         self._limits = limits or RoomLimits()
@@ -192,6 +196,8 @@ class RoomRegistry:
             return
         room.deleted = True
         self._rooms.pop(room.code, None)
+        if self._on_removed is not None:
+            self._on_removed(room.code)
         await self._store.delete_room(room.stored.id)
         log.info("room %s %s", room.code, reason)
         self._publish(EventType.ROOM_DELETED, room, {"code": room.code, "reason": reason})

@@ -9,11 +9,17 @@ Why a gate rather than a bare ``verify_password`` call:
 - A password room's chat, models, participants and events need the password on every
   request (``Authorization: Bearer``). A password that verified once is remembered (its
   SHA-256, per room, compared with ``hmac.compare_digest``) so a busy room does not pay
-  argon2 per chat request.
+  argon2 per chat request. An address over its failure limit gets 429 *before* that
+  lookup, right password or not: otherwise the cheap lookup would answer 200 for the right
+  guess among thousands of 429s, an oracle with no argon2 cost.
+- Addresses are cheap (IPv6 gives an attacker endless ones), so argon2 work is also capped
+  hub-wide: a few checks run at once and a few more may wait; beyond that, 429. A
+  legitimate join waits behind a bounded queue instead of hundreds of guesses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
 import hmac
@@ -32,8 +38,12 @@ MAX_TRACKED_ADDRESSES = 10_000
 
 
 class PasswordGate:
-    def __init__(self, max_failures: int = 5, window_s: float = 60.0) -> None:
+    def __init__(self, max_failures: int = 5, window_s: float = 60.0,
+                 max_running: int = 4, max_waiting: int = 16) -> None:
         self._max_failures = max_failures
+        self._max_admitted = max_running + max_waiting
+        self._admitted = 0
+        self._slots = asyncio.Semaphore(max_running)
         self._window_s = window_s
         self._failures: collections.OrderedDict[str, collections.deque[float]] = (
             collections.OrderedDict())
@@ -48,21 +58,27 @@ class PasswordGate:
             return
         if not password:
             raise InvalidPasswordError
+        address = peer or "unknown"
+        failures = self._recent_failures(address)
+        if len(failures) >= self._max_failures:  # Before the cache: no oracle.
+            raise self._too_many(failures)
         fingerprint = _fingerprint(room, password)
         if any(hmac.compare_digest(fingerprint, known)
-               for known in self._remembered.get(room.stored.id, ())):
+               for known in self._remembered.get(room.code, ())):
             return
-        address = peer or "unknown"
         # Checked and counted with no await in between: a burst cannot slip past.
-        failures = self._recent_failures(address)
         if len(failures) + self._running[address] >= self._max_failures:
+            raise self._too_many(failures)
+        if self._admitted >= self._max_admitted:
             raise TooManyPasswordFailuresError(
-                "Too many wrong passwords from this address; retry later",
-                self._retry_after_s(failures))
+                "The hub is busy checking passwords; retry in a moment", 1)
         self._running[address] += 1
+        self._admitted += 1
         try:
-            correct = await verify_password(password, expected)
+            async with self._slots:
+                correct = await verify_password(password, expected)
         finally:
+            self._admitted -= 1
             self._running[address] -= 1
             if self._running[address] <= 0:
                 del self._running[address]
@@ -70,13 +86,20 @@ class PasswordGate:
             self._record_failure(address)
             raise InvalidPasswordError
         self._failures.pop(address, None)
-        remembered = self._remembered.setdefault(room.stored.id, [])
+        remembered = self._remembered.setdefault(room.code, [])
         if fingerprint not in remembered:
             remembered.append(fingerprint)
             del remembered[:-REMEMBERED_PER_ROOM]
 
-    def forget_room(self, room: Room) -> None:
-        self._remembered.pop(room.stored.id, None)
+    def _too_many(self, failures: collections.deque[float]) -> TooManyPasswordFailuresError:
+        return TooManyPasswordFailuresError(
+            "Too many wrong passwords from this address; retry later",
+            self._retry_after_s(failures))
+
+    def forget_room(self, room_code: str) -> None:
+        """A deleted room's remembered passwords go with it (a later room may reuse the
+        code; its fingerprints differ anyway, as they include the room id)."""
+        self._remembered.pop(room_code, None)
 
     def _recent_failures(self, address: str) -> collections.deque[float]:
         failures = self._failures.get(address)
