@@ -144,3 +144,46 @@ async def test_the_binding_survives_a_restart(make_hub: Any, http: aiohttp.Clien
     status, _ = await _call(other_address, hub, "POST", f"/rooms/{code}/health", {"id": "p"},
                             {SECRET: joined["participantSecret"]})
     assert status == 200
+
+
+EVIL_PAGE = {"Origin": "https://evil.example"}
+
+
+async def test_a_web_page_in_the_victims_browser_cannot_act_for_the_victim(api: Api) -> None:
+    """Same address, but the request comes from a page (it has an Origin): the address
+    proves nothing then; only the participant secret would."""
+    async with FakeOpenAIServer(("m",)) as victim:
+        code = (await api.create_room())["code"]
+        _, joined = await api.join(code, id="victim", model="m", endpoint=victim.url)
+        hijack = {"id": "victim", "nickname": "Page", "model": "m",
+                  "endpoint": "http://10.66.66.66:8080"}
+        status, _ = await _call(api.http, api.hub, "POST", f"/rooms/{code}/join", hijack,
+                                EVIL_PAGE)
+        assert status == 403
+        status, _ = await _call(api.http, api.hub, "POST", f"/rooms/{code}/health",
+                                {"id": "victim", "loading": True}, EVIL_PAGE)
+        assert status == 403
+        status, _ = await _call(api.http, api.hub, "DELETE", f"/rooms/{code}/leave/victim",
+                                headers=EVIL_PAGE)
+        assert status == 403
+        _, listed = await api.call("GET", f"/rooms/{code}/participants")
+        assert [(p["endpoint"], p["loading"]) for p in listed["participants"]] == [
+            (victim.url, False)]
+        # A page that holds the secret (say, the hub's own page that joined) still may.
+        status, _ = await _call(api.http, api.hub, "POST", f"/rooms/{code}/health",
+                                {"id": "victim"},
+                                {**EVIL_PAGE, SECRET: joined["participantSecret"]})
+        assert status == 200
+
+
+async def test_a_page_on_the_hubs_machine_is_not_local(api: Api) -> None:
+    """Otherwise any page opened on the hub's machine could point a participant at the
+    machine's loopback services."""
+    async with FakeOpenAIServer(("m",)) as canary:
+        code = (await api.create_room())["code"]
+        payload = {"id": "page", "nickname": "Page", "model": "m", "endpoint": canary.url}
+        status, body = await _call(api.http, api.hub, "POST", f"/rooms/{code}/join", payload,
+                                   EVIL_PAGE)
+        assert status == 400, body
+        assert "loopback" in body["error"]
+        assert canary.requests == []

@@ -49,6 +49,17 @@ async def _open_room(request: web.Request) -> Room:
     return room
 
 
+def _vouching_peer(request: web.Request) -> str | None:
+    """The socket's peer address, when it may vouch for the caller; ``None`` for a web page.
+
+    A browser adds ``Origin`` to every cross-origin request (and to same-origin POSTs): such
+    a request runs in somebody's browser, so its address is the *visitor's*, not the page
+    author's. It must not act for the participants that visitor's machine joined, nor count
+    as "on the hub's machine" (which would let any page opened there point a participant at
+    the hub machine's loopback). Such callers use the participant secret instead."""
+    return None if "Origin" in request.headers else request.remote
+
+
 def _participant_secret(request: web.Request) -> str | None:
     return request.headers.get(PARTICIPANT_SECRET_HEADER) or None
 
@@ -103,12 +114,12 @@ async def join_room(request: web.Request) -> web.Response:
         specs=validation.optional_object(body, "specs"),
         config=validation.optional_object(body, "config"),
         transport=transport,
-        joined_from=request.remote,
+        joined_from=_vouching_peer(request),
         secret=_participant_secret(request),
     )
     concurrency = validation.max_concurrent(join.config)
     await request.app[PASSWORDS].check(room, password, request.remote)
-    await validation.check_endpoint(join.endpoint, request.remote, transport == "tunnel",
+    await validation.check_endpoint(join.endpoint, join.joined_from, transport == "tunnel",
                                     request.app[PROXY].policy)
     joined = await request.app[REGISTRY].join(room, join)
     request.app[STATS].get(room.code, join.id).capacity.configure(
@@ -131,7 +142,7 @@ async def leave_room(request: web.Request) -> web.Response:
     room = _room(request)
     participant_id = request.match_info["participant_id"]
     await request.app[REGISTRY].leave(
-        room, participant_id, _participant_secret(request), request.remote)
+        room, participant_id, _participant_secret(request), _vouching_peer(request))
     request.app[TUNNELS].drop(room.code, participant_id)
     request.app[STATS].forget(room.code, participant_id)
     return json_response({"success": True})
@@ -148,7 +159,7 @@ async def participant_health(request: web.Request) -> web.Response:
         raise ApiError(400, "Invalid field: id must be a string")
     loading = body.get("loading") is True  # Extra to the seed: "still loading my model".
     await request.app[REGISTRY].heartbeat(
-        room, participant_id, loading, _participant_secret(request), request.remote)
+        room, participant_id, loading, _participant_secret(request), _vouching_peer(request))
     request.app[SCHEDULER].dispatch(room.code)
     return json_response({"success": True})
 

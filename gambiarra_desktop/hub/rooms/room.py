@@ -114,11 +114,14 @@ class Room:
         the participant's secret, or calls from the address that joined it (the original
         Gambiarra clients know no secret, and re-join from the same machine).
 
-        Participants stored by an older hub have neither; they stay open to anyone, as
-        they were, until their next join binds them."""
+        ``peer`` is ``None`` for a web page (see ``api/routes.py``), whose address proves
+        nothing. Participants stored by an older hub have neither secret nor address; they
+        stay open to non-browser callers, as they were, until their next join binds them."""
         if secret_matches(self.secret_hashes.get(participant_id), secret):
             return True
         joined_from = self.joined_from.get(participant_id)
+        if peer is None:
+            return False  # A web page: its address vouches for nobody.
         if joined_from is None:
             return participant_id not in self.secret_hashes
         return joined_from == normalize_peer(peer)
