@@ -137,3 +137,65 @@ async def test_concurrent_joins_never_pass_the_participant_cap(
     status, body = statuses[-1]
     assert (status, body["error"]) == (429, "This room already holds its limit of 16"
                                             " participants")
+
+
+def _from(address: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0)))
+
+
+async def test_one_address_cannot_take_every_room(
+    make_hub: HubFactory, http: aiohttp.ClientSession,
+) -> None:
+    hub = await make_hub(HubConfig(max_rooms_per_address=3))
+    api = Api(http, hub)
+    created = [await api.call("POST", "/rooms", {"name": f"r{i}"}) for i in range(4)]
+    assert [status for status, _ in created] == [201, 201, 201, 429]
+    assert created[3][1]["error"] == "Your address already holds 3 rooms; delete one first"
+    async with _from("127.0.0.2") as other:
+        async with other.post(f"{hub.url}/rooms", json={"name": "mine"}) as response:
+            assert response.status == 201
+    first = created[0][1]
+    assert (await _delete(api, first["room"]["code"], first["creatorSecret"]))[0] == 200
+    assert (await api.call("POST", "/rooms", {"name": "again"}))[0] == 201
+
+
+async def test_one_address_cannot_fill_someone_elses_room(
+    make_hub: HubFactory, http: aiohttp.ClientSession,
+) -> None:
+    hub = await make_hub(HubConfig(max_participants_per_address=2))
+    api = Api(http, hub)
+    code = (await api.create_room())["code"]
+    assert (await api.join(code, id="a"))[0] == 201
+    assert (await api.join(code, id="b"))[0] == 201
+    assert (await api.join(code, id="b"))[0] == 201  # Re-joining a seat takes no new one.
+    status, body = await api.join(code, id="c")
+    assert (status, body["error"]) == (429, "Your address already holds 2 seats in this room")
+    # A web page from the same address counts against the same quota.
+    async with http.post(f"{hub.url}/rooms/{code}/join", headers={"Origin": "https://x.example"},
+                         json={"id": "d", "nickname": "N", "model": "m",
+                               "endpoint": "http://10.1.2.3:1"}) as response:
+        assert response.status == 429
+    async with _from("127.0.0.2") as owner:
+        async with owner.post(f"{hub.url}/rooms/{code}/join",
+                              json={"id": "owner", "nickname": "O", "model": "m",
+                                    "endpoint": "http://127.0.0.1:9"}) as response:
+            assert response.status == 201
+    assert (await api.call("DELETE", f"/rooms/{code}/leave/a"))[0] == 200
+    assert (await api.join(code, id="c"))[0] == 201  # The freed seat is usable again.
+
+
+async def test_participants_offline_for_too_long_leave_their_seat(
+    make_hub: HubFactory, http: aiohttp.ClientSession,
+) -> None:
+    hub = await make_hub(HubConfig(health_check_interval_s=0.05, participant_timeout_s=0.2,
+                                   participant_forget_s=0.4))
+    api = Api(http, hub)
+    code = (await api.create_room())["code"]
+    async with http.get(f"{hub.url}/rooms/{code}/events") as events:
+        reader = SseReader(events)
+        assert (await reader.next_event())[0] == "connected"
+        assert (await api.join(code, id="gone"))[0] == 201
+        names = [name for name, _ in await reader.events_until("participant:left")]
+    assert names == ["participant:joined", "participant:offline", "participant:left"]
+    _, listed = await api.call("GET", f"/rooms/{code}/participants")
+    assert listed["participants"] == []

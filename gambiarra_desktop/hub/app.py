@@ -40,7 +40,8 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
     bus = bus or EventBus()
     limits = RoomLimits(config.max_rooms, config.max_participants_per_room,
-                        config.room_idle_ttl_s)
+                        config.room_idle_ttl_s, config.max_rooms_per_address,
+                        config.max_participants_per_address, config.participant_forget_s)
     passwords = PasswordGate(config.password_max_failures, config.password_failure_window_s)
 
     def on_room_removed(room_code: str) -> None:

@@ -50,6 +50,12 @@ class HubConfig:
     max_participants_per_room: int = 256
     room_idle_ttl_s: float = 7 * 24 * 3600.0
     """A room in which nobody has been online for this long is deleted."""
+    max_rooms_per_address: int = 50
+    max_participants_per_address: int = 32
+    """Per client address: rooms it holds, seats it holds in one room (one script cannot
+    take every room, or fill someone else's)."""
+    participant_forget_s: float = 24 * 3600.0
+    """A participant offline for this long is removed from its room."""
     password_max_failures: int = 5
     password_failure_window_s: float = 60.0
     """Wrong room passwords allowed per client address within the window; more get 429

@@ -83,7 +83,7 @@ async def create_room(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     name = validation.room_name(body)
     password = validation.optional_string(body, "password")
-    created = await request.app[REGISTRY].create(name, password)
+    created = await request.app[REGISTRY].create(name, password, request.remote)
     # "creatorSecret" is an extension: shown once, it lets the creator delete the room.
     return json_response({"room": created.room.public_info(), "hostId": created.host_id,
                           "creatorSecret": created.creator_secret}, 201)
@@ -115,6 +115,7 @@ async def join_room(request: web.Request) -> web.Response:
         config=validation.optional_object(body, "config"),
         transport=transport,
         joined_from=_vouching_peer(request),
+        client_address=request.remote,
         secret=_participant_secret(request),
     )
     concurrency = validation.max_concurrent(join.config)

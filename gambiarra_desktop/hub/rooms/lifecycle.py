@@ -86,6 +86,12 @@ class RoomLimits:
     max_rooms: int = 1000
     max_participants_per_room: int = 256
     room_idle_ttl_s: float = 7 * 24 * 3600.0
+    max_rooms_per_address: int = 50
+    """Rooms one client address may hold at once, so one script cannot take all of them."""
+    max_participants_per_address: int = 32
+    """Seats one client address may hold in one room, so one script cannot fill it."""
+    participant_forget_s: float = 24 * 3600.0
+    """A participant offline for this long is removed: it left without saying so."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,8 @@ class RoomRegistry:
         self._limits = limits or RoomLimits()
         self._owner_token_hash = owner_token_hash
         self._rooms: dict[str, Room] = {}
+        self._creators: dict[str, str] = {}
+        """Room code -> the address that created it (per-address quota)."""
 
     async def load(self) -> None:
         """Restore rooms after a restart. Participants start offline until their next health
@@ -119,6 +127,7 @@ class RoomRegistry:
         for loaded in await self._store.load():
             room = Room(loaded.room, secret_hashes=dict(loaded.secret_hashes),
                         joined_from=dict(loaded.joined_from),
+                        seat_holders=dict(loaded.joined_from),
                         idle_since=loaded.idle_since or now)
             for participant in loaded.participants:
                 participant["status"] = "offline"
@@ -153,15 +162,31 @@ class RoomRegistry:
             raise LimitReachedError(
                 f"This hub already holds its limit of {limit} rooms", LIMIT_RETRY_AFTER_S)
 
-    async def create(self, name: str, password: str | None) -> CreatedRoom:
-        """Create a room; the reply carries the host id and the creator's secret."""
+    def _check_creator_quota(self, creator: str | None) -> None:
+        limit = self._limits.max_rooms_per_address
+        if creator is not None and sum(
+                1 for who in self._creators.values() if who == creator) >= limit:
+            raise LimitReachedError(
+                f"Your address already holds {limit} rooms; delete one first",
+                LIMIT_RETRY_AFTER_S)
+
+    async def create(
+        self, name: str, password: str | None, creator: str | None = None
+    ) -> CreatedRoom:
+        """Create a room; the reply carries the host id and the creator's secret.
+        ``creator`` is the client's address, for the per-address room quota (kept in memory:
+        a restart forgets it, which errs on the side of the user)."""
         self._check_room_limit()  # Early, before spending argon2 time on the password.
+        self._check_creator_quota(creator)
         password_hash = await hash_password(password) if password else None
-        return await self._add_room(name, password_hash)
+        return await self._add_room(name, password_hash, creator)
 
     @_shielded
-    async def _add_room(self, name: str, password_hash: str | None) -> CreatedRoom:
+    async def _add_room(
+        self, name: str, password_hash: str | None, creator: str | None
+    ) -> CreatedRoom:
         self._check_room_limit()
+        self._check_creator_quota(creator)
         creator_secret = new_secret()
         stored = StoredRoom(
             id=new_room_id(), code=new_room_code(self._rooms), name=name,
@@ -170,9 +195,12 @@ class RoomRegistry:
         )
         room = Room(stored, idle_since=stored.created_at)
         self._rooms[room.code] = room  # Reserved at once; undone if the write fails.
+        if creator is not None:
+            self._creators[room.code] = creator
         try:
             await self._store.save_room(stored)
         except BaseException:
+            self._creators.pop(room.code, None)
             self._rooms.pop(room.code, None)
             raise
         log.info("room %s created: %r%s", room.code, name,
@@ -196,6 +224,7 @@ class RoomRegistry:
             return
         room.deleted = True
         self._rooms.pop(room.code, None)
+        self._creators.pop(room.code, None)
         if self._on_removed is not None:
             self._on_removed(room.code)
         await self._store.delete_room(room.stored.id)
@@ -233,17 +262,33 @@ class RoomRegistry:
         if previous is not None:
             self._authorize(room, pid, request.secret, request.joined_from)
         elif pid not in room.joining:
-            limit = self._limits.max_participants_per_room
-            # A set union: an id just written is in both while its join finishes.
-            if len(room.participants.keys() | room.joining) >= limit:
-                raise LimitReachedError(
-                    f"This room already holds its limit of {limit} participants",
-                    LIMIT_RETRY_AFTER_S)
-        room.joining.add(pid)  # Counted against the cap while the write runs.
+            self._check_seat_limits(room, request.client_address)
+        new_seat = pid not in room.seat_holders
+        if new_seat and request.client_address is not None:
+            room.seat_holders[pid] = request.client_address
+        room.joining.add(pid)  # Counted against the caps while the write runs.
         try:
             return await self._write_join(room, request, previous)
+        except BaseException:
+            if new_seat and pid not in room.participants:
+                room.seat_holders.pop(pid, None)
+            raise
         finally:
             room.joining.discard(pid)
+
+    def _check_seat_limits(self, room: Room, address: str | None) -> None:
+        limit = self._limits.max_participants_per_room
+        # A set union: an id just written is in both while its join finishes.
+        if len(room.participants.keys() | room.joining) >= limit:
+            raise LimitReachedError(
+                f"This room already holds its limit of {limit} participants",
+                LIMIT_RETRY_AFTER_S)
+        per_address = self._limits.max_participants_per_address
+        if address is not None and sum(
+                1 for who in room.seat_holders.values() if who == address) >= per_address:
+            raise LimitReachedError(
+                f"Your address already holds {per_address} seats in this room",
+                LIMIT_RETRY_AFTER_S)
 
     async def _write_join(
         self, room: Room, request: JoinRequest, previous: ParticipantInfo | None
@@ -281,12 +326,16 @@ class RoomRegistry:
     async def leave(self, room: Room, participant_id: str, secret: str | None = None,
                     peer: str | None = None) -> None:
         gone = self._authorize(room, participant_id, secret, peer)
+        await self._remove_participant(room, participant_id)
+        log.info("room %s: %s left", room.code, gone["nickname"])
+
+    async def _remove_participant(self, room: Room, participant_id: str) -> None:
         await self._store.delete_participant(room.stored.id, participant_id)
         room.participants.pop(participant_id, None)
         room.secret_hashes.pop(participant_id, None)
         room.joined_from.pop(participant_id, None)
+        room.seat_holders.pop(participant_id, None)
         room.loading.discard(participant_id)
-        log.info("room %s: %s left", room.code, gone["nickname"])
         self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
         await self._update_idle(room)
 
@@ -344,6 +393,25 @@ class RoomRegistry:
                     marked += 1
                     await self.mark_offline(room, participant["id"], "went silent")
         return marked
+
+    async def forget_long_offline(self) -> int:
+        """Remove participants offline for ``participant_forget_s``: they left without a
+        word (a crashed laptop), and would hold their seat forever. Return how many."""
+        cutoff = now_ms() - int(self._limits.participant_forget_s * 1000)
+        forgotten = 0
+        for room in list(self._rooms.values()):
+            for participant in list(room.participants.values()):
+                if participant["status"] == "offline" and participant["lastSeen"] < cutoff:
+                    forgotten += 1
+                    log.info("room %s: %s was offline too long and is removed", room.code,
+                             participant["nickname"])
+                    await self._shielded_remove(room, participant["id"])
+        return forgotten
+
+    @_shielded
+    async def _shielded_remove(self, room: Room, participant_id: str) -> None:
+        if participant_id in room.participants:
+            await self._remove_participant(room, participant_id)
 
     # -- idle tracking -----------------------------------------------------------------
 

@@ -19,11 +19,14 @@ async def sweep_forever(
         try:
             marked = await registry.mark_stale_offline(timeout_s, loading_factor)
             expired = await registry.expire_idle_rooms()
+            forgotten = await registry.forget_long_offline()
         except Exception:
             # A failed sweep (a disk error, say) must not end liveness checks for good.
             log.exception("liveness sweep failed")
             continue
         if marked:
             log.info("marked %d silent participant(s) offline", marked)
+        if forgotten:
+            log.info("removed %d participant(s) offline for too long", forgotten)
         if expired:
             log.info("deleted %d idle room(s)", expired)

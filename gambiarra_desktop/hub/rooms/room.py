@@ -54,6 +54,8 @@ class JoinRequest:
     secret: str | None = None
     """The participant secret the joiner presented, needed to re-join an existing id from
     another address."""
+    client_address: str | None = None
+    """The socket's peer address whoever the caller is, for the per-address seat quota."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,9 @@ class Room:
     """The socket peer address each participant joined from: it decides whether a
     loopback endpoint means "the participant's own machine" (allowed only when that is the
     hub's machine) and who may act for the participant without its secret."""
+    seat_holders: dict[str, str] = field(default_factory=dict)
+    """The client address that took each seat (a web page's too, unlike ``joined_from``),
+    for the per-address seat quota."""
     joining: set[str] = field(default_factory=set)
     """Ids whose join is being written: they count against the participant cap, so
     concurrent joins cannot overshoot it."""
