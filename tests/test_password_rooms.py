@@ -164,3 +164,17 @@ async def test_argon2_work_is_capped_across_addresses(
     assert statuses.count(401) <= 20  # 4 running + 16 waiting at most.
     busy = [body for status, body in results if status == 429]
     assert busy and busy[0] == {"error": "The hub is busy checking passwords; retry in a moment"}
+
+
+async def test_metrics_show_a_password_rooms_participants_only_in_totals(api: Api) -> None:
+    secret_code = (await api.create_room("Secret", password="pw"))["code"]
+    open_code = (await api.create_room("Open"))["code"]
+    assert (await api.join(secret_code, id="hidden-id", nickname="Hidden",
+                           model="secret-model", password="pw"))[0] == 201
+    assert (await api.join(open_code, id="shown-id", nickname="Shown"))[0] == 201
+    async with api.http.get(f"{api.hub.url}/metrics") as response:
+        text = await response.text()
+    assert 'gambiarra_participants{status="online"} 2' in text
+    assert "shown-id" in text
+    for private in ("hidden-id", "Hidden", "secret-model"):
+        assert private not in text

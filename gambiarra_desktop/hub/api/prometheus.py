@@ -1,4 +1,8 @@
-"""``GET /metrics`` in the Prometheus text exposition format (version 0.0.4)."""
+"""``GET /metrics`` in the Prometheus text exposition format (version 0.0.4).
+
+The page needs no password (scrapers rarely send one), so a password room's participants
+appear only in the totals, never by id, nickname or model: those are the room's business.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ def render_metrics(registry: RoomRegistry, stats: StatsBook, scheduler: Schedule
     for status in ("online", "offline"):
         count = sum(1 for _, p in participants if p["status"] == status)
         lines.append(f'gambiarra_participants{{status="{status}"}} {count}')
+    participants = [(room, p) for room, p in participants if not room.has_password]
     for name, kind, help_text, field in PARTICIPANT_SERIES:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         for room, p in participants:
