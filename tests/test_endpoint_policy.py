@@ -44,6 +44,8 @@ NEVER_SPELLINGS = {
     "169.254.169.254": "link-local", "[fe80::1]": "link-local",
     "[::ffff:169.254.169.254]": "link-local", "224.0.0.251": "multicast",
     "[ff02::1]": "multicast", "255.255.255.255": "broadcast", "240.0.0.1": "reserved",
+    "100.100.100.200": "cloud metadata", "[fd00:ec2::254]": "cloud metadata",
+    "[::ffff:100.100.100.200]": "cloud metadata", "[64:ff9b::6464:64c8]": "cloud metadata",
 }
 
 
@@ -93,6 +95,7 @@ async def test_addresses_that_are_never_model_servers(host: str, kind: str) -> N
 
 @pytest.mark.parametrize("endpoint", [
     "http://192.168.1.50:11434", "http://10.0.0.7:8080/v1", "http://100.64.3.4:1234",
+    "http://100.100.100.201:80", "http://100.127.255.254:80", "http://[fd00:ec2::253]:80",
     "http://[fd00::5]:1", "http://[2001:db8::1]:80", "http://[64:ff9b::808:808]:80",
     "https://models.invalid/v1",
 ])
@@ -115,6 +118,59 @@ def test_the_hubs_own_sockets_are_recognised_even_on_a_wildcard_address() -> Non
     assert not own.is_hub(parse_ip("192.0.2.10"), port)  # type: ignore[arg-type]
     assert own.is_this_machine("127.0.0.1") and own.is_this_machine(str(machine[0]))
     assert not own.is_this_machine(REMOTE_PEER)
+
+
+def own_machine_addresses() -> list[str]:
+    """This machine's interface addresses that are neither loopback nor link-local (those
+    have rules of their own), as URL hosts."""
+    found = []
+    for address in sorted(OwnAddresses().machine_addresses(), key=str):
+        if address.is_loopback or address.is_link_local:
+            continue
+        found.append(f"[{address}]" if address.version == 6 else str(address))
+    return found
+
+
+async def test_the_hub_machines_own_addresses_are_only_for_participants_on_it() -> None:
+    hosts = own_machine_addresses()
+    if not hosts:
+        pytest.skip("this machine has no address besides loopback and link-local")
+    policy = EndpointPolicy()
+    for host in hosts:
+        endpoint = normalize_endpoint(f"http://{host}:8080")
+        refusal = await policy.join_refusal(endpoint, REMOTE_PEER)
+        assert refusal == (f"Invalid endpoint: {host.strip('[]')} is an address of the hub's"
+                           " own machine (only a participant on the hub's machine may use it;"
+                           " use your own machine's address)"), refusal
+        assert await policy.join_refusal(endpoint, "127.0.0.1") is None, host
+        assert await policy.join_refusal(endpoint, host.strip("[]")) is None, host
+        if host[0] != "[":  # The same address in IPv6 clothes.
+            for spelling in (f"[::ffff:{host}]", f"[64:ff9b::{host}]"):
+                refusal = await policy.join_refusal(f"http://{spelling}:8080", REMOTE_PEER)
+                assert refusal is not None and "the hub's own machine" in refusal, spelling
+
+
+@pytest.mark.parametrize(("endpoint", "reason"), [
+    ("http://10.78.0.2:0", "port 0"),
+    ("http://[fd78::2%25x y]:9090", "must not contain spaces"),
+    ("http://[fd78::2%25eth0]:9090", "zone id"),
+    ("http://[fe80::1%25eth0]:80", "zone id"),
+    ("http://10.78.0.2 :9090", "must not contain spaces"),
+])
+def test_port_zero_zone_ids_and_spaces_are_refused(endpoint: str, reason: str) -> None:
+    with pytest.raises(EndpointError, match=reason) as caught:
+        normalize_endpoint(endpoint)
+    assert str(caught.value).startswith("Invalid endpoint: ")
+
+
+async def test_join_answers_400_for_port_zero_and_zone_ids(api: Api) -> None:
+    room = await api.create_room()
+    for endpoint in ("http://10.78.0.2:0", "http://[fd78::2%25x y]:9090",
+                     "http://[fd78::2%25vrvA]:9090"):
+        status, body = await api.join(room["code"], endpoint=endpoint)
+        assert status == 400 and body["error"].startswith("Invalid endpoint: "), (endpoint, body)
+    status, body = await api.join(room["code"], endpoint="http://10.78.0.2:9090")
+    assert status == 201, body
 
 
 # -- connect time: a participant admitted without the join check --------------------------
@@ -166,6 +222,36 @@ async def test_connect_step_alone_keeps_remote_participants_off_loopback(
     status, body = await chat(api, room["code"])
     assert status == 200, body
     assert len(canary.requests) == 1
+
+
+async def test_connect_step_keeps_remote_participants_off_the_machines_own_addresses(
+    api: Api,
+) -> None:
+    """The canary listens on one of this machine's own non-loopback addresses (delivered
+    locally by the kernel, nothing leaves the machine)."""
+    hosts = [h for h in own_machine_addresses() if h[0] != "["]
+    if not hosts:
+        pytest.skip("this machine has no IPv4 address besides loopback and link-local")
+    server = FakeOpenAIServer(models=("m",))
+    await server.start(host=hosts[0])
+    try:
+        endpoint = f"http://{hosts[0]}:{server.port}"
+        room = await api.create_room()
+        await inject(api.hub, room["code"], endpoint, REMOTE_PEER)
+        status, body = await chat(api, room["code"])
+        assert status == 502, body
+        assert "an address of the hub's own machine" in body["error"], body
+        assert server.requests == []
+        local = await api.create_room()
+        await inject(api.hub, local["code"], endpoint, "127.0.0.1")
+        assert (await chat(api, local["code"]))[0] == 200
+        assert len(server.requests) == 1
+        # The keep-alive connection the local participant left is not lent either.
+        status, body = await chat(api, room["code"])
+        assert status == 502 and "own machine" in body["error"], body
+        assert len(server.requests) == 1
+    finally:
+        await server.stop()
 
 
 async def test_a_pooled_loopback_connection_is_never_lent_to_a_remote_participant(

@@ -2,7 +2,10 @@
 
 The hub forwards requests to whatever endpoint a participant declares, so without rules it
 would be a relay into the hub machine's own services, the cloud metadata address, or back
-into itself. Checking how a URL is *spelled* is not enough: ``2130706433``, ``127.1``,
+into itself. For a participant that did not join from the hub's machine, *every* address of
+that machine is off limits, not only loopback: services bound to a LAN, VPN or docker-bridge
+address, or allowing connections by source address, trust the hub's machine, not the
+participant. Checking how a URL is *spelled* is not enough: ``2130706433``, ``127.1``,
 ``0x7f000001``, ``[::ffff:7f00:1]`` and any name in ``/etc/hosts`` all mean 127.0.0.1, and a
 DNS name can answer differently at join and at chat time (DNS rebinding). So:
 
@@ -39,9 +42,17 @@ _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 _SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+METADATA_ADDRESSES: frozenset[IPAddress] = frozenset({
+    ipaddress.IPv6Address("fd00:ec2::254"),  # AWS (IPv6); 169.254.169.254 is link-local.
+    ipaddress.IPv4Address("100.100.100.200"),  # Alibaba Cloud, inside CGNAT's 100.64/10.
+})
+"""Cloud metadata services outside the link-local ranges: never dialed, for anyone. The
+rest of 100.64.0.0/10 stays allowed (Tailscale and other VPNs live there)."""
 
 LOOPBACK_TEXT = ("a loopback address of the hub's machine (a localhost endpoint only works"
                  " for a participant on the hub's machine; use your LAN address)")
+OWN_MACHINE_TEXT = ("an address of the hub's own machine (only a participant on the hub's"
+                    " machine may use it; use your own machine's address)")
 
 
 class EndpointError(ValueError):
@@ -77,7 +88,16 @@ def normalize_endpoint(endpoint: str) -> str:
         raise EndpointError("Invalid endpoint: must be an http:// or https:// URL")
     parts = urlsplit(endpoint)
     host = parts.hostname or ""
+    if any(c.isspace() for c in host):
+        raise EndpointError("Invalid endpoint: the host must not contain spaces")
+    if parts.port == 0:
+        # Dialing port 0 means the scheme's default port: not what was written.
+        raise EndpointError("Invalid endpoint: port 0 is not a port a server listens on")
     if parse_ip(host) is not None and ":" in host:
+        if "%" in host:
+            # A zone names an interface of the *participant's* machine; the hub's differ.
+            raise EndpointError("Invalid endpoint: an IPv6 zone id (the %... part) means"
+                                " nothing to the hub; give the address without it")
         shown = f"[{host}]"
     else:
         try:
@@ -143,6 +163,8 @@ def address_problem(address: IPAddress, allow_loopback: bool) -> str | None:
         if embedded is not None:
             inner = address_problem(embedded, allow_loopback=False)
             return None if inner is None else f"an IPv6 form of {embedded}, {inner}"
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address, not a model server"
     if address.is_unspecified or (
             isinstance(address, ipaddress.IPv4Address) and address in _THIS_NETWORK):
         return "an unspecified address, which means the hub's machine itself"
@@ -158,6 +180,19 @@ def address_problem(address: IPAddress, allow_loopback: bool) -> str | None:
     return None
 
 
+def _own_machine_problem(address: IPAddress, own: OwnAddresses) -> str | None:
+    """Whether ``address`` (or the IPv4 address an IPv6 form carries) is one of the hub
+    machine's interface addresses, on any port."""
+    machine = own.machine_addresses()
+    if address in machine:
+        return OWN_MACHINE_TEXT
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and embedded in machine:
+            return f"an IPv6 form of {embedded}, {OWN_MACHINE_TEXT}"
+    return None
+
+
 class EndpointPolicy:
     """One hub's rules for dialing endpoints: the hub's own addresses, and join look-ups."""
 
@@ -166,20 +201,25 @@ class EndpointPolicy:
         self._join_lookups = 0
 
     def may_use_loopback(self, joined_from: str | None) -> bool:
-        """A loopback endpoint means "my machine" to a participant; only for one on the
-        hub's own machine is that the machine the hub dials."""
+        """A loopback endpoint, or any other address of the hub's machine, means "my
+        machine" to a participant; only for one on the hub's own machine is that the
+        machine the hub dials. (The name is historic: it covers every own address.)"""
         return self.own.is_this_machine(joined_from)
 
     def refusal(self, host: str, port: int, addresses: list[IPAddress],
-                allow_loopback: bool) -> str | None:
+                on_hub_machine: bool) -> str | None:
         """Why ``host`` (resolved to ``addresses``) must not be dialed, or ``None``. One
-        bad address refuses the whole host: the hub never quietly picks another."""
-        if not allow_loopback and is_loopback_name(host):
+        bad address refuses the whole host: the hub never quietly picks another.
+        ``on_hub_machine``: the participant joined from the hub's machine, so loopback and
+        the machine's other addresses are its own servers."""
+        if not on_hub_machine and is_loopback_name(host):
             return f"{host} is {LOOPBACK_TEXT}"
         for address in addresses:
-            problem = address_problem(address, allow_loopback)
+            problem = address_problem(address, on_hub_machine)
             if problem is None and self.own.is_hub(address, port):
                 problem = f"this hub itself on port {port} (a chat would loop back into it)"
+            if problem is None and not on_hub_machine:
+                problem = _own_machine_problem(address, self.own)
             if problem is not None:
                 spelled = host.strip("[]")
                 if spelled == str(address):

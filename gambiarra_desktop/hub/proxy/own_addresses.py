@@ -69,6 +69,9 @@ class OwnAddresses:
         return address.is_loopback or address in self.machine_addresses()
 
     def machine_addresses(self) -> frozenset[IPAddress]:
+        """Every address on every interface of the hub's machine (LAN, VPN, docker bridge,
+        loopback). Services there may trust the machine itself, so the endpoint policy keeps
+        participants from other machines off all of them, on any port."""
         now = time.monotonic()
         if now - self._read_at > INTERFACE_CACHE_S:
             self._read_at = now
