@@ -1,10 +1,13 @@
-"""From another host, no spelling of "localhost" turns the hub into a relay into its machine.
+"""From another host, no address of the hub's machine turns the hub into a relay into it.
 
-The hub runs in test host A (10.77.0.1, network namespaces) with a canary HTTP server on A's
-loopback (standing in for the private services a real machine has there) and a normal model
-server on A's LAN address. From host B a participant joins with every known spelling of
-A's loopback, the metadata address, and a name that only A's /etc/hosts maps to 127.0.0.1,
-and chats each time. The canary must see nothing; the normal model server must still work.
+The hub runs in test host A (10.77.0.1, network namespaces), which also has a second
+interface (172.31.0.1 and fd31::1, like a docker bridge), with a canary HTTP server on A's
+loopback, LAN and second-interface addresses (standing in for the private services a real
+machine has there, trusting local connections). From host B a participant joins with every
+known spelling of A's loopback, the metadata address, a name that only A's /etc/hosts maps
+to 127.0.0.1, and A's own non-loopback addresses on the canary's port, and chats each time.
+The canary must see nothing; B's own model server must still work. Then a participant on A
+itself uses A's LAN and second-interface addresses: that is its own machine, so it works.
 Skipped with a reason when not root.
 """
 
@@ -17,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests import netns
 from tests.test_lan import background
@@ -24,6 +28,11 @@ from tests.test_lan import background
 CANARY_PORT = 8080
 MODEL_PORT = 8081
 HOSTS_NAME = "canary.internal"
+BRIDGE_NAME = "bridge.internal"
+BRIDGE_V4, BRIDGE_V6 = "172.31.0.1", "fd31::1"
+OWN_HOSTS = (f"{netns.SUBNET_PREFIX}.1", BRIDGE_V4, f"[{BRIDGE_V6}]", BRIDGE_NAME,
+             f"[::ffff:{netns.SUBNET_PREFIX}.1]")
+"""Host A's own addresses other than loopback: only a participant on A may use them."""
 REFUSED_HOSTS = (
     "2130706433", "127.1", "0x7f000001", "0177.0.0.1", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
     "[0:0:0:0:0:ffff:127.0.0.1]", "0", "0.0.0.0", "[::]", "localhost", "LOCALHOST",
@@ -44,7 +53,7 @@ async def main():
     app.router.add_route("*", "/{tail:.*}", hit)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    for host in ("127.0.0.1", "::1"):
+    for host in ("127.0.0.1", "::1", *sys.argv[3:]):
         try:
             await web.TCPSite(runner, host, int(sys.argv[2])).start()
         except OSError:
@@ -57,7 +66,7 @@ asyncio.run(main())
 CLIENT = """
 import asyncio, json, sys
 import aiohttp
-hub, hosts, port, lan_endpoint = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+hub, endpoints = sys.argv[1], json.loads(sys.argv[2])
 async def main():
     seen = {}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
@@ -66,10 +75,9 @@ async def main():
             async with http.post(f"{hub}/rooms/{code}/v1/chat/completions",
                                  json=payload) as response:
                 return response.status, await response.text()
-        for host in [*hosts, "LAN"]:
+        for host, endpoint in endpoints.items():
             async with http.post(f"{hub}/rooms", json={"name": "Relay"}) as response:
                 code = (await response.json())["room"]["code"]
-            endpoint = lan_endpoint if host == "LAN" else f"http://{host}:{port}"
             join = {"id": "peer", "nickname": "Peer", "model": "m", "endpoint": endpoint}
             async with http.post(f"{hub}/rooms/{code}/join", json=join) as response:
                 joined = [response.status, await response.text()]
@@ -77,6 +85,28 @@ async def main():
     print(json.dumps(seen))
 asyncio.run(main())
 """
+
+
+def add_second_interface(host: netns.TestHost) -> None:
+    """A veth pair wholly inside ``host``'s namespace carrying 172.31.0.1 and fd31::1: an
+    interface of the hub's machine that other hosts have no route to, like a docker bridge.
+    It goes when the namespace is deleted."""
+    for args in (("link", "add", "gbr0", "type", "veth", "peer", "name", "gbr1"),
+                 ("addr", "add", f"{BRIDGE_V4}/16", "dev", "gbr0"),
+                 ("-6", "addr", "add", f"{BRIDGE_V6}/64", "dev", "gbr0", "nodad"),
+                 ("link", "set", "gbr0", "up"), ("link", "set", "gbr1", "up")):
+        subprocess.run(["ip", "-n", host.namespace, *args], check=True, capture_output=True,
+                       timeout=10)
+
+
+def run_client(host: netns.TestHost, hub_url: str, endpoints: dict[str, str]) -> Any:
+    """Join and chat once per endpoint from ``host``; what the hub answered, by label."""
+    result = subprocess.run(
+        host.command(sys.executable, "-c", CLIENT, hub_url, json.dumps(endpoints)),
+        capture_output=True, text=True, timeout=120, check=False,
+        cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 @contextmanager
@@ -99,7 +129,8 @@ def test_no_spelling_of_the_hubs_loopback_is_relayed_from_another_host(tmp_path:
     canary_log = tmp_path / "canary.log"
     canary_log.touch()
     with netns.two_hosts() as (hub_host, peer_host), hosts_file_for(
-            hub_host, f"127.0.0.1 {HOSTS_NAME}"):
+            hub_host, f"127.0.0.1 {HOSTS_NAME}\n{BRIDGE_V4} {BRIDGE_NAME}"):
+        add_second_interface(hub_host)
         resolved = subprocess.run(
             hub_host.command("getent", "hosts", HOSTS_NAME), capture_output=True, text=True,
             timeout=10, check=False)
@@ -108,22 +139,32 @@ def test_no_spelling_of_the_hubs_loopback_is_relayed_from_another_host(tmp_path:
                                    "--host", "0.0.0.0", "--port", "3000",
                                    "--data-dir", str(tmp_path / "hub"))
         canary_cmd = hub_host.command(sys.executable, "-c", CANARY, str(canary_log),
-                                      str(CANARY_PORT))
-        model_cmd = hub_host.command(sys.executable, "-m",
-                                     "gambiarra_desktop.devtools.fake_openai", "--host",
-                                     hub_host.address, "--port", str(MODEL_PORT),
-                                     "--model", "m")
+                                      str(CANARY_PORT), hub_host.address, BRIDGE_V4,
+                                      BRIDGE_V6)
+        # The participant's model server is on the participant's own machine, B.
+        model_cmd = peer_host.command(sys.executable, "-m",
+                                      "gambiarra_desktop.devtools.fake_openai", "--host",
+                                      peer_host.address, "--port", str(MODEL_PORT),
+                                      "--model", "m")
+        hub_url = f"http://{hub_host.address}:3000"
+        own = {host: f"http://{host}:{CANARY_PORT}" for host in OWN_HOSTS}
         with background(canary_cmd, "canary ready"), background(model_cmd, "Fake OpenAI"), \
                 background(hub_cmd, "listening"):
-            result = subprocess.run(
-                peer_host.command(sys.executable, "-c", CLIENT,
-                                  f"http://{hub_host.address}:3000", json.dumps(REFUSED_HOSTS),
-                                  str(CANARY_PORT), f"http://{hub_host.address}:{MODEL_PORT}"),
-                capture_output=True, text=True, timeout=120, check=False,
-                cwd=Path(__file__).parent.parent)
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout)
-    assert canary_log.read_text() == "", "the hub relayed a request into its own loopback"
+            seen = run_client(peer_host, hub_url, {
+                **{host: f"http://{host}:{CANARY_PORT}" for host in REFUSED_HOSTS}, **own,
+                "LAN": f"http://{peer_host.address}:{MODEL_PORT}"})
+            relayed = canary_log.read_text()
+            # A participant on the hub's machine (joined by its LAN address) may use them.
+            local = run_client(hub_host, hub_url, own)
+    assert relayed == "", "the hub relayed a request into its own machine"
+    for host in OWN_HOSTS:
+        (join_status, join_body), (chat_status, chat_body) = seen[host]["join"], seen[host]["chat"]
+        assert join_status == 400, (host, seen[host])
+        assert "an address of the hub's own machine" in json.loads(join_body)["error"], host
+        assert "PRIVATE" not in chat_body, host
+        assert local[host]["join"][0] == 201, (host, local[host])
+        assert local[host]["chat"][0] == 200 and "PRIVATE" in local[host]["chat"][1], host
+    assert len(canary_log.read_text().splitlines()) == len(OWN_HOSTS)
     for host in REFUSED_HOSTS:
         (join_status, join_body), (chat_status, chat_body) = seen[host]["join"], seen[host]["chat"]
         assert join_status == 400 or chat_status == 502, (host, seen[host])
