@@ -79,3 +79,12 @@ class HubConfig:
     """Open HTTP connections per client address; more get a quick 429 and are closed."""
     header_timeout_s: float = 10.0
     """A connection must send a complete request head within this time (slowloris)."""
+    # Memory bounds against hostile model servers and slow clients (issue 9, slice E).
+    max_upstream_body_bytes: int = 32 * 1024 * 1024
+    """A non-streamed answer from a model larger than this fails (502, or the next
+    participant): it is held in memory whole. Streamed answers are not capped."""
+    body_read_timeout_s: float = 30.0
+    """A request body must arrive whole within this time, or 408 (a trickled body)."""
+    body_read_budget_bytes: int = 256 * 1024 * 1024
+    """Request-body bytes the hub reads at once, all clients together (each request counts
+    its Content-Length, or ``max_body_bytes`` when unknown); over it, 503 with Retry-After."""

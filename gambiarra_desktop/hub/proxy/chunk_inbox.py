@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, Callable
+
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+"""A whole (non-streamed) answer larger than this is refused: it is held in memory at once,
+so a hostile model server answering gigabytes must not be able to fill the hub's RAM."""
 
 
 class UpstreamError(Exception):
@@ -38,9 +43,14 @@ class ChunkInbox:
         self.complete = True
         self._wake()
 
-    def fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException, discard: bool = False) -> None:
+        """``discard``: drop what is waiting too (an overflow frees its memory at once and
+        the consumer sees the error next); else it is delivered first."""
         if self.error is None:
             self.error = error
+        if discard:
+            self._chunks.clear()
+            self.buffered = 0
         self._wake()
 
     def _wake(self) -> None:
@@ -59,14 +69,27 @@ class ChunkInbox:
             self._on_taken()
         return chunk
 
-    async def read_all(self, idle_timeout_s: float | None) -> bytes:
-        """The whole body. Small answers usually arrive complete with their head: then
-        this returns at once, without starting an iterator."""
-        if self.complete:
+    async def read_all(
+        self, idle_timeout_s: float | None, max_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> bytes:
+        """The whole body, or an :class:`UpstreamError` once it passes ``max_bytes`` (what
+        was read so far is dropped then). Small answers usually arrive complete with their
+        head: then this returns at once, without starting an iterator."""
+        if self.complete and self.buffered <= max_bytes:
             return self.take() or b""
-        return b"".join([chunk async for chunk in self.chunks(idle_timeout_s)])
+        parts: list[bytes] = []
+        total = 0
+        chunks = self.chunks(idle_timeout_s)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                total += len(chunk)
+                if total > max_bytes:
+                    raise UpstreamError(
+                        f"{self._source} answer is larger than the limit of {max_bytes} bytes")
+                parts.append(chunk)
+        return b"".join(parts)
 
-    async def chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
+    async def chunks(self, idle_timeout_s: float | None) -> AsyncGenerator[bytes, None]:
         """Chunks until the body is complete. Chunks that arrived before a failure are
         still delivered, then the failure is raised."""
         while True:

@@ -203,7 +203,8 @@ class ChatProxy:
         failed: bool = False,
     ) -> web.Response:
         try:
-            data = await upstream.read(self._config.upstream_idle_timeout_s)
+            data = await upstream.read(self._config.upstream_idle_timeout_s,
+                                       self._config.max_upstream_body_bytes)
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc
         attempt.meter.on_body(data)

@@ -18,13 +18,21 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from gambiarra_desktop import tunnel_wire
-from gambiarra_desktop.hub.proxy.chunk_inbox import ChunkInbox, UpstreamError
+from gambiarra_desktop.hub.proxy.chunk_inbox import (
+    DEFAULT_MAX_BODY_BYTES,
+    ChunkInbox,
+    UpstreamError,
+)
 from gambiarra_desktop.protocol import ParticipantInfo
 
 log = logging.getLogger(__name__)
 
 TUNNEL_HEARTBEAT_S = 20.0
 """WebSocket pings: a participant whose machine vanished is noticed within this time."""
+TUNNEL_INBOX_MAX_BYTES = 8 * 1024 * 1024
+"""Bytes of one answer waiting for its client. A WebSocket has no per-request backpressure
+(one slow client must not stall the participant's other answers), so past this the request
+fails and is cancelled on the agent instead of growing the hub's memory."""
 CLOSE_REPLACED = 4000
 CLOSE_LEFT = 4001
 
@@ -48,8 +56,8 @@ class TunnelResponse:
         if not self.head.done():
             self.head.set_result(None)
 
-    def on_error(self, error: UpstreamError) -> None:
-        self.inbox.fail(error)
+    def on_error(self, error: UpstreamError, discard: bool = False) -> None:
+        self.inbox.fail(error, discard)
         if not self.head.done():
             self.head.set_exception(error)
             self.head.exception()
@@ -61,8 +69,10 @@ class TunnelResponse:
     def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
         return self.inbox.chunks(idle_timeout_s)
 
-    async def read(self, idle_timeout_s: float | None) -> bytes:
-        return await self.inbox.read_all(idle_timeout_s)
+    async def read(
+        self, idle_timeout_s: float | None, max_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> bytes:
+        return await self.inbox.read_all(idle_timeout_s, max_bytes)
 
     def release(self) -> None:
         if self._released:
@@ -144,6 +154,11 @@ class TunnelSession:
             response = self._pending.get(request_id)
             if response is not None:
                 response.inbox.put(chunk)
+                if response.inbox.buffered > TUNNEL_INBOX_MAX_BYTES:
+                    response.on_error(UpstreamError(
+                        "the participant sends faster than the client reads (over "
+                        f"{TUNNEL_INBOX_MAX_BYTES} bytes waiting)"), discard=True)
+                    self.finish(request_id, cancel=True)
             return
         response = self._pending.get(message["id"])
         if response is None:

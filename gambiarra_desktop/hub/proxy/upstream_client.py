@@ -28,7 +28,11 @@ from urllib.parse import urlsplit
 import httptools
 
 from gambiarra_desktop.hub.ip_addresses import IPAddress
-from gambiarra_desktop.hub.proxy.chunk_inbox import ChunkInbox, UpstreamError
+from gambiarra_desktop.hub.proxy.chunk_inbox import (
+    DEFAULT_MAX_BODY_BYTES,
+    ChunkInbox,
+    UpstreamError,
+)
 from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy, resolve
 
 __all__ = ["ModelResponse", "Target", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
@@ -37,6 +41,15 @@ IDLE_CONNECTION_TTL_S = 30.0
 MAX_IDLE_PER_HOST = 64
 PAUSE_READING_ABOVE_BYTES = 1 << 20
 """Stop reading from the upstream while this much is waiting for a slow client."""
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100
+"""A response head (status line and headers) must end within these. llhttp sets no limit of
+its own, and httptools keeps a header's name and value in memory until the header ends, so
+without a cap a model server sending header lines forever grows the hub without bound."""
+
+
+class _HeadTooLargeError(UpstreamError):
+    """The response head passed :data:`MAX_HEAD_BYTES` or :data:`MAX_HEADERS`."""
 
 
 class StaleConnectionError(UpstreamError):
@@ -84,7 +97,9 @@ class ModelResponse(Protocol):
 
     def header(self, name: str) -> str | None: ...
     def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]: ...
-    async def read(self, idle_timeout_s: float | None) -> bytes: ...
+    async def read(
+        self, idle_timeout_s: float | None, max_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> bytes: ...
     def release(self) -> None: ...
     def close(self) -> None: ...
 
@@ -110,6 +125,9 @@ class _Connection(asyncio.Protocol):
         self.inbox = ChunkInbox("upstream", on_taken=self._resume_reading)
         self._paused = False
         self._framed = False
+        self._head_complete = False
+        self._head_room = MAX_HEAD_BYTES
+        self._header_count = 0
 
     @property
     def message_complete(self) -> bool:
@@ -122,12 +140,31 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
+        if self.inbox.error is not None:
+            return  # Already failed; the transport is closing.
         try:
+            if not self._head_complete:
+                # Only the head's first MAX_HEAD_BYTES are parsed: it must end within them.
+                room = self._head_room
+                if len(data) > room:
+                    self._parser.feed_data(data[:room])
+                    if not self._head_complete:
+                        raise _HeadTooLargeError(
+                            f"upstream's response head is larger than {MAX_HEAD_BYTES} bytes")
+                    data = data[room:]
+                else:
+                    self._head_room = room - len(data)
             self._parser.feed_data(data)
+        except _HeadTooLargeError as exc:
+            self._fail(exc)
         except httptools.HttpParserUpgrade:
             self._fail(UpstreamError("upstream tried to upgrade the connection"))
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamError(f"invalid HTTP from upstream: {exc}"))
+            cause = exc.__context__  # What one of our callbacks raised, if one did.
+            if isinstance(cause, _HeadTooLargeError):
+                self._fail(cause)
+            else:
+                self._fail(UpstreamError(f"invalid HTTP from upstream: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -151,12 +188,16 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > MAX_HEADERS:
+            raise _HeadTooLargeError(f"upstream sent more than {MAX_HEADERS} headers")
         self.headers.append((name, value))
         lowered = name.lower()
         if lowered in (b"content-length", b"transfer-encoding"):
             self._framed = True
 
     def on_headers_complete(self) -> None:
+        self._head_complete = True
         self.status = self._parser.get_status_code()
         self.keep_alive = self._parser.should_keep_alive()
         if not self.headers_done.done():
@@ -221,8 +262,18 @@ class UpstreamResponse:
     def iter_chunks(self, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
         return self._connection.inbox.chunks(idle_timeout_s)
 
-    async def read(self, idle_timeout_s: float | None) -> bytes:
-        return await self._connection.inbox.read_all(idle_timeout_s)
+    async def read(
+        self, idle_timeout_s: float | None, max_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> bytes:
+        """The whole body, refused (:class:`UpstreamError`) past ``max_bytes``: at once when
+        the declared length says so, else as soon as the count passes it."""
+        declared = (self.header("Content-Length") or "").strip()
+        # llhttp has checked the digits; the length test keeps int() away from huge strings.
+        if declared.isdecimal() and (len(declared) > 18 or int(declared) > max_bytes):
+            raise UpstreamError(
+                f"upstream answer is larger than the limit of {max_bytes} bytes "
+                f"(Content-Length {declared})")
+        return await self._connection.inbox.read_all(idle_timeout_s, max_bytes)
 
     def release(self) -> None:
         """Return the connection to the pool when it is reusable, else close it."""
