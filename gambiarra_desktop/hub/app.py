@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gambiarra_desktop.events import EventBus, EventType
+from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET, BodyBudget
 from gambiarra_desktop.hub.api.responses import add_cors_header, api_middleware
 from gambiarra_desktop.hub.api.routes import routes
 from gambiarra_desktop.hub.api.sse import RoomEventStreams
@@ -68,6 +69,8 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
 
     tunnels = TunnelHub(on_tunnel_lost)
     app[CONFIG] = config
+    app[BODY_BUDGET] = BodyBudget(config.body_read_budget_bytes, config.max_body_bytes,
+                                  config.body_read_timeout_s)
     app[BUS] = bus
     app[STORE] = store
     app[REGISTRY] = registry

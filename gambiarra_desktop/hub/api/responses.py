@@ -6,6 +6,7 @@ traceback or an HTML error page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -17,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from gambiarra_desktop.hub import errors
 from gambiarra_desktop.hub.api import body_checks
+from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
 from gambiarra_desktop.hub.api.private_origins import is_private_origin
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,12 @@ STATUS_MESSAGES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+BUSY_READING = "The hub is busy reading other requests; try again later"
+BUSY_RETRY_AFTER_S = 2
+"""What a client turned away for the body budget is told to wait: the bodies being read
+finish within their deadline, most far sooner."""
 
 
 DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
@@ -112,11 +120,29 @@ def raw_error_response(
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or an :class:`ApiError` that says what is wrong."""
+    """The request body as a JSON object, or an :class:`ApiError` that says what is wrong.
+
+    The read is bounded in time and in hub-wide memory (see ``body_budget.py``): a declared
+    length over the limit is refused before any byte is read, the hub's budget is reserved
+    for the body before reading it (503 when spent), and the whole body must arrive within
+    the deadline (408)."""
+    budget = request.config_dict[BODY_BUDGET]
+    declared = request.content_length
+    if declared is not None and declared > budget.max_body_bytes:
+        raise ApiError(413, _too_large_message(request))
+    size = budget.size_to_reserve(declared)
+    if not budget.try_reserve(size):
+        raise ApiError(503, BUSY_READING, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
     try:
-        raw = await request.read()
+        async with asyncio.timeout(budget.timeout_s):
+            raw = await request.read()
+    except TimeoutError as exc:
+        raise ApiError(
+            408, f"Request body took too long (limit {budget.timeout_s:g} s)") from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise ApiError(413, _too_large_message(request)) from exc
+    finally:
+        budget.release(size)
     if body_checks.json_depth_exceeds(raw):
         raise ApiError(400, body_checks.TOO_DEEP)
     try:
