@@ -151,9 +151,9 @@ async def test_one_address_cannot_take_every_room(
     created = [await api.call("POST", "/rooms", {"name": f"r{i}"}) for i in range(4)]
     assert [status for status, _ in created] == [201, 201, 201, 429]
     assert created[3][1]["error"] == "Your address already holds 3 rooms; delete one first"
-    async with _from("127.0.0.2") as other:
-        async with other.post(f"{hub.url}/rooms", json={"name": "mine"}) as response:
-            assert response.status == 201
+    async with _from("127.0.0.2") as other, other.post(
+            f"{hub.url}/rooms", json={"name": "mine"}) as response:
+        assert response.status == 201
     first = created[0][1]
     assert (await _delete(api, first["room"]["code"], first["creatorSecret"]))[0] == 200
     assert (await api.call("POST", "/rooms", {"name": "again"}))[0] == 201
@@ -175,11 +175,11 @@ async def test_one_address_cannot_fill_someone_elses_room(
                          json={"id": "d", "nickname": "N", "model": "m",
                                "endpoint": "http://10.1.2.3:1"}) as response:
         assert response.status == 429
-    async with _from("127.0.0.2") as owner:
-        async with owner.post(f"{hub.url}/rooms/{code}/join",
-                              json={"id": "owner", "nickname": "O", "model": "m",
-                                    "endpoint": "http://127.0.0.1:9"}) as response:
-            assert response.status == 201
+    async with _from("127.0.0.2") as owner, owner.post(
+            f"{hub.url}/rooms/{code}/join",
+            json={"id": "owner", "nickname": "O", "model": "m",
+                  "endpoint": "http://127.0.0.1:9"}) as response:
+        assert response.status == 201
     assert (await api.call("DELETE", f"/rooms/{code}/leave/a"))[0] == 200
     assert (await api.join(code, id="c"))[0] == 201  # The freed seat is usable again.
 
