@@ -8,8 +8,9 @@ on a private network or this machine, which were allowed to reach it before PNA 
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
+
+from gambiarra_desktop.hub.ip_addresses import parse_ip
 
 
 def is_private_origin(origin: str) -> bool:
@@ -26,12 +27,9 @@ def is_private_origin(origin: str) -> bool:
     host = host.rstrip(".").lower()
     if host == "localhost" or host.endswith((".localhost", ".local")):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = parse_ip(host)
+    if address is None:
         return False  # A public DNS name: it may point anywhere, so it gets no grant.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     if address.is_unspecified or address.is_multicast:
         return False
     return address.is_loopback or address.is_link_local or address.is_private
