@@ -27,6 +27,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from gambiarra_desktop.hub.api.address_quota import AddressQuota
 from gambiarra_desktop.hub.api.responses import STATUS_MESSAGES, error_response, raw_error_response
 
 log = logging.getLogger(__name__)
@@ -54,41 +55,27 @@ def connection_budget(configured: int, open_file_limit: int | None) -> int:
     return max(MIN_CONNECTIONS, min(MAX_AUTO_CONNECTIONS, (open_file_limit - FILE_RESERVE) // 2))
 
 
-class ConnectionGate:
+class ConnectionGate(AddressQuota):
     """Counts open connections in total and per client address."""
 
     def __init__(self, max_total: int, max_per_address: int) -> None:
-        self.max_total = max_total
-        self.max_per_address = max_per_address
-        self.open_count = 0
+        super().__init__(max_total, max_per_address)
         self.refused_count = 0
         self.lingering = 0
-        self._per_address: dict[str, int] = {}
 
-    def admit(self, address: str) -> tuple[int, str] | None:
-        """Count the connection in, or say why not, as ``(status, message)``. Synchronous:
-        the check and the count happen with nothing in between."""
-        if self.open_count >= self.max_total:
-            self.refused_count += 1
+    @property
+    def open_count(self) -> int:
+        return self.count
+
+    def admit_connection(self, address: str) -> tuple[int, str] | None:
+        """Count the connection in, or say why not, as ``(status, message)``."""
+        refusal = self.admit(address)
+        if refusal is None:
+            return None
+        self.refused_count += 1
+        if refusal == "total":
             return 503, "The hub is full (too many open connections); try again later"
-        if self._per_address.get(address, 0) >= self.max_per_address:
-            self.refused_count += 1
-            return 429, (f"Too many open connections from your address"
-                         f" (limit {self.max_per_address})")
-        self.open_count += 1
-        self._per_address[address] = self._per_address.get(address, 0) + 1
-        return None
-
-    def release(self, address: str) -> None:
-        self.open_count -= 1
-        remaining = self._per_address.get(address, 1) - 1
-        if remaining > 0:
-            self._per_address[address] = remaining
-        else:
-            self._per_address.pop(address, None)
-
-    def open_from(self, address: str) -> int:
-        return self._per_address.get(address, 0)
+        return 429, f"Too many open connections from your address (limit {self.max_per_address})"
 
 
 def _peer_address(transport: asyncio.BaseTransport) -> str:
@@ -119,7 +106,7 @@ class GuardedRequestHandler(RequestHandler):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # A stream server's are.
         self._address = _peer_address(transport)
-        refusal = self._gate.admit(self._address)
+        refusal = self._gate.admit_connection(self._address)
         if refusal is not None:
             self._refuse(transport, *refusal)
             return

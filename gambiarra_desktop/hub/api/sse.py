@@ -20,6 +20,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gambiarra_desktop.events import HUB_WIDE_EVENTS, Event, EventBus, EventType
+from gambiarra_desktop.hub.api.address_quota import AddressQuota
 from gambiarra_desktop.hub.api.responses import ApiError
 from gambiarra_desktop.hub.proxy.forward import STREAM_HEADERS
 
@@ -74,11 +75,8 @@ class RoomEventStreams:
         self._heartbeat_s = heartbeat_s
         self._queue_size = queue_size
         self._buffer_bytes = buffer_bytes
-        self._max_listeners = max_listeners
-        self._max_per_address = max_listeners_per_address
+        self._quota = AddressQuota(max_listeners, max_listeners_per_address)
         self._by_room: dict[str, set[_Listener]] = {}
-        self._per_address: dict[str, int] = {}
-        self._count = 0
         self._bus = bus
         self._unsubscribe: Callable[[], None] | None = None
         """Subscribed only while someone listens: the chat path skips building events
@@ -86,7 +84,7 @@ class RoomEventStreams:
 
     @property
     def listener_count(self) -> int:
-        return self._count
+        return self._quota.count
 
     def close_all(self) -> None:
         for listeners in self._by_room.values():
@@ -117,18 +115,17 @@ class RoomEventStreams:
     def _admit(self, request: web.Request, room_code: str) -> _Listener:
         """Check the caps and register the listener, with no ``await`` in between."""
         address = request.remote or ""
-        if self._count >= self._max_listeners:
-            raise ApiError(503, f"This hub is serving its limit of {self._max_listeners}"
+        refusal = self._quota.admit(address)
+        if refusal == "total":
+            raise ApiError(503, f"This hub is serving its limit of {self._quota.max_total}"
                                 " event listeners; try again later",
                            {"Retry-After": str(RETRY_AFTER_S)})
-        if self._per_address.get(address, 0) >= self._max_per_address:
+        if refusal == "address":
             raise ApiError(429, f"Too many event streams from your address (limit"
-                                f" {self._max_per_address})",
+                                f" {self._quota.max_per_address})",
                            {"Retry-After": str(RETRY_AFTER_S)})
         listener = _Listener(address, request.transport, room_code)
         self._by_room.setdefault(room_code, set()).add(listener)
-        self._per_address[address] = self._per_address.get(address, 0) + 1
-        self._count += 1
         if self._unsubscribe is None:
             self._unsubscribe = self._bus.subscribe(self._deliver)
         return listener
@@ -140,13 +137,8 @@ class RoomEventStreams:
         room.discard(listener)
         if not room:
             del self._by_room[room_code]
-        remaining = self._per_address[listener.address] - 1
-        if remaining:
-            self._per_address[listener.address] = remaining
-        else:
-            del self._per_address[listener.address]
-        self._count -= 1
-        if not self._count and self._unsubscribe is not None:
+        self._quota.release(listener.address)
+        if not self._quota.count and self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
 
