@@ -79,12 +79,18 @@ class HubClient:
         await self.close()
 
     async def request(
-        self, method: str, path: str, payload: Any = None, secret: str | None = None
+        self, method: str, path: str, payload: Any = None, secret: str | None = None,
+        bearer: str | None = None,
     ) -> Any:
         """``secret``: the participant secret of the join reply, proving a health call,
-        leave or re-join comes from whoever joined."""
+        leave or re-join comes from whoever joined. ``bearer``: an ``Authorization`` for
+        this call only (a creator secret or owner token), instead of the room password."""
         url = self.base_url + path
-        headers = {**self._headers, PARTICIPANT_SECRET_HEADER: secret} if secret else self._headers
+        headers = dict(self._headers)
+        if secret:
+            headers[PARTICIPANT_SECRET_HEADER] = secret
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
         try:
             async with self.session.request(
                 method, url, json=payload, timeout=self._timeout, headers=headers
@@ -147,16 +153,7 @@ class HubClient:
 
     async def delete_room(self, code: str, bearer: str) -> None:
         """Delete a room with its creator secret or the hub's owner token."""
-        url = f"{self.base_url}/rooms/{code}"
-        try:
-            async with self.session.delete(url, timeout=self._timeout,
-                                           headers={"Authorization": f"Bearer {bearer}"}
-                                           ) as response:
-                text = await response.text()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
-        if response.status >= 400:
-            raise HubApiError(response.status, error_message(response.status, text))
+        await self.request("DELETE", f"/rooms/{code}", bearer=bearer)
 
     async def participants(self, code: str) -> list[dict[str, Any]]:
         data = await self._object("GET", f"/rooms/{code}/participants")
