@@ -26,6 +26,9 @@ ROOM_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 MDNS_SERVICE_TYPE = "_gambiarra._tcp.local."
 
+MAX_CONCURRENT = 64
+"""The most requests one participant may be given at once (``config.maxConcurrent``)."""
+
 ANY_MODEL_ALIASES = frozenset({"*", "any"})
 MODEL_PREFIX = "model:"
 

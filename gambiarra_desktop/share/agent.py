@@ -27,7 +27,7 @@ from typing import Any, Literal
 import aiohttp
 
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
-from gambiarra_desktop.protocol import HEALTH_CHECK_INTERVAL_S, Transport
+from gambiarra_desktop.protocol import HEALTH_CHECK_INTERVAL_S, MAX_CONCURRENT, Transport
 from gambiarra_desktop.share.backoff import Backoff
 from gambiarra_desktop.share.local_servers import ModelServerError, list_models, server_slots
 from gambiarra_desktop.share.tunnel_client import TunnelClient, TunnelRejectedError
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 AgentState = Literal["stopped", "starting", "sharing", "reconnecting", "failed"]
 PERMANENT_JOIN_STATUSES = frozenset({400, 401, 404})
 LEAVE_TIMEOUT_S = 3.0
-MAX_CONCURRENCY = 64
-"""The hub's bound on ``config.maxConcurrent``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +187,7 @@ class ShareAgent:
                   if k not in ("maxConcurrent", "maxConcurrentSource")}
         slots = await server_slots(session, s.endpoint)
         if slots is not None:
-            config.update(maxConcurrent=min(slots, MAX_CONCURRENCY),
+            config.update(maxConcurrent=min(slots, MAX_CONCURRENT),
                           maxConcurrentSource="server")
         s.config = config
 

@@ -12,7 +12,7 @@ from gambiarra_desktop.hub.proxy.endpoint_policy import (
     EndpointPolicy,
     normalize_endpoint,
 )
-from gambiarra_desktop.protocol import ErrorText, Transport
+from gambiarra_desktop.protocol import MAX_CONCURRENT, ErrorText, Transport
 
 MAX_LENGTHS = {
     "id": 200,
@@ -107,7 +107,6 @@ async def check_endpoint(
         raise ApiError(400, refusal)
 
 
-MAX_CONCURRENT_LIMIT = 64
 
 
 def max_concurrent(config: dict[str, Any]) -> int | None:
@@ -117,9 +116,9 @@ def max_concurrent(config: dict[str, Any]) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not (
-            1 <= value <= MAX_CONCURRENT_LIMIT):
+            1 <= value <= MAX_CONCURRENT):
         raise ApiError(400, "Invalid field: config.maxConcurrent must be a whole number"
-                            f" from 1 to {MAX_CONCURRENT_LIMIT}")
+                            f" from 1 to {MAX_CONCURRENT}")
     return value
 
 

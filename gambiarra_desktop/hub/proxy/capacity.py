@@ -45,12 +45,14 @@ import collections
 import math
 from typing import Any, Literal
 
+from gambiarra_desktop.protocol import MAX_CONCURRENT
+
 ConcurrencySource = Literal["declared", "server", "adaptive"]
 SampleKind = Literal["first_token", "per_token"]
 
 INITIAL_LIMIT = 4
 MIN_LIMIT = 1
-MAX_LIMIT = 64
+MAX_LIMIT = MAX_CONCURRENT
 BACKOFF_RATIO = 0.9
 TOLERANCE = 2.0
 MIN_SLACK_MS = 100.0
@@ -61,7 +63,7 @@ class AimdLimit:
     """The adaptive limit of one participant; plain state, no I/O, no clock."""
 
     def __init__(self, initial: int = INITIAL_LIMIT) -> None:
-        self.limit = min(MAX_LIMIT, max(MIN_LIMIT, initial))
+        self.limit = clamp(initial)
         self._samples: dict[SampleKind, collections.deque[float]] = {
             "first_token": collections.deque(maxlen=WINDOW),
             "per_token": collections.deque(maxlen=WINDOW),
