@@ -7,6 +7,7 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from gambiarra_desktop.hub.proxy.chunk_inbox import DEFAULT_MAX_BODY_BYTES
 from gambiarra_desktop.protocol import (
     HEALTH_CHECK_INTERVAL_S,
     PARTICIPANT_TIMEOUT_S,
@@ -79,8 +80,8 @@ class HubConfig:
     """Open HTTP connections per client address; more get a quick 429 and are closed."""
     header_timeout_s: float = 10.0
     """A connection must send a complete request head within this time (slowloris)."""
-    # Memory bounds against hostile model servers and slow clients (issue 9, slice E).
-    max_upstream_body_bytes: int = 32 * 1024 * 1024
+    # Memory bounds against hostile model servers and slow clients.
+    max_upstream_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """A non-streamed answer from a model larger than this fails (502, or the next
     participant): it is held in memory whole. Streamed answers are not capped."""
     body_read_timeout_s: float = 30.0
