@@ -112,10 +112,10 @@ async def test_pool_survives_llamacpp_closing_kept_alive_connections(llama_serve
     opened = 0
     connect = pool._connect
 
-    async def counting_connect(target: Target, allow_loopback: bool) -> Any:
+    async def counting_connect(target: Target, on_hub_machine: bool) -> Any:
         nonlocal opened
         opened += 1
-        return await connect(target, allow_loopback)
+        return await connect(target, on_hub_machine)
 
     pool._connect = counting_connect  # type: ignore[method-assign]
     target = Target.parse(llama_server + "/v1/chat/completions")
@@ -124,7 +124,7 @@ async def test_pool_survives_llamacpp_closing_kept_alive_connections(llama_serve
             body = json.dumps({"model": "tiny", "messages": MESSAGES, "max_tokens": 3,
                                "stream": stream, "logit_bias": NO_EOS}).encode()
             # The server is on this machine's loopback, as a local participant's would be.
-            response = await pool.post(target, body, 30, allow_loopback=True)
+            response = await pool.post(target, body, 30, on_hub_machine=True)
             data = await response.read(30)
             assert response.status == 200, data
             assert response._connection.keep_alive, "the server announces keep-alive"

@@ -200,10 +200,10 @@ class EndpointPolicy:
         self.own = own or OwnAddresses()
         self._join_lookups = 0
 
-    def may_use_loopback(self, joined_from: str | None) -> bool:
+    def on_hub_machine(self, joined_from: str | None) -> bool:
         """A loopback endpoint, or any other address of the hub's machine, means "my
         machine" to a participant; only for one on the hub's own machine is that the
-        machine the hub dials. (The name is historic: it covers every own address.)"""
+        machine the hub dials."""
         return self.own.is_this_machine(joined_from)
 
     def refusal(self, host: str, port: int, addresses: list[IPAddress],
@@ -234,11 +234,11 @@ class EndpointPolicy:
         parts = urlsplit(endpoint)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        allow_loopback = self.may_use_loopback(joined_from)
+        on_hub_machine = self.on_hub_machine(joined_from)
         literal = numeric_address(host)
         if literal is not None:
             addresses = [literal]
-        elif (not allow_loopback and is_loopback_name(host)) or (
+        elif (not on_hub_machine and is_loopback_name(host)) or (
                 self._join_lookups >= MAX_JOIN_LOOKUPS):
             addresses = []  # Refused by name, or too many look-ups under way: no look-up.
         else:
@@ -249,7 +249,7 @@ class EndpointPolicy:
                 addresses = []
             finally:
                 self._join_lookups -= 1
-        refusal = self.refusal(host, port, addresses, allow_loopback)
+        refusal = self.refusal(host, port, addresses, on_hub_machine)
         return None if refusal is None else f"Invalid endpoint: {refusal}"
 
 

@@ -192,10 +192,10 @@ class ChatProxy:
                 raise UpstreamError(ErrorText.TUNNEL_NOT_CONNECTED)
             return await session.open(attempt.body, timeout_s)
         target = self._target(participant["endpoint"])
-        allow_loopback = self.policy.may_use_loopback(
+        on_hub_machine = self.policy.on_hub_machine(
             attempt.room.joined_from.get(participant["id"]))
         return await self._pool.post(target, dump_json(attempt.body), timeout_s,
-                                     allow_loopback=allow_loopback,
+                                     on_hub_machine=on_hub_machine,
                                      extra_headers=attempt.hop_header)
 
     async def _whole(

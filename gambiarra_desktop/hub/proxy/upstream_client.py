@@ -307,14 +307,15 @@ class UpstreamPool:
 
     async def post(
         self, target: Target, body: bytes, first_byte_timeout_s: float, *,
-        allow_loopback: bool = False, extra_headers: str = "",
+        on_hub_machine: bool = False, extra_headers: str = "",
     ) -> UpstreamResponse:
         """Send a JSON POST and wait for the response head.
 
-        ``allow_loopback``: the participant joined from the hub's machine, so a loopback
-        address is its own server. ``extra_headers``: complete ``Name: value\\r\\n`` lines
-        (the hop header). A reused connection that turns out stale is replaced by a fresh
-        one, once: nothing has reached our client yet, so the retry is invisible to it.
+        ``on_hub_machine``: the participant joined from the hub's machine, so loopback and
+        the machine's other addresses are its own servers. ``extra_headers``: complete
+        ``Name: value\\r\\n`` lines (the hop header). A reused connection that turns out
+        stale is replaced by a fresh one, once: nothing has reached our client yet, so the
+        retry is invisible to it.
         """
         try:
             head = (
@@ -326,14 +327,14 @@ class UpstreamPool:
         except UnicodeEncodeError as exc:  # An endpoint stored before it was normalized.
             raise UpstreamError("the endpoint URL is not plain ASCII") from exc
         request = head + body
-        key = (target.scheme, target.host, target.port, allow_loopback)
+        key = (target.scheme, target.host, target.port, on_hub_machine)
         connection = self._take_idle(key)
         if connection is not None:
             try:
                 return await self._exchange(key, connection, request, first_byte_timeout_s)
             except StaleConnectionError:
                 self.stale_retries += 1
-        connection = await self._connect(target, allow_loopback)
+        connection = await self._connect(target, on_hub_machine)
         return await self._exchange(key, connection, request, first_byte_timeout_s)
 
     async def _exchange(
@@ -353,16 +354,16 @@ class UpstreamPool:
             timer.cancel()
         return UpstreamResponse(self, key, connection)
 
-    async def _connect(self, target: Target, allow_loopback: bool) -> _Connection:
+    async def _connect(self, target: Target, on_hub_machine: bool) -> _Connection:
         """Resolve, check every address, then dial the checked addresses in turn (the
         whole step within the connect timeout). TLS still verifies the name as spelled."""
         loop = asyncio.get_running_loop()
         ssl_context = self._tls() if target.scheme == "https" else None
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                self._check(target, [], allow_loopback)  # By name (``localhost``) first.
+                self._check(target, [], on_hub_machine)  # By name (``localhost``) first.
                 addresses = await resolve(target.host, target.port, self._connect_timeout_s)
-                self._check(target, addresses, allow_loopback)
+                self._check(target, addresses, on_hub_machine)
                 connection = await self._dial(loop, addresses, target, ssl_context)
         except TimeoutError as exc:
             raise UpstreamError(
@@ -378,9 +379,9 @@ class UpstreamPool:
             raise UpstreamError(f"cannot connect to {target.host}:{target.port}: {reason}") from exc
         return connection
 
-    def _check(self, target: Target, addresses: list[IPAddress], allow_loopback: bool) -> None:
+    def _check(self, target: Target, addresses: list[IPAddress], on_hub_machine: bool) -> None:
         if self._policy is not None:
-            refusal = self._policy.refusal(target.host, target.port, addresses, allow_loopback)
+            refusal = self._policy.refusal(target.host, target.port, addresses, on_hub_machine)
             if refusal is not None:
                 raise UpstreamError(refusal)
 
