@@ -23,30 +23,24 @@ import asyncio
 import collections
 import hashlib
 import hmac
-import math
-import time
 
 from gambiarra_desktop.hub.errors import InvalidPasswordError, TooManyPasswordFailuresError
+from gambiarra_desktop.hub.failure_book import FailureBook
 from gambiarra_desktop.hub.rooms.passwords import verify_password
 from gambiarra_desktop.hub.rooms.room import Room
 
 REMEMBERED_PER_ROOM = 8
 """Distinct correct passwords remembered per room (one is the rule; a few cover typos
 in clients that were fixed later)."""
-MAX_TRACKED_ADDRESSES = 10_000
-"""Addresses whose failures are tracked; the oldest are forgotten beyond this."""
 
 
 class PasswordGate:
     def __init__(self, max_failures: int = 5, window_s: float = 60.0,
                  max_running: int = 4, max_waiting: int = 16) -> None:
-        self._max_failures = max_failures
         self._max_admitted = max_running + max_waiting
         self._admitted = 0
         self._slots = asyncio.Semaphore(max_running)
-        self._window_s = window_s
-        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
-            collections.OrderedDict())
+        self._failures = FailureBook(max_failures, window_s)
         self._running: collections.Counter[str] = collections.Counter()
         self._remembered: dict[str, list[bytes]] = {}
 
@@ -59,16 +53,15 @@ class PasswordGate:
         if not password:
             raise InvalidPasswordError
         address = peer or "unknown"
-        failures = self._recent_failures(address)
-        if len(failures) >= self._max_failures:  # Before the cache: no oracle.
-            raise self._too_many(failures)
+        if self._failures.is_locked(address):  # Before the cache: no oracle.
+            raise self._too_many(address)
         fingerprint = _fingerprint(room, password)
         if any(hmac.compare_digest(fingerprint, known)
                for known in self._remembered.get(room.code, ())):
             return
         # Checked and counted with no await in between: a burst cannot slip past.
-        if len(failures) + self._running[address] >= self._max_failures:
-            raise self._too_many(failures)
+        if self._failures.is_locked(address, self._running[address]):
+            raise self._too_many(address)
         if self._admitted >= self._max_admitted:
             raise TooManyPasswordFailuresError(
                 "The hub is busy checking passwords; retry in a moment", 1)
@@ -83,49 +76,23 @@ class PasswordGate:
             if self._running[address] <= 0:
                 del self._running[address]
         if not correct:
-            self._record_failure(address)
+            self._failures.record(address)
             raise InvalidPasswordError
-        self._failures.pop(address, None)
+        self._failures.clear(address)
         remembered = self._remembered.setdefault(room.code, [])
         if fingerprint not in remembered:
             remembered.append(fingerprint)
             del remembered[:-REMEMBERED_PER_ROOM]
 
-    def _too_many(self, failures: collections.deque[float]) -> TooManyPasswordFailuresError:
+    def _too_many(self, address: str) -> TooManyPasswordFailuresError:
         return TooManyPasswordFailuresError(
             "Too many wrong passwords from this address; retry later",
-            self._retry_after_s(failures))
+            self._failures.retry_after_s(address))
 
     def forget_room(self, room_code: str) -> None:
         """A deleted room's remembered passwords go with it (a later room may reuse the
         code; its fingerprints differ anyway, as they include the room id)."""
         self._remembered.pop(room_code, None)
-
-    def _recent_failures(self, address: str) -> collections.deque[float]:
-        failures = self._failures.get(address)
-        if failures is None:
-            return collections.deque()
-        cutoff = time.monotonic() - self._window_s
-        while failures and failures[0] < cutoff:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
-        return failures
-
-    def _record_failure(self, address: str) -> None:
-        failures = self._failures.setdefault(address, collections.deque())
-        self._failures.move_to_end(address)
-        failures.append(time.monotonic())
-        del_count = len(failures) - self._max_failures
-        for _ in range(max(0, del_count)):
-            failures.popleft()
-        while len(self._failures) > MAX_TRACKED_ADDRESSES:
-            self._failures.popitem(last=False)
-
-    def _retry_after_s(self, failures: collections.deque[float]) -> int:
-        if not failures:
-            return 1  # Only checks still running: they end within a second or so.
-        return math.ceil(failures[0] + self._window_s - time.monotonic())
 
 
 def _fingerprint(room: Room, password: str) -> bytes:
