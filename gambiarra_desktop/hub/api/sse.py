@@ -22,7 +22,7 @@ from aiohttp import web
 from gambiarra_desktop.events import HUB_WIDE_EVENTS, Event, EventBus, EventType
 from gambiarra_desktop.hub.api.address_quota import AddressQuota
 from gambiarra_desktop.hub.api.responses import ApiError
-from gambiarra_desktop.hub.proxy.forward import STREAM_HEADERS
+from gambiarra_desktop.hub.proxy.stream_relay import STREAM_HEADERS
 
 HEARTBEAT = b": heartbeat\n\n"
 RETRY_AFTER_S = 5

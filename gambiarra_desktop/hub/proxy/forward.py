@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -31,9 +31,10 @@ from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.errors import ProxyFailedError
 from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy
 from gambiarra_desktop.hub.proxy.hops import HopHeader
-from gambiarra_desktop.hub.proxy.metrics import CompletionMeter, error_chunk
+from gambiarra_desktop.hub.proxy.metrics import CompletionMeter
 from gambiarra_desktop.hub.proxy.router import Match
 from gambiarra_desktop.hub.proxy.scheduler import Lease, NoCandidatesError, Scheduler
+from gambiarra_desktop.hub.proxy.stream_relay import EVENT_STREAM, relay_stream
 from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
 from gambiarra_desktop.hub.proxy.upstream_client import (
     ModelResponse,
@@ -46,13 +47,7 @@ from gambiarra_desktop.protocol import ErrorText, ParticipantInfo
 
 log = logging.getLogger(__name__)
 
-EVENT_STREAM = "text/event-stream"
 MAX_CACHED_TARGETS = 1024
-STREAM_HEADERS = {
-    "Content-Type": EVENT_STREAM,
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
 PARTICIPANT_HEADER = "X-Gambiarra-Participant"
 QUEUE_MS_HEADER = "X-Gambiarra-Queue-Ms"
 HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
@@ -77,14 +72,21 @@ class _Attempt:
     meter: CompletionMeter
     hop_header: str = ""
     """The ``Via`` line sent upstream (direct participants)."""
+    extra_headers: Mapping[str, str] | None = None
+    """Headers for the client's reply (the gateway names the entry and layer that answer)."""
+    whole: bool = False
+    """Read every answer whole, even a stream: the gateway reads it before replying."""
 
     @property
     def participant(self) -> ParticipantInfo:
         return self.lease.participant
 
     def headers(self) -> dict[str, str]:
-        return {PARTICIPANT_HEADER: quote(self.participant["id"], safe=HEADER_SAFE),
-                QUEUE_MS_HEADER: f"{self.lease.queued_ms:.0f}"}
+        headers = {PARTICIPANT_HEADER: quote(self.participant["id"], safe=HEADER_SAFE),
+                   QUEUE_MS_HEADER: f"{self.lease.queued_ms:.0f}"}
+        if self.extra_headers:
+            headers.update(self.extra_headers)
+        return headers
 
 
 class ChatProxy:
@@ -128,8 +130,11 @@ class ChatProxy:
         return target
 
     async def forward(
-        self, request: web.Request, match: Match, body: dict[str, Any]
+        self, request: web.Request, match: Match, body: dict[str, Any], *,
+        extra_headers: Mapping[str, str] | None = None, whole: bool = False,
     ) -> web.StreamResponse:
+        """Serve ``body`` from one of the match's participants. ``whole``: never stream to
+        the client; the answer comes back as an unsent :class:`web.Response`."""
         room = match.room
         hop_header = self.hops.outgoing(request.headers.getall("Via", []))
         tried: set[str] = set()
@@ -144,7 +149,7 @@ class ChatProxy:
             participant = lease.participant
             tried.add(participant["id"])
             attempt = _Attempt(room, lease, {**body, "model": participant["model"]},
-                               CompletionMeter(), hop_header)
+                               CompletionMeter(), hop_header, extra_headers, whole)
             if self._registry.has_listeners:
                 self._registry.publish(
                     EventType.LLM_REQUEST, room,
@@ -174,7 +179,7 @@ class ChatProxy:
                     f"upstream answered {upstream.status}",
                     await self._whole(attempt, upstream, content_type, failed=True))
             wants_stream = attempt.body.get("stream") is True and upstream.status < 300
-            if wants_stream or content_type.startswith(EVENT_STREAM):
+            if not attempt.whole and (wants_stream or content_type.startswith(EVENT_STREAM)):
                 return await self._stream(request, attempt, upstream)
             return await self._whole(attempt, upstream, content_type)
         except BaseException:
@@ -218,31 +223,16 @@ class ChatProxy:
     async def _stream(
         self, request: web.Request, attempt: _Attempt, upstream: ModelResponse
     ) -> web.StreamResponse:
-        chunks: AsyncIterator[bytes] = upstream.iter_chunks(self._config.upstream_idle_timeout_s)
         try:
-            first = await anext(chunks, b"")
+            response, broken = await relay_stream(
+                request, upstream, attempt.headers(), self._config.upstream_idle_timeout_s,
+                attempt.meter.on_chunk)
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc  # Nothing sent yet: fail over.
-        response = web.StreamResponse(
-            status=upstream.status, headers={**STREAM_HEADERS, **attempt.headers()})
-        await response.prepare(request)
-        try:
-            if first:
-                attempt.meter.on_chunk(first)
-                await response.write(first)
-            async for chunk in chunks:
-                attempt.meter.on_chunk(chunk)
-                await response.write(chunk)
-        except UpstreamError as exc:
-            # Bytes are out, so the status can no longer change: end with an error event.
-            upstream.close()
-            message = ErrorText.PROXY_FAILED_PREFIX + str(exc)
-            self._record_failure(attempt, message)
-            await response.write(error_chunk(message))
-            await response.write_eof()
-            return response
-        await response.write_eof()
-        self._report_outcome(attempt, upstream.status, b"")
+        if broken is not None:
+            self._record_failure(attempt, broken)
+        else:
+            self._report_outcome(attempt, upstream.status, b"")
         return response
 
     def _report_outcome(self, attempt: _Attempt, status: int, body: bytes) -> None:

@@ -317,9 +317,17 @@ class UpstreamPool:
         stale is replaced by a fresh one, once: nothing has reached our client yet, so the
         retry is invisible to it.
         """
+        return await self.send("POST", target, body, first_byte_timeout_s,
+                               on_hub_machine=on_hub_machine, extra_headers=extra_headers)
+
+    async def send(
+        self, method: str, target: Target, body: bytes, first_byte_timeout_s: float, *,
+        on_hub_machine: bool = False, extra_headers: str = "",
+    ) -> UpstreamResponse:
+        """:meth:`post` with another method (the gateway probes providers with ``GET``)."""
         try:
             head = (
-                f"POST {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+                f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                 f"{extra_headers}Accept: */*\r\nAccept-Encoding: identity\r\n"
                 "Connection: keep-alive\r\n\r\n"
