@@ -26,6 +26,19 @@ async def eventually(predicate: Callable[[], object], within_s: float = 5.0) -> 
         await asyncio.sleep(0.02)
 
 
+PROVIDER_ENVIRONMENT = tuple(
+    f"{prefix}_{suffix}" for prefix in ("OPENAI", "OPENROUTER", "ANTHROPIC", "OSS_LOCAL")
+    for suffix in ("API_KEY", "BASE_URL")) + ("GAMBIARRA_ADMIN_PASSWORD",)
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hubs in tests never see the developer's or CI's provider keys: the gateway would
+    probe real cloud APIs with them. Tests that want a provider set these themselves."""
+    for name in PROVIDER_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 async def make_hub(tmp_path: Path) -> AsyncIterator[HubFactory]:
     """Start hubs with a given config; all are stopped at the end of the test."""

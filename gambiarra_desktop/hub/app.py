@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
 from gambiarra_desktop.events import EventBus, EventType
+from gambiarra_desktop.gateway.routes import routes as gateway_routes
+from gambiarra_desktop.gateway.service import GATEWAY, Gateway
 from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET, BodyBudget
 from gambiarra_desktop.hub.api.responses import add_cors_header, api_middleware
 from gambiarra_desktop.hub.api.routes import routes
@@ -36,8 +39,11 @@ from gambiarra_desktop.hub.rooms.password_gate import PasswordGate
 from gambiarra_desktop.hub.rooms.store import Store
 
 
-def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> web.Application:
-    """Build the hub. ``bus`` lets an embedding app (the GUI) listen to the hub's events."""
+def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
+               data_dir: Path | None = None) -> web.Application:
+    """Build the hub, with the gateway of seeds 002/003 on the same app. ``bus`` lets an
+    embedding app (the GUI) listen to the hub's events. ``data_dir`` holds the gateway's
+    signing key and first admin password; without one they live in memory only."""
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
     bus = bus or EventBus()
     limits = RoomLimits(config.max_rooms, config.max_participants_per_room,
@@ -79,10 +85,12 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None) -> 
     app[SCHEDULER] = scheduler
     app[PASSWORDS] = passwords
     app[PROXY] = ChatProxy(config, registry, tunnels, scheduler)
+    app[GATEWAY] = Gateway(config, store, data_dir, registry, app[PROXY], tunnels, stats)
     app[STREAMS] = RoomEventStreams(
         bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,
         config.max_event_listeners, config.max_event_listeners_per_address)
     app.add_routes(routes)
+    app.add_routes(gateway_routes)
     app.on_response_prepare.append(add_cors_header)
     app.on_shutdown.append(_end_event_streams)
     app.cleanup_ctx.append(_hub_lifecycle)
@@ -93,6 +101,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     await app[STORE].open()
     await app[REGISTRY].load()
+    await app[GATEWAY].open()
     sweeper = asyncio.create_task(
         sweep_forever(app[REGISTRY], config.health_check_interval_s,
                       config.participant_timeout_s, config.loading_grace_factor),
@@ -104,6 +113,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await app[GATEWAY].close()
         await app[PROXY].close()
         await app[STORE].close()
 

@@ -89,3 +89,8 @@ class HubConfig:
     body_read_budget_bytes: int = 256 * 1024 * 1024
     """Request-body bytes the hub reads at once, all clients together (each request counts
     its Content-Length, or ``max_body_bytes`` when unknown); over it, 503 with Retry-After."""
+    gateway_probe_interval_s: float = 30.0
+    """How often the gateway asks each configured provider for its model list (health)."""
+    login_max_failures: int = 5
+    login_failure_window_s: float = 15 * 60.0
+    """Failed admin logins allowed per client address within the window; more get 429."""

@@ -32,3 +32,18 @@ def read_or_create(path: Path, make: Callable[[], str], mode: int = 0o600) -> st
     with os.fdopen(descriptor, "w") as file:
         file.write(value + "\n")
     return value
+
+
+def replace_secret_file(path: Path, value: str) -> None:
+    """Write ``value`` to ``path`` (owner-only from the first byte), replacing any file
+    there in one step: a reader sees the old value or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(value + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

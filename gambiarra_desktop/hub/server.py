@@ -56,7 +56,7 @@ class HubServer:
             log.warning("no owner token (rooms can only be deleted by their creators): %s", exc)
         if self.owner_token is not None and config.owner_token_hash is None:
             config = dataclasses.replace(config, owner_token_hash=secret_hash(self.owner_token))
-        self.app = create_app(config, SqliteStore(data_dir / DATABASE_FILE_NAME), bus)
+        self.app = create_app(config, SqliteStore(data_dir / DATABASE_FILE_NAME), bus, data_dir)
         try:  # The hop header names the hub by its stable id (it is public over mDNS too).
             self.app[PROXY].hops = HopHeader(load_or_create_hub_id(data_dir))
         except OSError as exc:  # A random id per run still stops loops.

@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gambiarra_desktop.gateway import errors as gateway_errors
 from gambiarra_desktop.hub import errors
 from gambiarra_desktop.hub.api import body_checks
 from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
@@ -24,7 +25,7 @@ from gambiarra_desktop.hub.api.private_origins import is_private_origin
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
-CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_ALLOW_HEADERS = "Content-Type, Authorization"
 
 STATUS_MESSAGES = {
@@ -47,6 +48,15 @@ finish within their deadline, most far sooner."""
 
 
 DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
+    (gateway_errors.InvalidCredentialsError, 401),
+    (gateway_errors.AuthenticationRequiredError, 401),
+    (gateway_errors.InvalidTokenError, 401),
+    (gateway_errors.InvalidFieldError, 400),
+    (gateway_errors.ModelNotFoundError, 404),
+    (gateway_errors.ProviderNotFoundError, 404),
+    (gateway_errors.DuplicateModelError, 409),
+    (gateway_errors.NoModelAvailableError, 503),
+    (gateway_errors.AllModelsFailedError, 502),
     (errors.RoomNotFoundError, 404),
     (errors.ParticipantNotFoundError, 404),
     (errors.NoParticipantError, 404),
@@ -58,15 +68,24 @@ DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
     (errors.NotRoomOwnerError, 403),
     (errors.RetryLaterError, 429),
 )
-"""The core's errors as HTTP statuses (seed 000's table), most specific first."""
+"""The core's errors as HTTP statuses (seed 000's table, then the gateway's of seed 002),
+most specific first."""
 
 
 def domain_error_response(error: errors.HubError) -> web.Response:
-    """The one mapping from a domain error to a seed-format HTTP error."""
+    """The one mapping from a domain error to a seed-format HTTP error: ``{"error"}``, and
+    for the gateway's errors ``{"error", "details"}`` (seed 002's form)."""
     status = next((code for kind, code in DOMAIN_STATUSES if isinstance(error, kind)), 400)
-    headers = None
+    headers: dict[str, str] = {}
     if isinstance(error, errors.RetryLaterError):
-        headers = {"Retry-After": str(error.retry_after_s)}
+        headers["Retry-After"] = str(error.retry_after_s)
+    if status == 401 and isinstance(error, gateway_errors.GatewayError):
+        headers["WWW-Authenticate"] = "Bearer"
+    details = getattr(error, "details", None)
+    if details:
+        response = json_response({"error": error.message, "details": details}, status)
+        response.headers.update(headers)
+        return response
     return error_response(status, error.message, headers)
 
 

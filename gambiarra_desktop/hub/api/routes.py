@@ -18,7 +18,6 @@ from gambiarra_desktop.hub.keys import (
 )
 from gambiarra_desktop.hub.proxy.capacity import declared_source
 from gambiarra_desktop.hub.proxy.router import match_request
-from gambiarra_desktop.hub.rooms.identifiers import now_ms
 from gambiarra_desktop.hub.rooms.room import JoinRequest, Room
 from gambiarra_desktop.protocol import (
     PARTICIPANT_SECRET_HEADER,
@@ -62,11 +61,6 @@ def _vouching_peer(request: web.Request) -> str | None:
 
 def _participant_secret(request: web.Request) -> str | None:
     return request.headers.get(PARTICIPANT_SECRET_HEADER) or None
-
-
-@routes.get("/health")
-async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok", "timestamp": now_ms()})
 
 
 @routes.get("/metrics")

@@ -108,6 +108,7 @@ class Store(Protocol):
     async def update_presence(
         self, room_id: str, participant_id: str, status: ParticipantStatus, last_seen: int
     ) -> None: ...
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T: ...
 
 
 class SqliteStore:
@@ -117,6 +118,14 @@ class SqliteStore:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gambiarra-db")
         self._connection: sqlite3.Connection | None = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the database thread (the gateway keeps its tables here too, so
+        one file holds everything a hub must remember and one thread orders its writes)."""
+        try:
+            return await self._run(work)
+        except (OSError, sqlite3.Error) as exc:
+            raise classify(exc, self.path) from exc
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` on the database thread.
