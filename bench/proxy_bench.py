@@ -35,8 +35,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_process(args: list[str], ready: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_process(
+    args: list[str], ready: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env)
     assert process.stdout is not None
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -69,17 +72,19 @@ class Samples:
 Request = Callable[[aiohttp.ClientSession, str], Awaitable[None]]
 
 
-async def whole_request(session: aiohttp.ClientSession, url: str) -> None:
-    async with session.post(url, json={"model": "*", "messages": MESSAGES}) as response:
+async def whole_request(session: aiohttp.ClientSession, url: str, model: str = "*") -> None:
+    async with session.post(url, json={"model": model, "messages": MESSAGES}) as response:
         body = await response.read()
         if response.status != 200 or b"tok15" not in body:
             raise RuntimeError(f"bad answer {response.status}")
 
 
-async def first_byte_request(session: aiohttp.ClientSession, url: str) -> float:
+async def first_byte_request(
+    session: aiohttp.ClientSession, url: str, model: str = "*"
+) -> float:
     """Seconds to the first streamed chunk; the rest of the stream is drained untimed."""
     started = time.perf_counter()
-    payload = {"model": "*", "messages": MESSAGES, "stream": True}
+    payload = {"model": model, "messages": MESSAGES, "stream": True}
     async with session.post(url, json=payload) as response:
         first = await response.content.readany()
         elapsed = time.perf_counter() - started
@@ -90,7 +95,8 @@ async def first_byte_request(session: aiohttp.ClientSession, url: str) -> float:
 
 
 async def run_round(
-    url: str, concurrency: int, per_worker: int, streaming: bool, samples: Samples
+    url: str, concurrency: int, per_worker: int, streaming: bool, samples: Samples,
+    model: str = "*",
 ) -> None:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
@@ -101,9 +107,10 @@ async def run_round(
                 started = time.perf_counter()
                 try:
                     if streaming:
-                        samples.latencies_ms.append(await first_byte_request(session, url) * 1e3)
+                        samples.latencies_ms.append(
+                            await first_byte_request(session, url, model) * 1e3)
                     else:
-                        await whole_request(session, url)
+                        await whole_request(session, url, model)
                         samples.latencies_ms.append((time.perf_counter() - started) * 1e3)
                 except (aiohttp.ClientError, RuntimeError, TimeoutError):
                     samples.errors += 1
@@ -124,16 +131,21 @@ ROUTE_NOTES = {
 }
 
 
-async def measure(urls: dict[str, str], rounds: int, requests: int) -> list[dict[str, object]]:
+async def measure(
+    urls: dict[str, str], rounds: int, requests: int, models: dict[str, str] | None = None,
+    concurrencies: tuple[int, ...] = (1, 32),
+) -> list[dict[str, object]]:
+    """``models``: the ``model`` field sent to each route (``*`` where not given)."""
     rows: list[dict[str, object]] = []
     for streaming in (False, True):
-        for concurrency in (1, 32):
+        for concurrency in concurrencies:
             per_worker = max(1, requests // concurrency)
             totals = {route: Samples() for route in urls}
             for _ in range(rounds):
                 for route, url in urls.items():
                     part = Samples()
-                    await run_round(url, concurrency, per_worker, streaming, part)
+                    await run_round(url, concurrency, per_worker, streaming, part,
+                                    (models or {}).get(route, "*"))
                     total = totals[route]
                     total.latencies_ms += part.latencies_ms
                     total.errors += part.errors

@@ -42,6 +42,11 @@ MAX_PASSWORD_CHARS = 1024
 MIN_PASSWORD_CHARS = 8
 
 
+def password_file_notice(path: Path) -> str:
+    """What the log says about a new admin account: where its password is, never what."""
+    return f"Created the gateway's admin account; its password is in {path}"
+
+
 @dataclass(frozen=True, slots=True)
 class LoginResult:
     token: str
@@ -62,6 +67,9 @@ class AdminAccounts:
         self._decoy_hash: str | None = None
         self.generated_password: str | None = None
         """The first-run password, when no data dir holds it (tests of a bare app)."""
+        self.created_password_file: Path | None = None
+        """Set when this start created the admin and wrote its password there, so the
+        command line and the window can say where to find it."""
 
     @property
     def password_file(self) -> Path | None:
@@ -88,8 +96,7 @@ class AdminAccounts:
         else:
             replace_secret_file(path, password)  # Before the hash: never a lost password.
         await self._save_password(None, password)
-        if path is not None:
-            log.warning("Created the gateway's admin account; its password is in %s", path)
+        self.created_password_file = path  # The embedding app logs where (after "listening").
 
     async def _save_password(self, user: StoredUser | None, password: str) -> None:
         epoch = 0 if user is None else user.token_epoch + 1

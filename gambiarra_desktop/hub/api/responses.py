@@ -25,7 +25,10 @@ from gambiarra_desktop.hub.api.private_origins import is_private_origin
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
-CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
+"""Seed 000's exact value for the room API."""
+GATEWAY_CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+"""The gateway's paths (``/v1/...``) also take ``PUT`` (seed 002's model updates)."""
 CORS_ALLOW_HEADERS = "Content-Type, Authorization"
 
 STATUS_MESSAGES = {
@@ -179,7 +182,8 @@ def _too_large_message(request: web.Request) -> str:
 
 def _preflight(request: web.Request) -> web.Response:
     response = web.Response(status=204)
-    response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
+    response.headers["Access-Control-Allow-Methods"] = (
+        GATEWAY_CORS_ALLOW_METHODS if request.path.startswith("/v1/") else CORS_ALLOW_METHODS)
     response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
     if (request.headers.get("Access-Control-Request-Private-Network", "").lower() == "true"
             and is_private_origin(request.headers.get("Origin", ""))):
