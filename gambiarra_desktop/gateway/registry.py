@@ -8,6 +8,7 @@ in memory, so what the API shows is what a restart will load.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gambiarra_desktop.gateway.errors import (
@@ -26,6 +27,9 @@ from gambiarra_desktop.gateway.model_entries import (
 from gambiarra_desktop.gateway.store import GatewayStore
 
 log = logging.getLogger(__name__)
+
+EntryCheck = Callable[[ModelConfig], Awaitable[None]]
+"""A check that needs I/O (a room's password): run before the entry is applied."""
 
 
 class ModelRegistry:
@@ -66,8 +70,10 @@ class ModelRegistry:
             raise ModelNotFoundError(model_id)
         return model
 
-    async def add(self, body: dict[str, Any]) -> ModelConfig:
+    async def add(self, body: dict[str, Any], check: EntryCheck | None = None) -> ModelConfig:
         model = new_model(body)
+        if check is not None:
+            await check(model)
         if model.id in self._models:
             raise DuplicateModelError(model.id)
         if len(self._models) >= MAX_MODELS:
@@ -77,8 +83,12 @@ class ModelRegistry:
         await self._write(model, previous=None)
         return model
 
-    async def update(self, model_id: str, changes: dict[str, Any]) -> ModelConfig:
-        previous = self.require(model_id)
+    async def update(self, model_id: str, changes: dict[str, Any],
+                     check: EntryCheck | None = None) -> ModelConfig:
+        model = updated_model(self.require(model_id), changes)
+        if check is not None:
+            await check(model)
+        previous = self.require(model_id)  # Again: it may have gone during the check.
         model = updated_model(previous, changes)
         self._models[model_id] = model
         self._changed()

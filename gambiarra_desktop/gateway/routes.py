@@ -11,11 +11,13 @@ from gambiarra_desktop.gateway.errors import (
     InvalidFieldError,
     ProviderNotFoundError,
 )
-from gambiarra_desktop.gateway.model_entries import ROOM_PROVIDER
+from gambiarra_desktop.gateway.model_entries import ROOM_PROVIDER, ModelConfig
 from gambiarra_desktop.gateway.providers import DIRECT_PROVIDERS
+from gambiarra_desktop.gateway.registry import EntryCheck
 from gambiarra_desktop.gateway.service import GATEWAY, Gateway
 from gambiarra_desktop.gateway.tokens import TokenClaims
 from gambiarra_desktop.hub.api.responses import json_response, read_json_object
+from gambiarra_desktop.hub.keys import PASSWORDS, REGISTRY
 from gambiarra_desktop.hub.rooms.identifiers import now_ms
 
 routes = web.RouteTableDef()
@@ -75,11 +77,33 @@ async def get_model(request: web.Request) -> web.Response:
     return json_response(_gateway(request).models.require(request.match_info["id"]).to_json())
 
 
+def _room_check(request: web.Request, room_password: object) -> EntryCheck:
+    """A room entry must name a room of this hub, and a password room's password: the
+    entry opens the room to everyone who can reach the hub's root, so only someone who
+    could open the room may add it. The password is checked (throttled), never stored."""
+
+    async def check(model: ModelConfig) -> None:
+        if model.provider != ROOM_PROVIDER or model.room is None:
+            return
+        room = request.app[REGISTRY].get(model.room)
+        if room is None:
+            raise InvalidFieldError("room", f"no room {model.room} on this hub")
+        if room.stored.password_hash is None:
+            return
+        if not isinstance(room_password, str) or not room_password:
+            raise InvalidFieldError("roomPassword", f"room {model.room} has a password: send"
+                                    " it as roomPassword (checked, not stored)")
+        await request.app[PASSWORDS].check(room, room_password, request.remote)
+
+    return check
+
+
 @routes.post("/v1/models")
 async def add_model(request: web.Request) -> web.Response:
     await require_admin(request)
     body = await read_json_object(request)
-    model = await _gateway(request).models.add(body)
+    room_password = body.pop("roomPassword", None)
+    model = await _gateway(request).models.add(body, _room_check(request, room_password))
     return json_response(model.to_json(), 201)
 
 
@@ -87,7 +111,9 @@ async def add_model(request: web.Request) -> web.Response:
 async def update_model(request: web.Request) -> web.Response:
     await require_admin(request)
     body = await read_json_object(request)
-    model = await _gateway(request).models.update(request.match_info["id"], body)
+    room_password = body.pop("roomPassword", None)
+    check = _room_check(request, room_password) if "room" in body else None
+    model = await _gateway(request).models.update(request.match_info["id"], body, check)
     return json_response(model.to_json())
 
 
