@@ -172,7 +172,7 @@ class GatewayChat:
 
         match = match_request(room, MODEL_PREFIX + model.apiModelName, usable)
         return await self._proxy.forward(request, match, body, extra_headers=headers,
-                                         whole=whole)
+                                         whole=whole, require_content=True)
 
     # --- cross-check -----------------------------------------------------------------
     async def _cross_checked(self, request: web.Request, body: dict[str, Any],

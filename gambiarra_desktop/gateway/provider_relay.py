@@ -20,7 +20,11 @@ from gambiarra_desktop.hub.api.responses import dump_json
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.errors import ProxyFailedError
 from gambiarra_desktop.hub.proxy.forward import ChatProxy
-from gambiarra_desktop.hub.proxy.stream_relay import EVENT_STREAM, relay_stream
+from gambiarra_desktop.hub.proxy.stream_relay import (
+    EVENT_STREAM,
+    EmptyAnswerError,
+    relay_stream,
+)
 from gambiarra_desktop.hub.proxy.upstream_client import UpstreamError
 
 PROVIDER_FAULT_STATUSES = frozenset({401, 403, 408, 429})
@@ -62,9 +66,11 @@ class ProviderRelay:
                     body.get("stream") is True or content_type.startswith(EVENT_STREAM)):
                 try:
                     response, broken = await relay_stream(
-                        request, upstream, headers, config.upstream_idle_timeout_s, _ignore)
+                        request, upstream, headers, config.upstream_idle_timeout_s, _ignore,
+                        require_content=True)
                 except UpstreamError as exc:
-                    self._providers.record_failure(provider, str(exc))
+                    if not isinstance(exc, EmptyAnswerError):  # It answered: it is up.
+                        self._providers.record_failure(provider, str(exc))
                     raise ProxyFailedError(f"{provider}: {exc}") from exc
                 if broken is None:
                     self._providers.record_ok(provider)

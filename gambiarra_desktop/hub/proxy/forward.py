@@ -76,6 +76,8 @@ class _Attempt:
     """Headers for the client's reply (the gateway names the entry and layer that answer)."""
     whole: bool = False
     """Read every answer whole, even a stream: the gateway reads it before replying."""
+    require_content: bool = False
+    """A stream that ends before any content fails over (the gateway's empty answers)."""
 
     @property
     def participant(self) -> ParticipantInfo:
@@ -132,9 +134,12 @@ class ChatProxy:
     async def forward(
         self, request: web.Request, match: Match, body: dict[str, Any], *,
         extra_headers: Mapping[str, str] | None = None, whole: bool = False,
+        require_content: bool = False,
     ) -> web.StreamResponse:
         """Serve ``body`` from one of the match's participants. ``whole``: never stream to
-        the client; the answer comes back as an unsent :class:`web.Response`."""
+        the client; the answer comes back as an unsent :class:`web.Response`.
+        ``require_content``: a stream that ends before any content counts as a failure
+        before the first byte."""
         room = match.room
         hop_header = self.hops.outgoing(request.headers.getall("Via", []))
         tried: set[str] = set()
@@ -149,7 +154,8 @@ class ChatProxy:
             participant = lease.participant
             tried.add(participant["id"])
             attempt = _Attempt(room, lease, {**body, "model": participant["model"]},
-                               CompletionMeter(), hop_header, extra_headers, whole)
+                               CompletionMeter(), hop_header, extra_headers, whole,
+                               require_content)
             if self._registry.has_listeners:
                 self._registry.publish(
                     EventType.LLM_REQUEST, room,
@@ -226,7 +232,7 @@ class ChatProxy:
         try:
             response, broken = await relay_stream(
                 request, upstream, attempt.headers(), self._config.upstream_idle_timeout_s,
-                attempt.meter.on_chunk)
+                attempt.meter.on_chunk, attempt.require_content)
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc  # Nothing sent yet: fail over.
         if broken is not None:

@@ -9,6 +9,7 @@ chunk rather than a silently cut connection.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
@@ -23,17 +24,45 @@ STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+MAX_HELD_BYTES = 64 * 1024
+"""Held back while waiting for a stream's first content (``require_content``); a stream
+whose first 64 KB carry none is sent on anyway (it is not empty, just unusual)."""
+_CONTENT = re.compile(
+    rb'"(?:content|reasoning_content|text)"\s*:\s*"(?!")|"(?:tool_calls|function_call)"\s*:\s*[\[{]')
+"""A delta that carries something: a non-empty text, or a tool call."""
+
+
+class EmptyAnswerError(UpstreamError):
+    """The stream ended before it carried any content: worth another model's try."""
+
+
+async def _held_until_content(first: bytes, chunks: AsyncIterator[bytes]) -> bytes:
+    """``first`` and the chunks after it, up to the first one with content. Raises
+    :class:`EmptyAnswerError` when the stream ends without any."""
+    held = first
+    while held and not _CONTENT.search(held) and len(held) < MAX_HELD_BYTES:
+        chunk = await anext(chunks, b"")
+        if not chunk:
+            break
+        held += chunk
+    if not _CONTENT.search(held) and len(held) < MAX_HELD_BYTES:
+        raise EmptyAnswerError("the model's answer was empty")
+    return held
 
 
 async def relay_stream(
     request: web.Request, upstream: ModelResponse, headers: Mapping[str, str],
-    idle_timeout_s: float, on_chunk: Callable[[bytes], None],
+    idle_timeout_s: float, on_chunk: Callable[[bytes], None], require_content: bool = False,
 ) -> tuple[web.StreamResponse, str | None]:
     """Stream ``upstream`` to the client. Returns the response and, when the stream broke
     after bytes went out, what went wrong. Raises :class:`UpstreamError` when it failed
-    before its first chunk: then nothing was sent."""
+    before its first chunk: then nothing was sent. ``require_content``: hold the first
+    chunks back until one carries content, and fail (:class:`EmptyAnswerError`, nothing
+    sent) if the stream ends first, so the caller can ask another model."""
     chunks: AsyncIterator[bytes] = upstream.iter_chunks(idle_timeout_s)
     first = await anext(chunks, b"")
+    if require_content:
+        first = await _held_until_content(first, chunks)
     response = web.StreamResponse(status=upstream.status, headers={**STREAM_HEADERS, **headers})
     await response.prepare(request)
     try:
