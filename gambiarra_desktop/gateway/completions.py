@@ -55,6 +55,9 @@ MODEL_HEADER = "X-Gambiarra-Model"
 LAYER_HEADER = "X-Gambiarra-Layer"
 CROSS_CHECK_HEADER = "X-Gambiarra-Cross-Check"
 MAX_REVIEWERS_TRIED = 3
+MAX_ENTRIES_TRIED = 10
+"""Entries one request may try: a hub with hundreds of dead entries must not turn one
+request into hundreds of upstream attempts."""
 MAX_PROBLEMS_SHOWN = 8
 
 
@@ -126,7 +129,7 @@ class GatewayChat:
         problems: list[str] = []
         fallback: tuple[ModelConfig, web.StreamResponse] | None = None
         last_error: HubError | None = None
-        for model in plan:
+        for model in plan[:MAX_ENTRIES_TRIED]:
             headers = {MODEL_HEADER: model.id, LAYER_HEADER: model.layer}
             try:
                 response = await self._send(request, model, body, headers, whole, exclude)
