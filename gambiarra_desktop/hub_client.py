@@ -32,17 +32,29 @@ class HubUnreachableError(Exception):
     pass
 
 
-def error_message(status: int, text: str) -> str:
-    """The message of a seed-format error body (``{"error": ...}``; OpenAI's
-    ``{"error": {"message": ...}}`` too), or the raw text."""
+def error_parts(text: str) -> tuple[str, str | None] | None:
+    """The message and ``details`` of a seed-format error body (``{"error": ...,
+    "details": ...}``; OpenAI's ``{"error": {"message": ...}}`` too), or None when the
+    body is no such thing (HTML, plain text, other JSON)."""
     try:
         body = json.loads(text) if text else None
     except ValueError:
-        return text or f"HTTP {status}"
-    error = body.get("error") if isinstance(body, dict) else None
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
     if isinstance(error, dict):
         error = error.get("message")
-    return str(error) if error else (text or f"HTTP {status}")
+    if not error:
+        return None
+    details = body.get("details")
+    return str(error), None if details is None else str(details)
+
+
+def error_message(status: int, text: str) -> str:
+    """The message of a seed-format error body, or the raw text."""
+    parts = error_parts(text)
+    return parts[0] if parts else (text or f"HTTP {status}")
 
 
 class HubClient:
