@@ -111,7 +111,42 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--password", "-p",
                          help="a password room's password (or $GAMBIARRA_ROOM_PASSWORD)")
     _add_discovery_options(monitor, None)
+    _add_gateway_commands(commands)
     return parser
+
+
+def _add_gateway_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """``models`` (the gateway's entries on a hub) and ``admin`` (its admin account)."""
+    models = commands.add_parser("models", help="list, add or remove the gateway's models")
+    actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    hub_help = "hub URL (admin password: $GAMBIARRA_ADMIN_PASSWORD, else a prompt)"
+    listed = actions.add_parser("list", help="the model entries by layer (no password)")
+    listed.add_argument("--json", "-j", action="store_true", help="print JSON")
+    add = actions.add_parser("add", help="add a model entry (admin)")
+    add.add_argument("--id", required=True, help="the entry's id, as clients name it")
+    add.add_argument("--provider", required=True,
+                     help="gambiarra, oss-local, openai, openrouter or anthropic")
+    add.add_argument("--model", required=True, help="the model's name at the provider")
+    add.add_argument("--layer", required=True, help="L0, L1, L2 or L3")
+    add.add_argument("--room", metavar="CODE", help="the room (provider gambiarra)")
+    add.add_argument("--priority", type=int, help="lower is tried first (0)")
+    add.add_argument("--relative-cost", type=float, metavar="X", help="breaks priority ties")
+    add.add_argument("--disabled", action="store_true", help="add it switched off")
+    remove = actions.add_parser("rm", help="remove a model entry (admin)")
+    remove.add_argument("id", help="the entry's id")
+    for action in (listed, add, remove):
+        action.add_argument("--hub", "-H", default=DEFAULT_HUB_URL, help=hub_help)
+
+    admin = commands.add_parser("admin", help="the gateway's admin account")
+    admin_actions = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    password = admin_actions.add_parser(
+        "set-password", help="change the admin password (on the hub's machine)")
+    password.add_argument("--data-dir", type=Path, default=None,
+                          help="the hub's data dir (default: this user's)")
+    password.add_argument("--password-stdin", action="store_true",
+                          help="read the password as one line from stdin (no prompts)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gambiarra_desktop.commands.share import join
 
         return _run(join(args))
+    if args.command == "models":
+        from gambiarra_desktop.commands.models import models_command
+
+        return _run(models_command(args))
+    if args.command == "admin":
+        from gambiarra_desktop.commands.admin import set_password
+
+        return _run(set_password(args))
     from gambiarra_desktop.commands.monitor import monitor
 
     return _run(monitor(args))
