@@ -59,6 +59,12 @@ MAX_ENTRIES_TRIED = 10
 """Entries one request may try: a hub with hundreds of dead entries must not turn one
 request into hundreds of upstream attempts."""
 MAX_PROBLEMS_SHOWN = 8
+MAX_PARSED_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_PARSED_CONTAINERS = 100_000
+"""A whole answer is parsed (to see it is not empty, name its model, have it reviewed)
+only within these. A JSON object or array costs ~60 bytes of memory for 2 bytes of input:
+30 MB of ``{}`` from a hostile model server became 720 MB and stalled the hub's loop for
+1.5 s. A bigger answer is passed on as it came, as the room proxy does."""
 
 
 class GatewayChat:
@@ -186,6 +192,8 @@ class GatewayChat:
         model, response = await self._first_answer(request, whole_body, plan, whole=True)
         data = _json_of(response)
         if response.status >= 300 or data is None:
+            if response.status < 300:  # Too big to parse (or not JSON): not reviewed.
+                response.headers[CROSS_CHECK_HEADER] = "unavailable"
             return response
         check = await self._review(request, model, response, body.get("messages"), data)
         higher = LAYER_INDEX[model.layer] + 1
@@ -243,13 +251,21 @@ class GatewayChat:
 
 def _json_of(response: web.StreamResponse) -> dict[str, Any] | None:
     body = getattr(response, "body", None)
-    if not isinstance(body, bytes):
+    if not isinstance(body, bytes) or _too_big_to_parse(body):
         return None
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def _too_big_to_parse(body: bytes) -> bool:
+    if len(body) > MAX_PARSED_ANSWER_BYTES:
+        return True
+    # Counted only where it could matter; braces inside strings make it an overestimate.
+    return len(body) > MAX_PARSED_CONTAINERS and (
+        body.count(b"{") + body.count(b"[") > MAX_PARSED_CONTAINERS)
 
 
 def _answer_text(data: dict[str, Any]) -> str:
@@ -276,7 +292,10 @@ def _is_empty(data: dict[str, Any]) -> bool:
 
 def _finished(model: ModelConfig, response: web.StreamResponse) -> web.StreamResponse | None:
     """A whole 2xx answer ready for the client, its ``model`` the entry that answered; or
-    ``None`` when it is empty or not JSON."""
+    ``None`` when it is empty or not JSON. One too big to parse goes on as it came."""
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes) and _too_big_to_parse(body):
+        return response
     data = _json_of(response)
     if data is None or _is_empty(data):
         return None
