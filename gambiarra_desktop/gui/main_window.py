@@ -27,6 +27,8 @@ from gambiarra_desktop.firewall import firewall_advice
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.discovery_controller import DiscoveryController
+from gambiarra_desktop.gui.gateway_controller import GatewayController, hosted_target
+from gambiarra_desktop.gui.gateway_view import GatewayPage
 from gambiarra_desktop.gui.host_controller import HostController
 from gambiarra_desktop.gui.hub_controller import HubController
 from gambiarra_desktop.gui.hub_view import HubPage
@@ -73,7 +75,8 @@ class MainWindow(QMainWindow):
         self.welcome.setContentsMargins(60, 40, 60, 40)
         self.hub_page = HubPage()
         self.room_page = RoomPage()
-        for page in (self.welcome, self.hub_page, self.room_page):
+        self.gateway_page = GatewayPage()
+        for page in (self.welcome, self.hub_page, self.room_page, self.gateway_page):
             self.stack.addWidget(page)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -95,6 +98,8 @@ class MainWindow(QMainWindow):
         self.share = ShareController(self.room_page.share, self.bridge, config, self.settings,
                                      self.tasks)
         self.playground = PlaygroundController(self.room_page.playground, self.tasks)
+        self.gateway = GatewayController(self.gateway_page, self.tasks)
+        self.sidebar.gateway_clicked.connect(self.show_gateway)
 
         self.host.hosting_changed.connect(self.on_hosting_changed)
         self.discovery.hub_selected.connect(self.show_hub)
@@ -167,6 +172,7 @@ class MainWindow(QMainWindow):
 
     def on_hosting_changed(self, hosted: HostedHub | None) -> None:
         self.discovery.on_hosting_changed(hosted)
+        self.tasks.spawn(self.gateway.set_target(hosted_target(hosted) if hosted else None))
         if hosted is not None:
             self.discovery.select("local")
 
@@ -175,6 +181,11 @@ class MainWindow(QMainWindow):
         if entry is not None and entry.room_count != count:
             entry.room_count = count
             self.discovery.upsert(entry)
+
+    def show_gateway(self) -> None:
+        """The page, reloaded: rooms and participants may have changed since it last looked."""
+        self.stack.setCurrentWidget(self.gateway_page)
+        self.gateway.refresh()
 
     @tracked_slot(object)
     async def show_hub(self, entry: HubEntry) -> None:
@@ -245,6 +256,7 @@ class MainWindow(QMainWindow):
         await self.share.stop_sharing()
         await self.room.close()
         await self.discovery.stop()
+        await self.gateway.close()
         await self.host.stop()
         await self.tasks.cancel_all()
         if self.tray is not None:

@@ -25,6 +25,7 @@ EMPTY_HUBS_TEXT = (
 
 class SidebarView(QWidget):
     host_clicked = Signal()
+    gateway_clicked = Signal()
     retry_port_clicked = Signal(int)
     add_address_submitted = Signal(str)
 
@@ -71,6 +72,10 @@ class SidebarView(QWidget):
         port_layout.addWidget(self.retry_button)
         self.port_row.hide()
         layout.addWidget(self.port_row)
+        self.gateway_button = QPushButton("Gateway: models, keys, auto")
+        self.gateway_button.setToolTip("Manage the gateway of the hub you host")
+        self.gateway_button.clicked.connect(self.gateway_clicked)
+        layout.addWidget(self.gateway_button)
         layout.addSpacing(12)
 
         layout.addWidget(self._section("HUBS ON YOUR NETWORK"))
