@@ -3,7 +3,9 @@ method, the seed's errors with their details, and replies that are not the gatew
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -139,7 +141,7 @@ async def _serve(handler: Callable[[web.Request], web.StreamResponse]
                  ) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)  # type: ignore[arg-type]
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -210,3 +212,21 @@ async def test_unreachable_hub_is_one_error_type() -> None:
     # The room client's handlers catch it as well.
     assert isinstance(failed.value, HubUnreachableError)
     assert isinstance(failed.value, HubApiError)
+
+
+async def test_a_hub_that_never_answers_times_out() -> None:
+    async def stuck(_: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)
+        return web.json_response({})
+
+    runner, url = await _serve(stuck)
+    try:
+        async with GatewayClient(url, timeout_s=0.3, chat_timeout_s=0.3) as client:
+            started = time.monotonic()
+            for call in (client.models(), client.chat({"model": "auto", "messages": []})):
+                with pytest.raises(GatewayUnreachableError) as failed:
+                    await call
+                assert failed.value.status == 0
+            assert time.monotonic() - started < 5
+    finally:
+        await runner.cleanup()
