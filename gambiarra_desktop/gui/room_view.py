@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -191,8 +192,17 @@ class PlaygroundTab(QWidget):
         row.addWidget(self.model_combo)
         self.refresh_button = QPushButton("Refresh")
         row.addWidget(self.refresh_button)
+        self.cross_check = QCheckBox("Cross-check the answer")
+        self.cross_check.setToolTip("auto only: a second model reviews the answer first")
+        self.cross_check.hide()
+        row.addWidget(self.cross_check)
         row.addStretch(1)
         layout.addLayout(row)
+        self.answered_by = QLabel("")
+        self.answered_by.setObjectName("muted")
+        self.answered_by.setWordWrap(True)
+        self.answered_by.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.answered_by)
         self.output = QPlainTextEdit()
         self.output.setObjectName("reply")
         self.output.setReadOnly(True)

@@ -15,8 +15,9 @@ from gambiarra_desktop.gateway_client import GatewayClient
 from gambiarra_desktop.gui.gateway_controller import ASK_FOR_IT_TEXT
 from gambiarra_desktop.gui.gateway_view import ENABLED_COLUMN, NOT_HOSTING_TEXT
 from gambiarra_desktop.gui.main_window import MainWindow
+from gambiarra_desktop.gui.playground_controller import GATEWAY_AUTO
 from tests.gui.conftest import eventually, finish
-from tests.gui.test_flows import host_and_create_room, share_model
+from tests.gui.test_flows import TOKENS, host_and_create_room, share_model
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -243,4 +244,61 @@ async def test_a_changed_password_is_asked_for(qtbot: QtBot, window: MainWindow)
     await eventually(lambda: window.gateway.logged_in and page.busy.text() == "")
     assert page.error.text() == "" and page.login_password.text() == ""
     assert page.room_combo.count() == 1
+    await finish(window)
+
+
+async def test_playground_offers_auto_and_says_who_answered(
+        qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    # Given a hosted hub whose gateway knows the model I share in my room
+    await host_and_create_room(qtbot, window, "Auto lab")
+    code = window.room_page.code.text()
+    await share_model(qtbot, window, upstream)
+    client = await admin_client(window)
+    try:
+        await client.add_model({"id": "mine", "provider": "gambiarra", "room": code,
+                                "apiModelName": "llama3.2:3b", "layer": "L1"})
+    finally:
+        await client.close()
+
+    # When I pick auto in the playground and send
+    playground = window.room_page.playground
+    window.room_page.tabs.setCurrentWidget(playground)
+    click(qtbot, playground.refresh_button)
+    await eventually(lambda: playground.model_combo.findData(GATEWAY_AUTO) >= 0)
+    assert not playground.cross_check.isVisible()
+    playground.model_combo.setCurrentIndex(playground.model_combo.findData(GATEWAY_AUTO))
+    assert playground.cross_check.isVisible()
+    playground.prompt.setPlainText("Hello, whoever you are")
+    click(qtbot, playground.send_button)
+
+    # Then the answer shows, with the entry and layer that gave it
+    await eventually(lambda: playground.answered_by.text() != "")
+    assert playground.output.toPlainText() == TOKENS
+    assert playground.answered_by.text().startswith("Answered by mine (L1), participant ")
+    assert playground.error.text() == ""
+
+    # And asked to cross-check with no second model, the verdict says it could not be done
+    playground.cross_check.setChecked(True)
+    playground.answered_by.setText("")
+    click(qtbot, playground.send_button)
+    await eventually(lambda: playground.answered_by.text() != "")
+    assert "Cross-check by " in playground.answered_by.text()
+    assert ": unavailable" in playground.answered_by.text()
+    await finish(window)
+
+
+async def test_playground_shows_the_gateway_error_in_words(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # Given a hosted hub whose gateway has no model at all
+    await host_and_create_room(qtbot, window, "Empty gateway")
+    playground = window.room_page.playground
+    window.room_page.tabs.setCurrentWidget(playground)
+    click(qtbot, playground.refresh_button)
+    await eventually(lambda: playground.model_combo.findData(GATEWAY_AUTO) >= 0)
+    playground.model_combo.setCurrentIndex(playground.model_combo.findData(GATEWAY_AUTO))
+    playground.prompt.setPlainText("Anyone?")
+    click(qtbot, playground.send_button)
+    await eventually(lambda: playground.error.text() != "")
+    assert playground.error.text().startswith("No model available")
+    assert playground.send_button.isEnabled() and playground.answered_by.text() == ""
     await finish(window)
