@@ -7,16 +7,28 @@ answers with hostile JSON, a provider that echoes the API key it was sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from gambiarra_desktop.gateway.accounts import AdminAccounts
+from gambiarra_desktop.gateway.errors import InvalidCredentialsError, LoginLockedError
+from gambiarra_desktop.gateway.store import GatewayStore
+from gambiarra_desktop.gateway.tokens import TokenSigner
 from gambiarra_desktop.hub import HubServer
+from gambiarra_desktop.hub.errors import InvalidPasswordError, TooManyPasswordFailuresError
+from gambiarra_desktop.hub.rooms.password_gate import PasswordGate
+from gambiarra_desktop.hub.rooms.passwords import hash_password
+from gambiarra_desktop.hub.rooms.room import Room
+from gambiarra_desktop.hub.rooms.store import SqliteStore, StoredRoom
 from tests.conftest import Api, HubFactory
 
 ADMIN_PASSWORD = "a long admin password"  # noqa: S105 - the test hub's own.
@@ -119,3 +131,82 @@ async def test_a_participant_cannot_make_the_gateway_parse_a_memory_bomb(
     # The raw answer is held a few times over (upstream buffer, reply, client): ~3 MB
     # each. Parsed, it took ~70 MB.
     assert peak < 12 * len(answer), f"peak {peak / 1e6:.0f} MB for {len(answer) / 1e6:.0f} MB"
+
+
+# --- the admin login ------------------------------------------------------------------
+
+
+async def _login_from(hub: HubServer, source: str, password: str) -> int:
+    """One login over a raw connection from ``source`` (any 127.x.y.z on Linux)."""
+    body = json.dumps({"username": "admin", "password": password}).encode()
+    reader, writer = await asyncio.open_connection(hub.host, hub.port, local_addr=(source, 0))
+    try:
+        writer.write(b"POST /v1/auth/login HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n"
+                     b"Content-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 60)
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="sources in 127/8 other than .1: Linux")
+async def test_wrong_logins_from_many_addresses_are_capped_hub_wide(
+    admin_hub: HubServer,
+) -> None:
+    """Hole: the lockout counts per address, and addresses are cheap, so a burst of wrong
+    logins from many addresses each ran argon2 (64 MB, tens of ms of CPU) at once: a queue
+    with no bound on the shared thread pool. Now a few checks run and a few wait, hub-wide;
+    beyond that, 429 before any argon2 time is spent (as room passwords already do)."""
+    sources = [f"127.0.{index // 250}.{2 + index % 250}" for index in range(80)]
+    statuses = await asyncio.gather(*(_login_from(admin_hub, s, "wrong") for s in sources))
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(429) > 0, "every one of 80 guesses ran argon2"
+
+
+async def _accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AdminAccounts:
+    monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    database = SqliteStore(tmp_path / "hub.sqlite3")
+    await database.open()
+    store = GatewayStore(database)
+    await store.open()
+    accounts = AdminAccounts(store, TokenSigner("k" * 48), tmp_path)
+    await accounts.bootstrap()
+    return accounts
+
+
+async def test_ipv6_addresses_of_one_host_share_its_login_lockout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole: failures were counted per IPv6 address, but a LAN host picks any address of
+    its /64 at will (SLAAC, privacy addresses), so a fresh address reset the lockout:
+    endless guesses. Failures are now counted per /64 (and IPv4-mapped = IPv4)."""
+    accounts = await _accounts(tmp_path, monkeypatch)
+    for index in range(1, 6):
+        with pytest.raises(InvalidCredentialsError):
+            await accounts.login("admin", "wrong", f"2001:db8:1:2::{index:x}")
+    with pytest.raises(LoginLockedError):
+        await accounts.login("admin", "wrong", "2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+    with pytest.raises(LoginLockedError):  # Right password, same host: still locked.
+        await accounts.login("admin", ADMIN_PASSWORD, "2001:db8:1:2::99")
+    # Another /64 is another host, and a mapped IPv4 address is that IPv4 host.
+    assert (await accounts.login("admin", ADMIN_PASSWORD, "2001:db8:1:3::1")).token
+    for _ in range(5):
+        with pytest.raises(InvalidCredentialsError):
+            await accounts.login("admin", "wrong", "::ffff:10.0.0.7")
+    with pytest.raises(LoginLockedError):
+        await accounts.login("admin", "wrong", "10.0.0.7")
+
+
+async def test_ipv6_addresses_of_one_host_share_its_room_password_lockout() -> None:
+    """The same hole at a room password's door (its gate counts failures the same way)."""
+    gate = PasswordGate(max_failures=3, window_s=60.0)
+    room = Room(StoredRoom("r1", "ABCDEF", "Private", "host", 0,
+                           await hash_password("the room password")))
+    for index in range(1, 4):
+        with pytest.raises(InvalidPasswordError):
+            await gate.check(room, "wrong", f"fd00:1:2:3::{index:x}")
+    with pytest.raises(TooManyPasswordFailuresError):
+        await gate.check(room, "wrong", "fd00:1:2:3:ffff::1")
+    await gate.check(room, "the room password", "fd00:1:2:4::1")  # Another host.

@@ -5,10 +5,13 @@ password once to ``DATA_DIR/admin-password`` (owner-only); the log names the fil
 the password. ``GAMBIARRA_ADMIN_PASSWORD`` sets the password instead (headless hubs,
 tests). A login checks the address's recent failures *before* spending argon2 time, and
 counts checks still running as failures, so a burst of guesses is cut off at five.
+Addresses are cheap (an IPv6 host owns a /64, counted as one), so argon2 work is also
+capped hub-wide: a few checks run and a few wait; beyond that, 429 with no argon2 spent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hmac
 import logging
@@ -26,7 +29,8 @@ from gambiarra_desktop.gateway.store import GatewayStore, StoredUser
 from gambiarra_desktop.gateway.tokens import TokenClaims, TokenSigner
 from gambiarra_desktop.hub.config import DATABASE_FILE_NAME
 from gambiarra_desktop.hub.data_files import replace_secret_file
-from gambiarra_desktop.hub.failure_book import FailureBook
+from gambiarra_desktop.hub.errors import RetryLaterError
+from gambiarra_desktop.hub.failure_book import FailureBook, client_key
 from gambiarra_desktop.hub.rooms.passwords import hash_password, verify_password
 from gambiarra_desktop.hub.rooms.store import SqliteStore
 
@@ -40,6 +44,10 @@ LOGIN_MAX_FAILURES = 5
 LOGIN_WINDOW_S = 15 * 60.0
 MAX_PASSWORD_CHARS = 1024
 MIN_PASSWORD_CHARS = 8
+MAX_CHECKS_RUNNING = 4
+MAX_CHECKS_WAITING = 16
+"""Logins checked at once and waiting, all addresses together (argon2 takes 64 MB and
+tens of ms of CPU each, on the thread pool the hub's DNS look-ups share)."""
 
 
 def password_file_notice(path: Path) -> str:
@@ -64,6 +72,8 @@ class AdminAccounts:
         self._data_dir = data_dir
         self._failures = FailureBook(max_failures, window_s)
         self._running: collections.Counter[str] = collections.Counter()
+        self._admitted = 0
+        self._slots = asyncio.Semaphore(MAX_CHECKS_RUNNING)
         self._decoy_hash: str | None = None
         self.generated_password: str | None = None
         """The first-run password, when no data dir holds it (tests of a bare app)."""
@@ -105,14 +115,19 @@ class AdminAccounts:
 
     async def login(self, username: object, password: object, address: str | None
                     ) -> LoginResult:
-        peer = address or "unknown"
+        peer = client_key(address)
         # Checked and counted with no await in between: a burst cannot slip past.
         if self._failures.is_locked(peer, self._running[peer]):
             raise LoginLockedError(self._failures.retry_after_s(peer))
+        if self._admitted >= MAX_CHECKS_RUNNING + MAX_CHECKS_WAITING:
+            raise RetryLaterError("The hub is busy checking passwords; retry in a moment", 1)
         self._running[peer] += 1
+        self._admitted += 1
         try:
-            user = await self._check(username, password)
+            async with self._slots:
+                user = await self._check(username, password)
         finally:
+            self._admitted -= 1
             self._running[peer] -= 1
             if self._running[peer] <= 0:
                 del self._running[peer]

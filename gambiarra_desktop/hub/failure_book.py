@@ -9,11 +9,28 @@ attacker), and the wait told to the client is the time until the oldest failure 
 from __future__ import annotations
 
 import collections
+import ipaddress
 import math
 import time
 
+from gambiarra_desktop.hub.ip_addresses import parse_ip
+
 MAX_TRACKED_ADDRESSES = 10_000
 """Addresses whose failures are tracked; the oldest are forgotten beyond this."""
+IPV6_HOST_PREFIX = 64
+
+
+def client_key(address: str | None) -> str:
+    """Whose failures these are: an IPv4 address, or an IPv6 address's /64. One LAN host
+    owns a whole /64 (SLAAC, privacy addresses: it picks new ones at will), so counting
+    per IPv6 address would give it endless fresh tries. An IPv4-mapped address is its
+    IPv4 address."""
+    ip = parse_ip(address)
+    if ip is None:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, IPV6_HOST_PREFIX), strict=False))
+    return str(ip)
 
 
 class FailureBook:

@@ -25,7 +25,7 @@ import hashlib
 import hmac
 
 from gambiarra_desktop.hub.errors import InvalidPasswordError, TooManyPasswordFailuresError
-from gambiarra_desktop.hub.failure_book import FailureBook
+from gambiarra_desktop.hub.failure_book import FailureBook, client_key
 from gambiarra_desktop.hub.rooms.passwords import verify_password
 from gambiarra_desktop.hub.rooms.room import Room
 
@@ -52,7 +52,7 @@ class PasswordGate:
             return
         if not password:
             raise InvalidPasswordError
-        address = peer or "unknown"
+        address = client_key(peer)  # An IPv6 host's whole /64 is one client.
         if self._failures.is_locked(address):  # Before the cache: no oracle.
             raise self._too_many(address)
         fingerprint = _fingerprint(room, password)
