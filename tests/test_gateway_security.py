@@ -210,3 +210,71 @@ async def test_ipv6_addresses_of_one_host_share_its_room_password_lockout() -> N
     with pytest.raises(TooManyPasswordFailuresError):
         await gate.check(room, "wrong", "fd00:1:2:3:ffff::1")
     await gate.check(room, "the room password", "fd00:1:2:4::1")  # Another host.
+
+
+# --- a provider that echoes its key -----------------------------------------------------
+
+
+async def test_a_provider_echoing_its_key_in_an_answer_does_not_show_it_to_clients(
+    http: aiohttp.ClientSession, make_hub: HubFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole: the key was blanked out of a provider's error answers only, so a provider (or
+    a debugging proxy set as its base URL) that quotes the request's headers in a 200
+    answer handed the admin's API key to any client at the hub's root."""
+
+    async def echo(request: web.Request) -> web.Response:
+        quoted = request.headers.get("Authorization", "")
+        return web.json_response(_answer(f"you sent {quoted}", usage={"note": quoted}))
+
+    async with FakeServer(echo) as provider:
+        monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        monkeypatch.setenv("OPENAI_BASE_URL", provider.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
+        hub = await make_hub()
+        await _add_model(http, hub, {"id": "cloud", "provider": "openai",
+                                     "apiModelName": "gpt-x", "layer": "L3"})
+        async with http.post(f"{hub.url}/v1/chat/completions", json={
+                "model": "cloud", "messages": [{"role": "user", "content": "hi"}]}) as response:
+            text = await response.text()
+            headers = str(response.headers)
+    assert response.status == 200, text
+    assert "you sent Bearer" in text  # The provider did answer, and did echo it.
+    assert SECRET_KEY not in text
+    assert SECRET_KEY not in headers
+
+
+async def test_a_provider_streaming_its_key_back_split_over_chunks_is_redacted(
+    http: aiohttp.ClientSession, make_hub: HubFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same hole in a stream, which nothing redacted: the key is cut in two chunks,
+    so blanking each chunk alone would not do either."""
+
+    async def echo(request: web.Request) -> web.StreamResponse:
+        quoted = request.headers.get("Authorization", "").encode()
+        event = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                            "model": "m", "choices": [{"index": 0, "delta": {
+                                "content": quoted.decode()}, "finish_reason": None}]})
+        data = f"data: {event}\n\n".encode()
+        cut = data.index(quoted) + len(quoted) // 2
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for part in (data[:cut], data[cut:], b"data: [DONE]\n\n"):
+            await response.write(part)
+            await asyncio.sleep(0.05)  # Separate reads on the hub's side.
+        await response.write_eof()
+        return response
+
+    async with FakeServer(echo) as provider:
+        monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        monkeypatch.setenv("OPENAI_BASE_URL", provider.url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
+        hub = await make_hub()
+        await _add_model(http, hub, {"id": "cloud", "provider": "openai",
+                                     "apiModelName": "gpt-x", "layer": "L3"})
+        async with http.post(f"{hub.url}/v1/chat/completions", json={
+                "model": "cloud", "stream": True,
+                "messages": [{"role": "user", "content": "hi"}]}) as response:
+            text = await response.text()
+    assert response.status == 200, text
+    assert "Bearer [redacted]" in text and text.endswith("data: [DONE]\n\n")
+    assert SECRET_KEY not in text

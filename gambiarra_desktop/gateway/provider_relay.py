@@ -3,8 +3,8 @@
 The same pooled HTTP client and stream relay as the room proxy, plus what a provider
 needs: its API key in ``Authorization`` (added here, after the client's request was
 read, so a client never sees or sets it), and its health recorded from every answer.
-A provider's error answer is passed on with the key blanked out: some APIs quote part of
-a wrong key back.
+What a provider sends back is passed on with the key blanked out (``key_redaction.py``):
+some APIs quote a wrong key in their errors, and an echoing proxy quotes any header.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ class ProviderRelay:
         payload = dump_json({**body, "model": model.apiModelName})
         config = self._config
         try:
-            upstream = await self._proxy.pool.post(
+            raw = await self._proxy.pool.post(
                 target, payload, config.upstream_first_byte_timeout_s, on_hub_machine=True,
                 extra_headers=auth + hop)
         except UpstreamError as exc:
             self._providers.record_failure(provider, str(exc))
             raise ProxyFailedError(f"{provider}: {exc}") from exc
+        upstream = self._providers.redacting(provider, raw)  # Answers and errors alike.
         try:
             content_type = upstream.header("Content-Type") or ""
             if not whole and upstream.status < 300 and (
@@ -88,8 +89,6 @@ class ProviderRelay:
                 self._providers.record_failure(provider, f"answered {status}")
             else:
                 self._providers.record_ok(provider)
-            if status >= 400:
-                data = self._providers.redact(provider, data)
             response = web.Response(body=data, status=status, headers=headers)
             if content_type:
                 response.headers["Content-Type"] = content_type

@@ -23,10 +23,16 @@ from typing import Any, Literal
 
 from gambiarra_desktop.endpoints import chat_completions_url, openai_models_url
 from gambiarra_desktop.gateway.errors import InvalidFieldError, ProviderNotFoundError
+from gambiarra_desktop.gateway.key_redaction import RedactedResponse
 from gambiarra_desktop.gateway.model_entries import CLOUD_PROVIDERS, LOCAL_PROVIDER
 from gambiarra_desktop.gateway.store import PROVIDER_PREFIX, GatewayStore
 from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointError, normalize_endpoint
-from gambiarra_desktop.hub.proxy.upstream_client import Target, UpstreamError, UpstreamPool
+from gambiarra_desktop.hub.proxy.upstream_client import (
+    ModelResponse,
+    Target,
+    UpstreamError,
+    UpstreamPool,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +180,10 @@ class Providers:
             raise UpstreamError(f"{provider}'s base URL is not a valid URL")
         return state.chat_target, state.auth_header
 
-    def redact(self, provider: str, data: bytes) -> bytes:
-        """``data`` with the provider's key blanked out wherever it appears."""
+    def redacting(self, provider: str, upstream: ModelResponse) -> ModelResponse:
+        """``upstream`` with the provider's key blanked out of all it sends back."""
         key = self._state(provider).api_key
-        return data.replace(key.encode(), b"[redacted]") if key else data
+        return RedactedResponse(upstream, key.encode()) if key else upstream
 
     def record_ok(self, provider: str) -> None:
         state = self._states.get(provider)
