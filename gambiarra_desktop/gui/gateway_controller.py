@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from PySide6.QtCore import QModelIndex, QObject, Qt
+from PySide6.QtCore import QModelIndex, QObject
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QTreeWidgetItem
 
 from gambiarra_desktop.discovery.hosting import HostedHub
 from gambiarra_desktop.gateway.accounts import ADMIN_PASSWORD_FILE
 from gambiarra_desktop.gateway.sizing import room_entries
 from gambiarra_desktop.gateway_client import GatewayApiError, GatewayClient
-from gambiarra_desktop.gui.gateway_view import ENABLED_COLUMN, ID_ROLE, LAYER_NAMES, GatewayPage
+from gambiarra_desktop.gui.gateway_view import ID_ROLE, GatewayPage
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 
+T = TypeVar("T")
 ASK_FOR_IT_TEXT = (
     "The admin password was changed with `gambiarra admin set-password`, so it is not kept"
     " in a file any more. Type it below to manage the gateway.")
@@ -181,6 +181,25 @@ class GatewayController(QObject):
             self.view.error.setText("")
         await self._refresh()
 
+    async def _authorized(self, action: Callable[[GatewayClient], Awaitable[T]]) -> T:
+        """``action``, logging in again once if the token is refused: it lasts 12 hours, and
+        a password change elsewhere ends every token. A password that changed too leaves
+        the page asking for the new one."""
+        assert self.client is not None  # noqa: S101 - callers check.
+        try:
+            return await action(self.client)
+        except GatewayApiError as exc:
+            if exc.status != 401 or self.password is None:
+                raise
+        try:
+            await self.client.login(self.password)
+        except GatewayApiError as exc:
+            if exc.status == 401:
+                self.logged_in = False
+                self.view.login_row.setVisible(True)
+            raise
+        return await action(self.client)
+
     def copy_password(self) -> None:
         if self.password:
             QGuiApplication.clipboard().setText(self.password)
@@ -197,73 +216,20 @@ class GatewayController(QObject):
             return
         async with self._working("Loading…"):
             try:
-                models = await self.client.models()
-                providers = await self.client.providers()
-                config = await self.client.config()
+                models, providers, config = await self._authorized(_read_all)
             except NETWORK_ERRORS as exc:
                 self.view.error.setText(error_text(exc))
                 return
             self.view.error.setText("")
-            self._show_models(models)
-            self._show_providers(providers)
-            self._show_config(config)
+            selected = self.view.selected_id()
+            self.models = {m["id"]: m for m in models}
+            self.view.show_models(models, selected)
+            if selected is not None and selected not in self.models:  # Deleted elsewhere.
+                self._clear_form()
+            for provider in providers:
+                self.view.provider_row(provider["id"]).fill(provider)
+            self.view.show_config(config)
             self._show_rooms()
-
-    def _show_models(self, models: list[dict[str, Any]]) -> None:
-        tree = self.view.tree
-        selected = self.view.selected_id()
-        self.models = {m["id"]: m for m in models}
-        tree.blockSignals(True)
-        tree.clear()
-        layers = {name: QTreeWidgetItem([name, "", "", "", ""]) for name in LAYER_NAMES}
-        for item in layers.values():
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            tree.addTopLevelItem(item)
-        for model in models:  # The server's order: layer, priority, cost, id.
-            item = QTreeWidgetItem([model["id"], model["provider"], model["apiModelName"],
-                                    str(model["priority"]), ""])
-            item.setData(0, ID_ROLE, model["id"])
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(ENABLED_COLUMN, Qt.CheckState.Checked if model["enabled"]
-                               else Qt.CheckState.Unchecked)
-            layers.get(model["layer"], layers["L3"]).addChild(item)
-            if model["id"] == selected:
-                tree.setCurrentItem(item)
-        for name, item in layers.items():
-            count = item.childCount()
-            item.setText(0, f"{name} · {count} model" + ("" if count == 1 else "s"))
-            item.setExpanded(True)
-        tree.blockSignals(False)
-        if selected is not None and selected not in self.models:  # Deleted: edit no more.
-            self._clear_form()
-
-    def _show_providers(self, providers: list[dict[str, Any]]) -> None:
-        for provider in providers:
-            row = self.view.provider_row(provider["id"])
-            healthy = bool(provider.get("healthy"))
-            configured = bool(provider.get("hasKey")) or provider["id"] == "oss-local"
-            state = "running" if healthy else "failed" if configured else "stopped"
-            row.health.setProperty("state", state)
-            row.health.style().unpolish(row.health)
-            row.health.style().polish(row.health)
-            row.health.setToolTip("Answered recently" if healthy else
-                                  provider.get("lastError") or "Not answering")
-            row.base_url.setText(str(provider.get("baseUrl") or ""))
-            row.api_key.clear()  # A stored key is never shown back (the API never sends it).
-            source = provider.get("keySource")
-            row.api_key.setPlaceholderText(
-                "key set (env)" if source == "env" else "key set" if provider.get("hasKey")
-                else "API key")
-            row.clear_button.setEnabled(source == "admin")
-
-    def _show_config(self, config: dict[str, Any]) -> None:
-        view = self.view
-        view.default_layer.setCurrentText(str(config.get("defaultLayer", "L0")))
-        view.max_layer.setCurrentText(str(config.get("maxEscalationLayer", "L3")))
-        view.cross_check.setChecked(bool(config.get("enableCrossCheck")))
-        view.auto_escalate.setChecked(bool(config.get("enableAutoEscalate")))
-        view.cost_tracking.setChecked(bool(config.get("enableCostTracking")))
-        view.cost_alert.setValue(float(config.get("costAlertThreshold", 0.0)))
 
     def _show_rooms(self) -> None:
         combo = self.view.room_combo
@@ -280,7 +246,7 @@ class GatewayController(QObject):
 
     # Changes, each followed by a reload.
 
-    async def _change(self, what: str, action: Callable[[GatewayClient], Any],
+    async def _change(self, what: str, action: Callable[[GatewayClient], Awaitable[Any]],
                       error_label: Any = None) -> bool:
         """Run one change; show the server's words on failure; reload either way."""
         if self.client is None or not self.logged_in:
@@ -288,7 +254,7 @@ class GatewayController(QObject):
         label = error_label or self.view.error
         async with self._working(what):
             try:
-                await action(self.client)
+                await self._authorized(action)
             except NETWORK_ERRORS as exc:
                 label.setText(error_text(exc))
                 ok = False
@@ -317,20 +283,8 @@ class GatewayController(QObject):
 
     @tracked_slot()
     async def save_model(self) -> None:
-        form = self.view.form
-        entry: dict[str, Any] = {
-            "id": form.model_id.text().strip(), "provider": form.provider.currentText(),
-            "apiModelName": form.api_model_name.text().strip(),
-            "layer": form.layer.currentText(), "enabled": form.enabled.isChecked(),
-            "priority": form.priority.value(), "relativeCost": form.relative_cost.value(),
-            "contextLength": form.context_length.value() or None,
-            "supportsTools": form.supports_tools.isChecked(),
-            "supportsVision": form.supports_vision.isChecked(),
-        }
-        if entry["provider"] == "gambiarra":
-            entry["room"] = form.room.text().strip().upper() or None
-        editing = form.model_id.isReadOnly() and entry["id"] in self.models
-        if editing:
+        entry = self.view.form.entry()
+        if self.view.form.editing and entry["id"] in self.models:
             changes = {k: v for k, v in entry.items() if k not in ("id", "provider")}
             await self._change("Saving…", lambda c: c.update_model(entry["id"], changes),
                                self.view.form_error)
@@ -405,16 +359,8 @@ class GatewayController(QObject):
 
     @tracked_slot()
     async def apply_config(self) -> None:
-        view = self.view
-        changes = {
-            "defaultLayer": view.default_layer.currentText(),
-            "maxEscalationLayer": view.max_layer.currentText(),
-            "enableCrossCheck": view.cross_check.isChecked(),
-            "enableAutoEscalate": view.auto_escalate.isChecked(),
-            "enableCostTracking": view.cost_tracking.isChecked(),
-            "costAlertThreshold": view.cost_alert.value(),
-        }
-        await self._change("Saving…", lambda c: c.set_config(changes), view.config_error)
+        changes = self.view.config_changes()
+        await self._change("Saving…", lambda c: c.set_config(changes), self.view.config_error)
 
     @tracked_slot(str)
     async def save_provider(self, provider_id: str) -> None:
@@ -434,6 +380,11 @@ class GatewayController(QObject):
     async def clear_provider_key(self, provider_id: str) -> None:
         await self._change("Saving…", lambda c: c.set_provider(provider_id, api_key=None),
                            self.view.provider_error)
+
+
+async def _read_all(client: GatewayClient) -> tuple[list[dict[str, Any]],
+                                                  list[dict[str, Any]], dict[str, Any]]:
+    return await client.models(), await client.providers(), await client.config()
 
 
 def _read_text(path: Path) -> str | None:

@@ -17,15 +17,14 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-LAYER_NAMES = ("L0", "L1", "L2", "L3")
-PROVIDER_NAMES = ("gambiarra", "oss-local", "openai", "openrouter", "anthropic")
+from gambiarra_desktop.gui.gateway_widgets import LAYER_NAMES, ModelForm, ProviderRow
+
 NOT_HOSTING_TEXT = "Host a hub to manage its gateway."
 ID_ROLE = Qt.ItemDataRole.UserRole
 ENABLED_COLUMN = 4
@@ -45,102 +44,6 @@ def _label(name: str) -> QLabel:
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
-
-
-class ModelForm(QWidget):
-    """Add or edit one model entry; ``id`` and ``provider`` are fixed once it exists."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.model_id = QLineEdit()
-        self.model_id.setPlaceholderText("e.g. my-llama")
-        self.provider = QComboBox()
-        self.provider.addItems(PROVIDER_NAMES)
-        self.api_model_name = QLineEdit()
-        self.api_model_name.setPlaceholderText("The model's name at the provider")
-        self.layer = QComboBox()
-        self.layer.addItems(LAYER_NAMES)
-        self.room = QLineEdit()
-        self.room.setPlaceholderText("Room code (gambiarra models only)")
-        self.priority = QSpinBox()
-        self.priority.setRange(-1_000_000, 1_000_000)
-        self.relative_cost = QDoubleSpinBox()
-        self.relative_cost.setRange(0, 1_000_000)
-        self.relative_cost.setDecimals(3)
-        self.context_length = QSpinBox()
-        self.context_length.setRange(0, 100_000_000)
-        self.context_length.setSpecialValueText("unknown")
-        self.enabled = QCheckBox("Enabled")
-        self.supports_tools = QCheckBox("Takes tools")
-        self.supports_vision = QCheckBox("Takes images")
-        for text, widget in (("Id", self.model_id), ("Provider", self.provider),
-                             ("Model name", self.api_model_name), ("Layer", self.layer),
-                             ("Room", self.room), ("Priority (lower first)", self.priority),
-                             ("Relative cost", self.relative_cost),
-                             ("Context length", self.context_length)):
-            widget.setAccessibleName(text)
-            form.addRow(text, widget)
-        checks = QHBoxLayout()
-        for box in (self.enabled, self.supports_tools, self.supports_vision):
-            checks.addWidget(box)
-        form.addRow("", checks)
-        self.provider.currentTextChanged.connect(
-            lambda name: self.room.setEnabled(name == "gambiarra"))
-        self.clear()
-
-    def clear(self) -> None:
-        self.fill({"id": "", "provider": "gambiarra", "apiModelName": "", "layer": "L0",
-                   "enabled": True, "priority": 0, "relativeCost": 0.0, "contextLength": None,
-                   "supportsTools": True, "supportsVision": False})
-
-    def fill(self, entry: dict[str, Any]) -> None:
-        editing = bool(entry.get("id"))
-        self.model_id.setText(str(entry.get("id", "")))
-        self.model_id.setReadOnly(editing)
-        self.provider.setCurrentText(str(entry.get("provider", "gambiarra")))
-        self.provider.setEnabled(not editing)
-        self.room.setEnabled(self.provider.currentText() == "gambiarra")
-        self.api_model_name.setText(str(entry.get("apiModelName", "")))
-        self.layer.setCurrentText(str(entry.get("layer", "L0")))
-        self.room.setText(str(entry.get("room") or ""))
-        self.priority.setValue(int(entry.get("priority", 0)))
-        self.relative_cost.setValue(float(entry.get("relativeCost", 0.0)))
-        self.context_length.setValue(int(entry.get("contextLength") or 0))
-        self.enabled.setChecked(bool(entry.get("enabled", True)))
-        self.supports_tools.setChecked(bool(entry.get("supportsTools", True)))
-        self.supports_vision.setChecked(bool(entry.get("supportsVision", False)))
-
-
-class ProviderRow(QWidget):
-    """One provider: health dot, base URL, and a key field that never shows a stored key."""
-
-    save_clicked = Signal(str)
-    clear_key_clicked = Signal(str)
-
-    def __init__(self, provider_id: str) -> None:
-        super().__init__()
-        self.provider_id = provider_id
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.health = QLabel("●")
-        self.health.setObjectName("statusPill")
-        self.name = QLabel(f"<b>{provider_id}</b>")
-        self.name.setMinimumWidth(90)
-        self.base_url = QLineEdit()
-        self.base_url.setAccessibleName(f"{provider_id} base URL")
-        self.api_key = QLineEdit()
-        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.api_key.setAccessibleName(f"{provider_id} API key")
-        self.save_button = QPushButton("Save")
-        self.save_button.clicked.connect(lambda: self.save_clicked.emit(provider_id))
-        self.clear_button = QPushButton("Clear key")
-        self.clear_button.clicked.connect(lambda: self.clear_key_clicked.emit(provider_id))
-        for widget, stretch in ((self.health, 0), (self.name, 0), (self.base_url, 2),
-                                (self.api_key, 1), (self.save_button, 0),
-                                (self.clear_button, 0)):
-            row.addWidget(widget, stretch)
 
 
 class GatewayPage(QWidget):
@@ -234,6 +137,8 @@ class GatewayPage(QWidget):
         self.tree.setHeaderLabels(["Model", "Provider", "Model name", "Priority", "Enabled"])
         self.tree.setAccessibleName("Models by layer")
         self.tree.setMinimumHeight(220)
+        self.tree.setColumnWidth(0, 300)
+        self.tree.setColumnWidth(2, 200)
         self.tree.itemChanged.connect(self._on_item_changed)
         self.tree.currentItemChanged.connect(self._on_current_changed)
         layout.addWidget(self.tree)
@@ -264,6 +169,7 @@ class GatewayPage(QWidget):
         self.room_combo = QComboBox()
         self.room_combo.setAccessibleName("Room whose models to add")
         self.room_combo.setMinimumWidth(220)
+        self.room_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.add_room_button = QPushButton("Add this room's models")
         self.add_room_button.clicked.connect(self.add_room_clicked)
         rooms.addWidget(self.room_combo)
@@ -348,3 +254,48 @@ class GatewayPage(QWidget):
         model_id = item.data(0, ID_ROLE) if item is not None else None
         if model_id:
             self.model_chosen.emit(str(model_id))
+
+    def show_models(self, models: list[dict[str, Any]], selected: str | None) -> None:
+        """The entries under their layers, in the server's order (layer, priority, cost,
+        id: the order ``auto`` tries them), ``selected`` kept selected."""
+        tree = self.tree
+        tree.blockSignals(True)  # Filling the Enabled boxes is not the user toggling them.
+        tree.clear()
+        layers = {name: QTreeWidgetItem([name, "", "", "", ""]) for name in LAYER_NAMES}
+        for item in layers.values():
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            tree.addTopLevelItem(item)
+        for model in models:
+            item = QTreeWidgetItem([model["id"], model["provider"], model["apiModelName"],
+                                    str(model["priority"]), ""])
+            item.setData(0, ID_ROLE, model["id"])
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(ENABLED_COLUMN, Qt.CheckState.Checked if model["enabled"]
+                               else Qt.CheckState.Unchecked)
+            layers.get(model["layer"], layers["L3"]).addChild(item)
+            if model["id"] == selected:
+                tree.setCurrentItem(item)
+        for name, item in layers.items():
+            count = item.childCount()
+            item.setText(0, f"{name} · {count} model" + ("" if count == 1 else "s"))
+            item.setExpanded(True)
+        tree.blockSignals(False)
+
+    def show_config(self, config: dict[str, Any]) -> None:
+        self.default_layer.setCurrentText(str(config.get("defaultLayer", "L0")))
+        self.max_layer.setCurrentText(str(config.get("maxEscalationLayer", "L3")))
+        self.cross_check.setChecked(bool(config.get("enableCrossCheck")))
+        self.auto_escalate.setChecked(bool(config.get("enableAutoEscalate")))
+        self.cost_tracking.setChecked(bool(config.get("enableCostTracking")))
+        self.cost_alert.setValue(float(config.get("costAlertThreshold", 0.0)))
+
+    def config_changes(self) -> dict[str, Any]:
+        """The switches as a ``PUT /v1/config`` body."""
+        return {
+            "defaultLayer": self.default_layer.currentText(),
+            "maxEscalationLayer": self.max_layer.currentText(),
+            "enableCrossCheck": self.cross_check.isChecked(),
+            "enableAutoEscalate": self.auto_escalate.isChecked(),
+            "enableCostTracking": self.cost_tracking.isChecked(),
+            "costAlertThreshold": self.cost_alert.value(),
+        }

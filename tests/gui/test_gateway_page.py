@@ -167,6 +167,14 @@ async def test_configuration_and_provider_keys(
     await open_gateway(qtbot, window)
     page = window.gateway_page
 
+    # Given a token the hub no longer takes (12 hours later, say), Refresh logs in again
+    assert window.gateway.client is not None
+    window.gateway.client.token = "expired.or.forged"
+    click(qtbot, page.refresh_button)
+    client = window.gateway.client
+    await eventually(lambda: client.token != "expired.or.forged" and page.busy.text() == "")
+    assert page.error.text() == "" and window.gateway.logged_in
+
     # When I change the switches and apply, the server keeps them
     page.default_layer.setCurrentText("L1")
     page.max_layer.setCurrentText("L2")
