@@ -52,3 +52,25 @@ def test_core_imports_no_qt() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "", f"core imported Qt: {result.stdout}"
+
+
+def test_every_core_module_imports_first() -> None:
+    """Each module imports on its own, as the first of the package: an import cycle only
+    shows when its modules load in one order (``import gambiarra_desktop.gateway.sizing``
+    first once failed, while everything worked when ``hub`` happened to load before)."""
+    code = (
+        "import importlib, sys\n"
+        "failed = []\n"
+        f"for name in {core_modules()!r}:\n"
+        "    for loaded in [m for m in sys.modules if m.startswith('gambiarra_desktop')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+        "print('\\n'.join(failed))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "", f"modules that cannot be imported first:\n{result.stdout}"
