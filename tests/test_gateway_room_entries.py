@@ -64,3 +64,29 @@ async def test_an_entry_must_name_a_room_of_this_hub(
     status, body = await _call(http, hub, "POST", "/v1/models", _entry("ZZZZZZ"), token)
     assert status == 400
     assert body == {"error": "Invalid field: room", "details": "no room ZZZZZZ on this hub"}
+
+
+async def test_a_web_page_of_another_origin_cannot_log_in_nor_lock_the_admin_out(
+    http: aiohttp.ClientSession, hub: HubServer
+) -> None:
+    password = (hub.data_dir / "admin-password").read_text().strip()
+    for _ in range(8):  # More than the lockout's five.
+        async with http.post(f"{hub.url}/v1/auth/login",
+                             json={"username": "admin", "password": "guess"},
+                             headers={"Origin": "http://evil.example"}) as response:
+            assert response.status == 403
+            assert (await response.json())["error"] == "Cross-origin login refused"
+    # The hub's own page (same origin) and the app (no Origin) still log in.
+    own = hub.url.removeprefix("http://")
+    for headers in ({"Origin": f"http://{own}"}, {}):
+        async with http.post(f"{hub.url}/v1/auth/login", headers=headers,
+                             json={"username": "admin", "password": password}) as response:
+            assert response.status == 200, await response.text()
+
+
+async def test_layers_is_not_a_model_id(
+    http: aiohttp.ClientSession, hub: HubServer, token: str
+) -> None:
+    entry = {"id": "layers", "provider": "oss-local", "apiModelName": "m", "layer": "L0"}
+    status, body = await _call(http, hub, "POST", "/v1/models", entry, token)
+    assert (status, body["error"]) == (400, "Invalid field: id")

@@ -30,6 +30,15 @@ class InvalidTokenError(GatewayError):
         super().__init__("Invalid token", details)
 
 
+class CrossOriginLoginError(GatewayError):
+    """A login sent by a web page of another origin: refused before it counts, so a page
+    opened in the admin's browser cannot lock the admin out with wrong guesses."""
+
+    def __init__(self) -> None:
+        super().__init__("Cross-origin login refused",
+                         "log in from the app, the command line, or the hub's own page")
+
+
 class LoginLockedError(RetryLaterError):
     """Too many failed logins from one address."""
 

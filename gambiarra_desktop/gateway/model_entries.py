@@ -23,6 +23,8 @@ LOCAL_PROVIDER = "oss-local"
 CLOUD_PROVIDERS = ("openai", "openrouter", "anthropic")
 PROVIDERS = (ROOM_PROVIDER, LOCAL_PROVIDER, *CLOUD_PROVIDERS)
 AUTO_MODEL = "auto"
+RESERVED_IDS = frozenset({AUTO_MODEL, "layers"})
+"""``auto`` routes; ``layers`` is the path ``GET /v1/models/layers``."""
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
 """Ids go into URL paths (``/v1/models/{id}``): no slashes, spaces or percent signs."""
@@ -88,8 +90,8 @@ def new_model(body: dict[str, Any]) -> ModelConfig:
     if not isinstance(model_id, str) or not _ID.fullmatch(model_id):
         raise InvalidFieldError("id", "1-128 letters, digits and . _ : @ + -, starting with a"
                                       " letter or digit")
-    if model_id == AUTO_MODEL:
-        raise InvalidFieldError("id", "'auto' is the gateway's own routing model")
+    if model_id in RESERVED_IDS:
+        raise InvalidFieldError("id", f"{model_id!r} is taken by the gateway itself")
     provider = body["provider"]
     if provider not in PROVIDERS:
         raise InvalidFieldError("provider", f"must be one of {', '.join(PROVIDERS)}")

@@ -201,7 +201,7 @@ class Providers:
         if not self.configured(provider):
             return False
         try:
-            target = Target.parse(openai_models_url(state.base_url))
+            target = Target.parse(openai_models_url(normalize_endpoint(state.base_url)))
             response = await self._pool.send("GET", target, b"", PROBE_TIMEOUT_S,
                                              on_hub_machine=True,
                                              extra_headers=state.auth_header)
@@ -210,7 +210,7 @@ class Providers:
                 status = response.status
             finally:
                 response.release()
-        except (UpstreamError, OSError, ValueError, TimeoutError) as exc:
+        except (UpstreamError, OSError, ValueError, TimeoutError) as exc:  # EndpointError too.
             self.record_failure(provider, f"model list: {exc}")
             return False
         if status >= 400:

@@ -3,11 +3,14 @@ caller and the input, call the gateway, shape the reply in the seed's JSON."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from gambiarra_desktop.gateway.accounts import AdminAccounts
 from gambiarra_desktop.gateway.errors import (
     AuthenticationRequiredError,
+    CrossOriginLoginError,
     InvalidFieldError,
     ProviderNotFoundError,
 )
@@ -49,8 +52,22 @@ async def health(request: web.Request) -> web.Response:
     return json_response({"status": "ok", "timestamp": now_ms(), **_gateway(request).health()})
 
 
+def _same_origin(request: web.Request) -> bool:
+    """No ``Origin`` (the app, the CLI, scripts), or the hub's own page."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return bool(netloc) and netloc.lower() == request.host.lower()
+
+
 @routes.post("/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
+    if not _same_origin(request):
+        raise CrossOriginLoginError
     body = await read_json_object(request)
     result = await _accounts(request).login(body.get("username"), body.get("password"),
                                             request.remote)

@@ -54,6 +54,7 @@ DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
     (gateway_errors.InvalidCredentialsError, 401),
     (gateway_errors.AuthenticationRequiredError, 401),
     (gateway_errors.InvalidTokenError, 401),
+    (gateway_errors.CrossOriginLoginError, 403),
     (gateway_errors.InvalidFieldError, 400),
     (gateway_errors.ModelNotFoundError, 404),
     (gateway_errors.ProviderNotFoundError, 404),
