@@ -12,7 +12,6 @@ from gambiarra_desktop.commands import exit_codes
 from gambiarra_desktop.commands.common import stop_on_signals
 from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
 from gambiarra_desktop.gateway.accounts import password_file_notice
-from gambiarra_desktop.gateway.service import GATEWAY
 from gambiarra_desktop.hub import HubConfig, HubServer, default_data_dir
 from gambiarra_desktop.hub.rooms.store_errors import (
     DatabaseCorruptError,
@@ -60,11 +59,9 @@ async def serve(args: argparse.Namespace) -> int:
     print(f"  Data dir:  {data_dir}", flush=True)
     print(f"  Rooms:     {len(server.registry)} restored", flush=True)
     print(f"  Gateway:   {server.url}/v1 (model \"auto\"; admin user \"admin\")", flush=True)
-    accounts = server.app[GATEWAY].accounts
-    if accounts is not None and accounts.created_password_file is not None:
-        print(f"  Admin:     new account; its password is in {accounts.created_password_file}",
-              flush=True)
-        log.info(password_file_notice(accounts.created_password_file))
+    if (password_file := server.new_admin_password_file) is not None:
+        print(f"  Admin:     new account; its password is in {password_file}", flush=True)
+        log.info(password_file_notice(password_file))
     publisher = None
     if args.mdns:
         from gambiarra_desktop.discovery.hosting import NoLanAddressError, publish_hub

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from gambiarra_desktop.discovery.announcement import HubAnnouncement, default_hub_name
 from gambiarra_desktop.discovery.interfaces import InterfaceAddress, lan_addresses
 from gambiarra_desktop.discovery.publisher import HubPublisher
 from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.gateway.accounts import password_file_notice
 from gambiarra_desktop.hub.identity import load_or_create_hub_id
 from gambiarra_desktop.hub.keys import BUS
 from gambiarra_desktop.hub.server import HubServer
 from gambiarra_desktop.protocol import DEFAULT_HOST, DEFAULT_PORT
+
+log = logging.getLogger(__name__)
 
 
 class NoLanAddressError(Exception):
@@ -81,6 +85,8 @@ class HostedHub:
         """Serve and publish. ``OSError`` when the port is taken; mDNS trouble does not stop
         the hub (it stays reachable by address) and is kept in :attr:`mdns_problem`."""
         await self.server.start()
+        if (password_file := self.server.new_admin_password_file) is not None:
+            log.info(password_file_notice(password_file))
         try:
             self.publisher, self.addresses = await publish_hub(
                 self.server, self._name, self._interface, self._cooperating

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.gateway.service import GATEWAY
 from gambiarra_desktop.hub.api.connections import (
     ConnectionGate,
     GuardedAppRunner,
@@ -73,6 +74,12 @@ class HubServer:
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def new_admin_password_file(self) -> Path | None:
+        """Where this start wrote a new gateway admin's password, if it made one."""
+        accounts = self.app[GATEWAY].accounts
+        return None if accounts is None else accounts.created_password_file
 
     @property
     def registry(self) -> RoomRegistry:
