@@ -230,3 +230,34 @@ async def test_set_password_prompts_twice_without_echo(
     assert status == 0, screen
     assert "Admin password changed" in screen and NEW_PASSWORD not in screen
     assert (await _login(http, hub.url, NEW_PASSWORD))[0] == 200
+
+
+async def test_models_add_for_a_password_room_asks_for_its_password(
+    gateway_hub: HubServer, http: aiohttp.ClientSession
+) -> None:
+    url = gateway_hub.url
+    async with http.post(f"{url}/rooms", json={"name": "Lab", "password": "room-secret"}) as r:
+        code = (await r.json())["room"]["code"]
+    add = ["models", "add", "--hub", url, "--id", "private", "--provider", "gambiarra",
+           "--model", "m", "--layer", "L0", "--room", code]
+    # From the environment, never a flag.
+    status, out, err = await cli(*add, env=environment(GAMBIARRA_ROOM_PASSWORD="wrong-one"))
+    assert status == 1 and "Invalid password" in err
+    status, out, err = await cli(*add, env=environment(GAMBIARRA_ROOM_PASSWORD="room-secret"))
+    assert status == 0, err
+    assert json.loads(out)["room"] == code and "room-secret" not in out + err
+
+
+@posix_only
+async def test_models_add_prompts_for_a_room_password_without_echo(
+    gateway_hub: HubServer, http: aiohttp.ClientSession
+) -> None:
+    url = gateway_hub.url
+    async with http.post(f"{url}/rooms", json={"name": "Lab", "password": "room-secret"}) as r:
+        code = (await r.json())["room"]["code"]
+    status, screen = await cli_on_terminal(
+        ["models", "add", "--hub", url, "--id", "private", "--provider", "gambiarra",
+         "--model", "m", "--layer", "L0", "--room", code],
+        [(f"Password of room {code}: ", "room-secret")])
+    assert status == 0, screen
+    assert "room-secret" not in screen

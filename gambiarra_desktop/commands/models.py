@@ -27,6 +27,9 @@ def gateway_error(exc: GatewayApiError) -> int:
     return 1
 
 
+ROOM_PASSWORD_ENV = "GAMBIARRA_ROOM_PASSWORD"  # noqa: S105 - a variable name.
+
+
 def admin_password(hub_url: str) -> str | None:
     """From the environment, else asked for without echo; None when none was given."""
     password = os.environ.get(ADMIN_PASSWORD_ENV)
@@ -50,7 +53,7 @@ async def models_command(args: argparse.Namespace) -> int:
                 return 1
             await client.login(password)
             if args.models_command == "add":
-                entry = await client.add_model(_entry(args))
+                entry = await _add(client, _entry(args))
                 print(json.dumps(entry, indent=2))
                 return 0
             await client.delete_model(args.id)
@@ -58,6 +61,26 @@ async def models_command(args: argparse.Namespace) -> int:
             return gateway_error(exc)
     print(f"Model {terminal_safe(args.id)} removed.")
     return 0
+
+
+async def _add(client: GatewayClient, entry: dict[str, Any]) -> dict[str, Any]:
+    """Add the entry; a password room's password (the hub asks for it, as it opens the
+    room at the hub's root) comes from ``GAMBIARRA_ROOM_PASSWORD`` or a prompt."""
+    given = os.environ.get(ROOM_PASSWORD_ENV)
+    if given:
+        entry = {**entry, "roomPassword": given}
+    try:
+        return await client.add_model(entry)
+    except GatewayApiError as exc:
+        if exc.message != "Invalid field: roomPassword" or given:
+            raise
+        try:
+            password = getpass.getpass(f"Password of room {entry.get('room')}: ")
+        except (EOFError, KeyboardInterrupt):
+            raise exc from None
+        if not password:
+            raise
+        return await client.add_model({**entry, "roomPassword": password})
 
 
 def _entry(args: argparse.Namespace) -> dict[str, Any]:
