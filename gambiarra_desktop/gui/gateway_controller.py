@@ -39,6 +39,7 @@ class RoomModels:
     name: str
     models: list[dict[str, Any]]
     """``{"model": name, "metadata": {...}}`` per participant, for sizing.room_entries."""
+    has_password: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def hosted_target(hosted: HostedHub) -> GatewayTarget:
                 continue
             models = [{"model": p["model"], "metadata": p.get("config") or {}}
                       for p in room.participants.values()]
-            found.append(RoomModels(listed["code"], listed["name"], models))
+            found.append(RoomModels(listed["code"], listed["name"], models,
+                                    listed["hasPassword"]))
         return found
 
     return GatewayTarget(hosted.local_url, server.data_dir, rooms)
@@ -97,6 +99,7 @@ class GatewayController(QObject):
         view.move_clicked.connect(self.move_model)
         view.enabled_toggled.connect(self.set_enabled)
         view.add_room_clicked.connect(self.add_room_models)
+        view.room_combo.currentIndexChanged.connect(lambda _index: self._show_room_password())
         view.apply_config_clicked.connect(self.apply_config)
         view.provider_save.connect(self.save_provider)
         view.provider_clear.connect(self.clear_provider_key)
@@ -240,9 +243,20 @@ class GatewayController(QObject):
                           + ("" if len(room.models) == 1 else "s"), room.code)
         if current is not None and combo.findData(current) >= 0:
             combo.setCurrentIndex(combo.findData(current))
+        self._show_room_password()
         self.view.add_room_button.setEnabled(combo.count() > 0)
         if combo.count() == 0:
             self.view.room_result.setText("No rooms on this hub yet.")
+
+    def _chosen_room(self) -> RoomModels | None:
+        code = self.view.room_combo.currentData()
+        return next((r for r in (self.target.rooms() if self.target else [])
+                     if r.code == code), None)
+
+    def _show_room_password(self) -> None:
+        """The password field only for a password room: the hub asks for it there."""
+        room = self._chosen_room()
+        self.view.room_password.setVisible(room is not None and room.has_password)
 
     # Changes, each followed by a reload.
 
@@ -332,12 +346,13 @@ class GatewayController(QObject):
 
     @tracked_slot()
     async def add_room_models(self) -> None:
-        code = self.view.room_combo.currentData()
-        room = next((r for r in (self.target.rooms() if self.target else []) if r.code == code),
-                    None)
+        room = self._chosen_room()
         if room is None:
             return
         wanted = room_entries(room.code, room.models)
+        room_password = self.view.room_password.text() if room.has_password else ""
+        if room_password:
+            wanted = [{**entry, "roomPassword": room_password} for entry in wanted]
         new = [e for e in wanted if e["id"] not in self.models]
         added: list[str] = []
 

@@ -172,7 +172,16 @@ class GatewayPage(QWidget):
         self.room_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.add_room_button = QPushButton("Add this room's models")
         self.add_room_button.clicked.connect(self.add_room_clicked)
+        self.room_password = QLineEdit()
+        self.room_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.room_password.setPlaceholderText("Room password")
+        self.room_password.setAccessibleName("Password of the chosen room")
+        self.room_password.setToolTip("The entries open the room to everyone at the hub's"
+                                      " /v1, so the hub asks for its password once (and"
+                                      " does not keep it).")
+        self.room_password.hide()
         rooms.addWidget(self.room_combo)
+        rooms.addWidget(self.room_password)
         rooms.addWidget(self.add_room_button)
         rooms.addStretch(1)
         layout.addLayout(rooms)

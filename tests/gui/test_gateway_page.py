@@ -310,3 +310,47 @@ async def test_playground_shows_the_gateway_error_in_words(
     assert playground.error.text().startswith("No model available")
     assert playground.send_button.isEnabled() and playground.answered_by.text() == ""
     await finish(window)
+
+
+async def test_a_password_rooms_models_need_its_password(
+        qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    # Given a hosted hub with a password room where someone shares llama3.2:3b
+    await host_and_create_room(qtbot, window, "Open lab")
+    assert window.host.hosted is not None
+    url = window.host.hosted.local_url
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/rooms",
+                             json={"name": "Private lab", "password": "room-secret"}) as r:
+            code = (await r.json())["room"]["code"]
+        join = {"id": "p1", "nickname": "Ana", "model": "llama3.2:3b",
+                "endpoint": upstream.url, "password": "room-secret"}
+        async with http.post(f"{url}/rooms/{code}/join", json=join) as r:
+            assert r.status == 201
+    page = window.gateway_page
+    await open_gateway(qtbot, window)
+    click(qtbot, page.refresh_button)
+    await eventually(lambda: page.busy.text() == "" and page.room_combo.findData(code) >= 0)
+
+    # When I choose the password room, the page asks for its password
+    page.room_combo.setCurrentIndex(page.room_combo.findData(code))
+    assert page.room_password.isVisible()
+    assert page.room_password.echoMode() == page.room_password.EchoMode.Password
+
+    # And without it, the hub's words say why nothing was added
+    click(qtbot, page.add_room_button)
+    await eventually(lambda: page.room_result.text() != "" and page.busy.text() == "")
+    assert "roomPassword" in page.room_result.text() and "has a password" in page.room_result.text()
+    assert shown_ids(window) == []
+
+    # With it, the room's model is added, and the password is kept nowhere on the server
+    page.room_result.setText("")
+    page.room_password.setText("room-secret")
+    click(qtbot, page.add_room_button)
+    await eventually(lambda: page.room_result.text() != "" and page.busy.text() == "")
+    assert page.room_result.text() == f"Added 1 model from room {code}."
+    stored = await server_models(window)
+    assert [m["room"] for m in stored.values()] == [code]
+    assert "room-secret" not in str(stored)
+    await finish(window)
