@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from gambiarra_desktop.http_session import SessionHolder
 from gambiarra_desktop.hub_client import (
     NOT_JSON,
     HubApiError,
@@ -62,7 +63,7 @@ def _header_name(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
-class GatewayClient:
+class GatewayClient(SessionHolder):
     def __init__(
         self,
         base_url: str,
@@ -75,27 +76,9 @@ class GatewayClient:
         from an earlier :meth:`login`; :meth:`login` sets it too."""
         self.base_url = base_url.rstrip("/")
         self.token = token
-        self._own_session = session is None
-        self._session = session
+        super().__init__(session)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._chat_timeout = aiohttp.ClientTimeout(total=chat_timeout_s, sock_connect=10)
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> GatewayClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def _call(
         self, method: str, path: str, payload: Any = None,

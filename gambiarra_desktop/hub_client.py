@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from gambiarra_desktop.http_session import SessionHolder
 from gambiarra_desktop.protocol import PARTICIPANT_SECRET_HEADER
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -57,7 +58,7 @@ def error_message(status: int, text: str) -> str:
     return parts[0] if parts else (text or f"HTTP {status}")
 
 
-class HubClient:
+class HubClient(SessionHolder):
     def __init__(
         self,
         base_url: str,
@@ -68,27 +69,9 @@ class HubClient:
         """``room_password`` is sent as ``Authorization: Bearer`` on every call: a password
         room's participants, models, chat and events need it (this hub's extension)."""
         self.base_url = base_url.rstrip("/")
-        self._own_session = session is None
-        self._session = session
+        super().__init__(session)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._headers = {"Authorization": f"Bearer {room_password}"} if room_password else {}
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> HubClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def request(
         self, method: str, path: str, payload: Any = None, secret: str | None = None,
