@@ -29,7 +29,11 @@ REVIEW_INSTRUCTIONS = (
 )
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _DISAGREE = re.compile(
-    r"\b(disagree|incorrect|wrong|inaccurate|not\s+correct|do\s+not\s+agree|don't\s+agree)\b")
+    r"\b(disagree|incorrect|wrong|inaccurate|do\s+not\s+agree|don't\s+agree)\b"
+    # A negated approval ("not accurate", "isn't right") holds an approving word: it must
+    # be read as the objection it is before _AGREE finds that word.
+    r"|\b(?:not|isn['\u2019]t|aren['\u2019]t|wasn['\u2019]t)\s+(?:(?!only\b|just\b)\w+\s+)?"
+    r"(?:correct|accurate|right|true)\b")
 _AGREE = re.compile(r"\b(agree|correct|accurate|right|yes|lgtm)\b")
 
 
