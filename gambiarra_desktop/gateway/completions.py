@@ -299,6 +299,8 @@ def _finished(model: ModelConfig, response: web.StreamResponse) -> web.StreamRes
     data = _json_of(response)
     if data is None or _is_empty(data):
         return None
+    if data.get("model") == model.apiModelName:
+        return response  # Already says who answered (the usual case): no re-encoding.
     data["model"] = model.apiModelName
     return web.Response(body=dump_json(data), status=response.status,
                         headers=_gateway_headers(response), content_type="application/json")
