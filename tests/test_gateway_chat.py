@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +19,7 @@ import openai
 import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub import HubServer
+from gambiarra_desktop.hub import HubConfig, HubServer
 from tests.conftest import HubFactory
 from tests.gateway_testkit import ADMIN_PASSWORD, ScriptedModel, room_entry, set_config
 
@@ -184,6 +185,21 @@ async def test_a_5xx_before_the_first_byte_escalates(
         assert headers["X-Gambiarra-Model"] == "l1" and headers["X-Gambiarra-Layer"] == "L1"
         assert "model exploded" not in text and "tok0" in text
         assert len(l0.requests) >= 1 and len(l1.requests) == 1
+
+
+async def test_a_model_that_never_starts_answering_times_out_and_escalates(
+    http: aiohttp.ClientSession, make_hub: HubFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    hub = await make_hub(HubConfig(upstream_first_byte_timeout_s=1.0))
+    async with FakeOpenAIServer(models=("a",)) as l0, FakeOpenAIServer(models=("b",)) as l1:
+        l0.behaviour.first_token_delay_s = 30
+        await room_entry(http, hub, "l0", "L0", "a", l0.url)
+        await room_entry(http, hub, "l1", "L1", "b", l1.url)
+        started = time.monotonic()
+        status, text, headers = await chat(http, hub)
+        assert status == 200 and headers["X-Gambiarra-Layer"] == "L1", text
+        assert time.monotonic() - started < 10
 
 
 async def test_an_empty_answer_escalates(http: aiohttp.ClientSession,
