@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 READY_S = 20.0
 
 
@@ -53,3 +55,15 @@ def test_first_start_says_where_the_admin_password_is_and_never_what(tmp_path: P
     again = _serve_output(data_dir)
     assert password_file.read_text().strip() == password
     assert "its password is in" not in again and password not in again
+
+
+async def test_a_too_short_environment_password_is_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gambiarra_desktop.hub import HubServer
+
+    monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", "admin")
+    async with HubServer(tmp_path / "data") as hub:
+        assert hub.new_admin_password_file == tmp_path / "data" / "admin-password"
+    assert "GAMBIARRA_ADMIN_PASSWORD is ignored: a password needs 8-1024 characters" in (
+        caplog.text)

@@ -89,6 +89,10 @@ class AdminAccounts:
         """Make sure the admin exists, with the environment's password if one is given."""
         self._decoy_hash = await hash_password(secrets.token_urlsafe(16))
         wanted = os.environ.get(ADMIN_PASSWORD_ENV)
+        if wanted and not MIN_PASSWORD_CHARS <= len(wanted) <= MAX_PASSWORD_CHARS:
+            log.error("%s is ignored: a password needs %d-%d characters", ADMIN_PASSWORD_ENV,
+                      MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS)
+            wanted = None
         user = await self._store.load_user(ADMIN)
         if wanted:
             if user is None or not await verify_password(wanted, user.password_hash):
