@@ -1,0 +1,59 @@
+"""Who sent a request: an API key, or else the client's address.
+
+The admission step stores it on the request; the scheduler (fair share), the ledger and
+the rate limits all read the same identity, so a person is counted the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gambiarra_desktop.accounting.api_keys import ApiKey
+from gambiarra_desktop.hub.ip_addresses import parse_ip
+
+CALLER_KEY = "gambiarra.caller"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    address: str
+    """The socket's peer address ("" when unknown)."""
+    key: ApiKey | None = None
+
+    @property
+    def person(self) -> str:
+        """Fair share and ledger identity. An IPv6 host owns a whole /64, so it counts as
+        one person, or one machine could take many places in a queue."""
+        if self.key is not None:
+            return f"key:{self.key.id}"
+        return f"addr:{address_subject(self.address)}"
+
+    @property
+    def priority(self) -> int:
+        return self.key.priority if self.key is not None else 0
+
+    @property
+    def label(self) -> str:
+        """What people see: the key's name, else the address."""
+        return self.key.name if self.key is not None else (self.address or "unknown")
+
+
+def address_subject(address: str) -> str:
+    ip = parse_ip(address)
+    if ip is None:
+        return address or "unknown"
+    if ip.version == 6:
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def caller_of(request: web.Request) -> Caller | None:
+    caller = request.get(CALLER_KEY)
+    return caller if isinstance(caller, Caller) else None
+
+
+def set_caller(request: web.Request, caller: Caller) -> None:
+    request[CALLER_KEY] = caller
