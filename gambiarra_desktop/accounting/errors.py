@@ -40,3 +40,11 @@ class BudgetExceededError(RetryLaterError):
     def __init__(self, details: str, retry_after_s: int) -> None:
         super().__init__("Budget exceeded", retry_after_s)
         self.details = details
+
+
+class TooManyKeysError(GatewayError):
+    """The hub holds as many live keys as it lists and checks cheaply; revoke one first."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("Too many API keys",
+                         f"this hub already has {limit} live API keys; revoke one first")

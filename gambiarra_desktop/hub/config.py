@@ -94,3 +94,11 @@ class HubConfig:
     login_max_failures: int = 5
     login_failure_window_s: float = 15 * 60.0
     """Failed admin logins allowed per client address within the window; more get 429."""
+    rate_limit_per_address_per_minute: int = 100
+    """Keyless requests to the gateway root per client address (an IPv6 /64) per minute;
+    0 is no limit. Keyless room routes are never limited (the Gambiarra contract)."""
+    rate_limit_per_key_per_hour: int = 1000
+    """Requests per API key per hour on every route (a key's own rpm/tpm come on top); 0 is
+    no limit."""
+    redis_url: str | None = None
+    """Where rate-limit counters live when several hubs share them; ``None``: in memory."""
