@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 # multi-host tests run on (they skip without root or without it), and for the Linux
 # packages that tests/packaging builds: the Wayland client libraries the bundled Qt
 # plugins link against (the .deb's Depends are read off what is installed) and
-# desktop-file-validate.
+# desktop-file-validate; redis-server for the rate limits two hubs share (the tests start
+# their own on a socket and a free port; the service apt may start is never used).
 APT_PACKAGES=(
     libglib2.0-0 libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6
     libxkbcommon0 fonts-dejavu-core xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0
     libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1
     libxcb-xkb1 libxkbcommon-x11-0 iproute2 libwayland-cursor0 libwayland-egl1
-    desktop-file-utils
+    desktop-file-utils redis-server
 )
 
 install_system_packages() {
