@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gambiarra_desktop.accounting.rate_limits import RATE_HEADERS_KEY
 from gambiarra_desktop.events import EventBus, EventType
 from gambiarra_desktop.gateway.routes import routes as gateway_routes
 from gambiarra_desktop.gateway.service import GATEWAY, Gateway
@@ -92,6 +93,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app.add_routes(routes)
     app.add_routes(gateway_routes)
     app.on_response_prepare.append(add_cors_header)
+    app.on_response_prepare.append(_add_rate_headers)
     app.on_shutdown.append(_end_event_streams)
     app.cleanup_ctx.append(_hub_lifecycle)
     return app
@@ -116,6 +118,15 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await app[GATEWAY].close()
         await app[PROXY].close()
         await app[STORE].close()
+
+
+async def _add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``X-RateLimit-*`` of an admitted request on its response, streamed or not: admission
+    runs before the handler picks its kind of response, so it leaves them on the request."""
+    headers = request.get(RATE_HEADERS_KEY)
+    if headers:
+        response.headers.update(headers)
+        response.headers["Access-Control-Expose-Headers"] = ", ".join(headers)
 
 
 async def _end_event_streams(app: web.Application) -> None:
