@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gambiarra_desktop import __version__
+from gambiarra_desktop.accounting.rate_limits import REDIS_SCHEMES
 from gambiarra_desktop.commands.exit_codes import SERVE_EPILOG
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.protocol import DEFAULT_HOST, DEFAULT_PORT
@@ -30,6 +33,15 @@ def _positive_seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return value
+
+
+def _redis_url(text: str) -> str:
+    """Checked here, so a typo stops ``serve`` at once instead of every count going to
+    memory with a warning."""
+    if urlsplit(text).scheme not in REDIS_SCHEMES or len(text) > 2048:
+        raise argparse.ArgumentTypeError(
+            "not a Redis URL (redis://HOST:PORT/DB, rediss://... or unix://PATH)")
+    return text
 
 
 def _add_discovery_options(parser: argparse.ArgumentParser, hub_default: str | None) -> None:
@@ -70,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--idle-timeout", type=_positive_seconds,
                        default=defaults.upstream_idle_timeout_s, metavar="S",
                        help="longest silence inside a streamed answer (%(default)g)")
+    serve.add_argument("--redis-url", type=_redis_url, metavar="URL",
+                       default=os.environ.get("GAMBIARRA_REDIS_URL") or None,
+                       help="keep rate-limit counters in this Redis, shared by every hub"
+                            " that uses it (default: $GAMBIARRA_REDIS_URL, else in memory;"
+                            " the variable keeps a password out of the process list)")
 
     create = commands.add_parser("create", help="create a room on a hub")
     create.add_argument("--name", "-n", required=True, help="room name")

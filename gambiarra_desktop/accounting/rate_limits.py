@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 RATE_HEADERS_KEY = "gambiarra.rate_headers"
 """Where admission leaves the ``X-RateLimit-*`` headers of an allowed request, for the
@@ -26,6 +27,7 @@ app's ``on_response_prepare`` hook to add to the response, streamed or not."""
 MAX_SUBJECTS = 100_000
 """Subjects the memory backend keeps counters for; beyond it, the windows that end first
 are dropped first (a flood of fresh addresses cannot grow the hub's memory without end)."""
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 Clock = Callable[[], float]
 """Epoch seconds; tests pass a fake one."""
 
@@ -214,6 +216,15 @@ class MemoryRateLimiter(RateLimiter):
 
     async def healthy(self) -> bool:
         return True
+
+
+def shown_redis_url(url: str) -> str:
+    """The URL to print: whatever stands before ``@`` (a user and password) and the query
+    (``?password=``) are never shown or logged."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"***@{host}" if "@" in parts.netloc else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 def make_rate_limiter(redis_url: str | None, clock: Clock = time.time) -> RateLimiter:

@@ -8,6 +8,7 @@ import errno
 import logging
 import sys
 
+from gambiarra_desktop.accounting.rate_limits import shown_redis_url
 from gambiarra_desktop.commands import exit_codes
 from gambiarra_desktop.commands.common import stop_on_signals
 from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
@@ -40,6 +41,7 @@ async def serve(args: argparse.Namespace) -> int:
         upstream_connect_timeout_s=args.connect_timeout,
         upstream_first_byte_timeout_s=args.first_byte_timeout,
         upstream_idle_timeout_s=args.idle_timeout,
+        redis_url=args.redis_url,
     )
     server = HubServer(data_dir, args.host, args.port, config=config, access_log=args.access_log)
     try:
@@ -58,6 +60,8 @@ async def serve(args: argparse.Namespace) -> int:
     print(f"  Local API: {server.url}", flush=True)
     print(f"  Data dir:  {data_dir}", flush=True)
     print(f"  Rooms:     {len(server.registry)} restored", flush=True)
+    if args.redis_url:
+        print(f"  Limits:    counted in Redis at {shown_redis_url(args.redis_url)}", flush=True)
     print(f"  Gateway:   {server.url}/v1 (model \"auto\"; admin user \"admin\")", flush=True)
     if (password_file := server.new_admin_password_file) is not None:
         print(f"  Admin:     new account; its password is in {password_file}", flush=True)
