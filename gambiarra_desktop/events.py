@@ -27,6 +27,9 @@ class EventType(StrEnum):
     LLM_REQUEST = "llm:request"
     LLM_COMPLETE = "llm:complete"
     LLM_ERROR = "llm:error"
+    COST_ALERT = "cost:alert"
+    """Today's (UTC) cost crossed the alert threshold; published once per day with room
+    code "" and never hub-wide: only the admin's ``/v1/events`` stream carries it."""
 
 
 HUB_WIDE_EVENTS = frozenset({EventType.ROOM_CREATED, EventType.ROOM_DELETED})

@@ -21,7 +21,8 @@ from tests.gateway_testkit import ADMIN_PASSWORD, add_entry, login
 
 LAYERS = ["L0", "L1", "L2", "L3"]
 CONFIGURATION_FIELDS = {"logLevel", "defaultLayer", "enableCrossCheck", "enableAutoEscalate",
-                        "maxEscalationLayer", "enableCostTracking", "costAlertThreshold"}
+                        "maxEscalationLayer", "enableCostTracking", "costAlertThreshold",
+                        "usageRetentionDays"}
 ENTRY_FIELDS = {"id", "object", "created", "owned_by", "provider", "apiModelName", "layer",
                 "enabled", "priority", "relativeCost", "inputPricePer1k", "outputPricePer1k",
                 "contextLength", "supportsTools", "supportsVision"}
@@ -342,7 +343,7 @@ async def test_config_reads_changes_and_survives_a_restart(
     assert status == 200 and set(body["configuration"]) == CONFIGURATION_FIELDS
     assert body["configuration"]["logLevel"] == "info"
     change = {"defaultLayer": "L1", "enableCrossCheck": False, "maxEscalationLayer": "L2",
-              "costAlertThreshold": 2.5}
+              "costAlertThreshold": 2.5, "usageRetentionDays": 30}
     status, body, _ = await call(http, hub, "PUT", "/v1/config", change, auth)
     assert status == 200 and body["configuration"] | change == body["configuration"]
     wanted = body["configuration"]
@@ -350,6 +351,9 @@ async def test_config_reads_changes_and_survives_a_restart(
                        ({"enableAutoEscalate": "yes"}, "enableAutoEscalate"),
                        ({"logLevel": "loud"}, "logLevel"),
                        ({"costAlertThreshold": -1}, "costAlertThreshold"),
+                       ({"usageRetentionDays": 0}, "usageRetentionDays"),
+                       ({"usageRetentionDays": 3651}, "usageRetentionDays"),
+                       ({"usageRetentionDays": 1.5}, "usageRetentionDays"),
                        ({"defaultLayer": "L0", "nonsense": 1}, "nonsense")):
         status, reply, _ = await call(http, hub, "PUT", "/v1/config", bad, auth)
         assert (status, reply["error"]) == (400, f"Invalid field: {field}")

@@ -16,6 +16,7 @@ from gambiarra_desktop.gateway.layers import LAYERS, Layer, is_layer
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 MAX_COST_ALERT_USD = 1_000_000.0
+MAX_RETENTION_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class GatewaySettings:
     maxEscalationLayer: Layer = "L3"  # noqa: N815
     enableCostTracking: bool = True  # noqa: N815
     costAlertThreshold: float = 1.0  # noqa: N815
+    usageRetentionDays: int = 90  # noqa: N815 - how long the usage ledger keeps its rows.
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +60,12 @@ def _checked(name: str, value: Any) -> Any:
                 or not math.isfinite(value) or not 0 <= value <= MAX_COST_ALERT_USD):
             raise InvalidFieldError(name, f"must be a number from 0 to {MAX_COST_ALERT_USD:g}")
         return float(value)
+    if name == "usageRetentionDays":
+        if (isinstance(value, bool) or not isinstance(value, int)
+                or not 1 <= value <= MAX_RETENTION_DAYS):
+            raise InvalidFieldError(name, f"must be a whole number of days from 1 to"
+                                          f" {MAX_RETENTION_DAYS}")
+        return value
     if not isinstance(value, bool):
         raise InvalidFieldError(name, "must be true or false")
     return value

@@ -1,0 +1,335 @@
+"""The usage ledger: one row per upstream call, written in batches off the request path.
+
+Why it is built this way:
+- :meth:`Ledger.record` runs on the request path, so it never awaits: it appends the row to
+  a buffer and adds it to in-memory totals. Budgets and the cost alert read those totals,
+  so a budget check costs a dict lookup, not a query.
+- A writer task writes the buffer with one ``executemany`` every 0.5 s, or as soon as 500
+  rows wait; :meth:`flush` writes what waits now (before every query, and at stop).
+- Spend is kept per key per UTC day and month, and per UTC day overall, for the current
+  day and month only (loaded from SQLite at :meth:`open`, so a restart keeps budgets).
+- The cost alert fires once per UTC day: the day is remembered in memory and in the
+  ``usage_alerts`` table, so a restart on the same day does not alert again.
+- Retention: rows older than ``usageRetentionDays`` are deleted at open and hourly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from gambiarra_desktop.accounting.caller import Caller
+from gambiarra_desktop.accounting.ledger_store import LedgerStore
+from gambiarra_desktop.events import Event, EventBus, EventType
+from gambiarra_desktop.hub.proxy.metrics import CompletionMeter
+from gambiarra_desktop.hub.rooms.store import Store
+
+log = logging.getLogger(__name__)
+
+Period = Literal["day", "month"]
+FLUSH_INTERVAL_S = 0.5
+FLUSH_AT_ROWS = 500
+MAX_BUFFERED_ROWS = 200_000
+"""Rows held while the disk cannot take them; beyond this the oldest are dropped (and
+counted), so a broken disk cannot grow the hub's memory without bound."""
+SWEEP_INTERVAL_S = 3600.0
+DAY_MS = 86_400_000
+ROOM_PROVIDER = "gambiarra"
+
+
+class LedgerSettings(Protocol):
+    """What the ledger reads from the gateway's configuration (``GatewaySettings``)."""
+
+    @property
+    def usageRetentionDays(self) -> int: ...  # noqa: N802 - the seed's JSON names.
+    @property
+    def enableCostTracking(self) -> bool: ...  # noqa: N802
+    @property
+    def costAlertThreshold(self) -> float: ...  # noqa: N802
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLabel:
+    """What the proxy cannot know by itself about a call: whose entry it serves and its
+    prices. The gateway passes one for room entries; room routes pass none (free)."""
+
+    provider: str
+    model: str
+    layer: str | None = None
+    input_price_per_1k: float = 0.0
+    output_price_per_1k: float = 0.0
+
+    @property
+    def priced(self) -> bool:
+        return self.input_price_per_1k > 0 or self.output_price_per_1k > 0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens / 1000 * self.input_price_per_1k
+                + completion_tokens / 1000 * self.output_price_per_1k)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    ts_ms: int
+    key_id: str | None
+    address: str
+    room: str | None
+    participant: str | None
+    provider: str
+    model: str
+    layer: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_ms: float
+    ttft_ms: float | None
+    status: int
+    """The upstream's HTTP status; 0 for no answer or a stream that broke."""
+    person: str
+    key_name: str | None = None
+    """The key's name when the row was written: usage lists show it even after a revoke."""
+
+
+@dataclass(slots=True)
+class KeyTotals:
+    """A key's usage over the retained rows (``GET /v1/keys`` shows it)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    last_used_ms: int | None = None
+
+
+def utc_day(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def utc_month(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def estimate_prompt_tokens(messages: object) -> int:
+    """ceil(bytes of the messages' text / 4): the usual rule of thumb, used only when the
+    server reports no ``usage``."""
+    if not isinstance(messages, list):
+        return 0
+    size = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            size += len(content.encode())
+        elif isinstance(content, list):
+            for part in content:
+                text = part.get("text") if isinstance(part, dict) else None
+                if isinstance(text, str):
+                    size += len(text.encode())
+    return math.ceil(size / 4)
+
+
+def row_of_call(label: UsageLabel, caller: Caller, meter: CompletionMeter, status: int,
+                body: dict[str, Any], prompt_tokens: int | None, *,
+                room: str | None = None, participant: str | None = None) -> UsageRow:
+    """The ledger row of one upstream call. ``prompt_tokens``: what the server reported,
+    else estimated from ``body``. A call that got no byte back, or an error status, used
+    only what the server says it used."""
+    metrics = meter.result()
+    answered = meter.first_byte is not None
+    completion = metrics["tokens"] if answered else 0
+    if prompt_tokens is not None:
+        prompt = prompt_tokens
+    elif answered and status < 400:
+        prompt = estimate_prompt_tokens(body.get("messages"))
+    else:
+        prompt = 0
+    key = caller.key
+    return UsageRow(
+        ts_ms=now_ms(), key_id=key.id if key else None, address=caller.address, room=room,
+        participant=participant, provider=label.provider, model=label.model, layer=label.layer,
+        prompt_tokens=prompt, completion_tokens=completion,
+        cost=label.cost(prompt, completion), latency_ms=metrics["durationMs"],
+        ttft_ms=metrics["latencyFirstTokenMs"] if answered else None, status=status,
+        person=caller.person, key_name=key.name if key else None)
+
+
+class Ledger:
+    def __init__(self, store: Store, bus: EventBus,
+                 settings: Callable[[], LedgerSettings]) -> None:
+        self.store = LedgerStore(store)
+        self._bus = bus
+        self._settings = settings
+        self._buffer: list[UsageRow] = []
+        self._alert_days: list[str] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._writer: asyncio.Task[None] | None = None
+        self.dropped_rows = 0
+        self._day = utc_day(now_ms())
+        self._month = utc_month(now_ms())
+        self._day_cost = 0.0
+        self._key_day: dict[str, float] = {}
+        self._key_month: dict[str, float] = {}
+        self._key_totals: dict[str, KeyTotals] = {}
+        self._alerted_day: str | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        await self.store.open()
+        await self.sweep()
+        await self._load_totals()
+        self._writer = asyncio.create_task(self._write_forever(), name="gambiarra-ledger")
+
+    async def close(self) -> None:
+        """Stop the writer and write every row still waiting: nothing is lost at stop."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        await self.flush()
+
+    # --- the request path (no await) ---------------------------------------------------
+    def record(self, row: UsageRow) -> None:
+        if len(self._buffer) >= MAX_BUFFERED_ROWS:
+            del self._buffer[: FLUSH_AT_ROWS]
+            self.dropped_rows += FLUSH_AT_ROWS
+        self._buffer.append(row)
+        if len(self._buffer) >= FLUSH_AT_ROWS:
+            self._wake.set()
+        self._count(row)
+
+    def spent(self, key_id: str, period: Period, at_ms: int | None = None) -> float:
+        """The key's cost so far this UTC day or month."""
+        self._roll(now_ms() if at_ms is None else at_ms)
+        totals = self._key_day if period == "day" else self._key_month
+        return totals.get(key_id, 0.0)
+
+    def key_totals(self, key_id: str) -> KeyTotals:
+        return self._key_totals.get(key_id) or KeyTotals()
+
+    @property
+    def today_cost(self) -> float:
+        self._roll(now_ms())
+        return self._day_cost
+
+    def _roll(self, ts_ms: int) -> None:
+        day, month = utc_day(ts_ms), utc_month(ts_ms)
+        if day > self._day:
+            self._day, self._day_cost, self._key_day = day, 0.0, {}
+        if month > self._month:
+            self._month, self._key_month = month, {}
+
+    def _count(self, row: UsageRow) -> None:
+        key_id = row.key_id
+        if key_id is not None:
+            totals = self._key_totals.get(key_id)
+            if totals is None:
+                totals = self._key_totals[key_id] = KeyTotals()
+            totals.requests += 1
+            totals.prompt_tokens += row.prompt_tokens
+            totals.completion_tokens += row.completion_tokens
+            totals.cost += row.cost
+            totals.last_used_ms = max(totals.last_used_ms or 0, row.ts_ms)
+        if row.cost <= 0:
+            return
+        self._roll(row.ts_ms)
+        if utc_month(row.ts_ms) == self._month and key_id is not None:
+            self._key_month[key_id] = self._key_month.get(key_id, 0.0) + row.cost
+        if utc_day(row.ts_ms) != self._day:
+            return  # A row from before midnight, recorded after it.
+        self._day_cost += row.cost
+        if key_id is not None:
+            self._key_day[key_id] = self._key_day.get(key_id, 0.0) + row.cost
+        self._check_alert()
+
+    def _check_alert(self) -> None:
+        settings = self._settings()
+        if (not settings.enableCostTracking or self._alerted_day == self._day
+                or self._day_cost < settings.costAlertThreshold):
+            return
+        self._alerted_day = self._day
+        self._alert_days.append(self._day)
+        self._wake.set()
+        log.warning("today's cost $%.4f crossed the alert threshold $%.4f",
+                    self._day_cost, settings.costAlertThreshold)
+        self._bus.publish(Event(EventType.COST_ALERT, "", {
+            "day": self._day, "cost": round(self._day_cost, 6),
+            "threshold": settings.costAlertThreshold}))
+
+    # --- writing -----------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Write every row recorded so far (queries call this first, so they see them)."""
+        async with self._lock:
+            rows, self._buffer = self._buffer, []
+            days, self._alert_days = self._alert_days, []
+            if not rows and not days:
+                return
+            try:
+                await self.store.insert(rows, days)
+            except Exception:
+                self.dropped_rows += len(rows)
+                log.exception("could not write %d usage rows", len(rows))
+
+    async def sweep(self) -> int:
+        """Delete rows older than the retention setting."""
+        days = self._settings().usageRetentionDays
+        deleted = await self.store.delete_before(now_ms() - days * DAY_MS)
+        if deleted:
+            log.info("usage retention: deleted %d rows older than %d days", deleted, days)
+        return deleted
+
+    async def _write_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + SWEEP_INTERVAL_S
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_INTERVAL_S):
+                    await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + SWEEP_INTERVAL_S
+                try:
+                    await self.sweep()
+                except Exception:
+                    log.exception("usage retention sweep failed")
+
+    async def _load_totals(self) -> None:
+        now = now_ms()
+        self._roll(now)
+        day_start = _epoch_ms(datetime.strptime(self._day, "%Y-%m-%d"))
+        month_start = _epoch_ms(datetime.strptime(self._month, "%Y-%m"))
+        query = self.store.query
+        for key_id, cost in await query(
+                "SELECT key_id, SUM(cost) FROM usage WHERE ts >= ? AND key_id IS NOT NULL"
+                " GROUP BY key_id", (month_start,)):
+            self._key_month[key_id] = float(cost or 0.0)
+        for key_id, cost in await query(
+                "SELECT key_id, SUM(cost) FROM usage WHERE ts >= ? AND key_id IS NOT NULL"
+                " GROUP BY key_id", (day_start,)):
+            self._key_day[key_id] = float(cost or 0.0)
+        ((day_cost,),) = await query("SELECT SUM(cost) FROM usage WHERE ts >= ?", (day_start,))
+        self._day_cost = float(day_cost or 0.0)
+        for key_id, requests, prompt, completion, cost, last in await query(
+                "SELECT key_id, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
+                " SUM(cost), MAX(ts) FROM usage WHERE key_id IS NOT NULL GROUP BY key_id"):
+            self._key_totals[key_id] = KeyTotals(int(requests), int(prompt or 0),
+                                                 int(completion or 0), float(cost or 0.0),
+                                                 int(last) if last is not None else None)
+        if await self.store.alerted(self._day):
+            self._alerted_day = self._day
+
+
+def _epoch_ms(naive_utc: datetime) -> int:
+    return int(naive_utc.replace(tzinfo=UTC).timestamp() * 1000)
