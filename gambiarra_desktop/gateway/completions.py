@@ -12,6 +12,9 @@ participants and metrics apply; other providers are dialed by :class:`ProviderRe
 
 A cross-checked request is answered whole, reviewed by a second model, perhaps answered
 again one layer up, and only then sent, as JSON or replayed as a stream.
+
+Budgets: a key at or over its budget is not given priced entries (reviewers included);
+when nothing free is left in the plan, the answer is 429 ``Budget exceeded``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
+from gambiarra_desktop.accounting.budgets import budget_exceeded, over_budget
+from gambiarra_desktop.accounting.caller import caller_of
 from gambiarra_desktop.gateway.cross_check import (
     CrossCheck,
     parse_verdict,
@@ -37,7 +42,11 @@ from gambiarra_desktop.gateway.errors import (
 )
 from gambiarra_desktop.gateway.layers import LAYER_INDEX, LAYERS, Layer, is_layer
 from gambiarra_desktop.gateway.model_entries import AUTO_MODEL, ROOM_PROVIDER, ModelConfig
-from gambiarra_desktop.gateway.provider_relay import PROVIDER_FAULT_STATUSES, ProviderRelay
+from gambiarra_desktop.gateway.provider_relay import (
+    PROVIDER_FAULT_STATUSES,
+    ProviderRelay,
+    label_of,
+)
 from gambiarra_desktop.gateway.registry import ModelRegistry
 from gambiarra_desktop.gateway.routing import Needs, needs_of, plan_auto
 from gambiarra_desktop.gateway.settings import GatewaySettings
@@ -111,6 +120,15 @@ class GatewayChat:
             raise NoModelAvailableError(f"{model.id} is disabled")
         return [model]
 
+    def affordable(self, request: web.Request, plan: list[ModelConfig]) -> list[ModelConfig]:
+        """``plan`` without its priced entries when the caller's key is over its budget."""
+        caller = caller_of(request)
+        key = caller.key if caller is not None else None
+        ledger = self._proxy.ledger
+        if ledger is None or key is None or not over_budget(ledger, key):
+            return plan
+        return [m for m in plan if not label_of(m).priced]
+
     # --- one request -----------------------------------------------------------------
     async def complete(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         requested = body.get("model")
@@ -135,6 +153,13 @@ class GatewayChat:
         problems: list[str] = []
         fallback: tuple[ModelConfig, web.StreamResponse] | None = None
         last_error: HubError | None = None
+        free = self.affordable(request, plan)
+        if plan and not free:
+            caller = caller_of(request)
+            ledger = self._proxy.ledger
+            if caller is not None and caller.key is not None and ledger is not None:
+                raise budget_exceeded(ledger, caller.key)
+        plan = free
         for model in plan[:MAX_ENTRIES_TRIED]:
             headers = {MODEL_HEADER: model.id, LAYER_HEADER: model.layer}
             try:
@@ -181,7 +206,8 @@ class GatewayChat:
 
         match = match_request(room, MODEL_PREFIX + model.apiModelName, usable)
         return await self._proxy.forward(request, match, body, extra_headers=headers,
-                                         whole=whole, require_content=True)
+                                         whole=whole, require_content=True,
+                                         label=label_of(model))
 
     # --- cross-check -----------------------------------------------------------------
     async def _cross_checked(self, request: web.Request, body: dict[str, Any],
@@ -225,9 +251,9 @@ class GatewayChat:
                       data: dict[str, Any]) -> CrossCheck:
         answering = response.headers.get(PARTICIPANT_HEADER)
         exclude = unquote(answering) if answering else None
-        candidates = [m for m in self._models.models
-                      if self.load(m) is not None
-                      and (m.id != answerer.id or answerer.provider == ROOM_PROVIDER)]
+        candidates = self.affordable(request, [
+            m for m in self._models.models if self.load(m) is not None
+            and (m.id != answerer.id or answerer.provider == ROOM_PROVIDER)])
         review = review_request(messages if isinstance(messages, list) else [],
                                 _answer_text(data))
         problems: list[str] = []

@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from gambiarra_desktop.accounting.caller import Caller, caller_of
+from gambiarra_desktop.accounting.ledger import ROOM_PROVIDER, Ledger, UsageLabel, row_of_call
 from gambiarra_desktop.endpoints import chat_completions_url
 from gambiarra_desktop.events import EventType
 from gambiarra_desktop.hub.api.responses import dump_json
@@ -78,6 +80,11 @@ class _Attempt:
     """Read every answer whole, even a stream: the gateway reads it before replying."""
     require_content: bool = False
     """A stream that ends before any content fails over (the gateway's empty answers)."""
+    label: UsageLabel | None = None
+    """The gateway entry this call serves (its prices); ``None``: a room route, free."""
+    caller: Caller | None = None
+    recorded: bool = False
+    """Its ledger row is written: one row per attempt, whichever way it ends."""
 
     @property
     def participant(self) -> ParticipantInfo:
@@ -109,6 +116,8 @@ class ChatProxy:
         """Replaced by the hub's stored id when a :class:`HubServer` runs the app."""
         self._pool = UpstreamPool(config.upstream_connect_timeout_s, self.policy)
         self._targets: dict[str, Target] = {}
+        self.ledger: Ledger | None = None
+        """Set by the app: every upstream attempt adds one usage row to it."""
 
     @property
     def pool(self) -> UpstreamPool:
@@ -134,13 +143,14 @@ class ChatProxy:
     async def forward(
         self, request: web.Request, match: Match, body: dict[str, Any], *,
         extra_headers: Mapping[str, str] | None = None, whole: bool = False,
-        require_content: bool = False,
+        require_content: bool = False, label: UsageLabel | None = None,
     ) -> web.StreamResponse:
         """Serve ``body`` from one of the match's participants. ``whole``: never stream to
         the client; the answer comes back as an unsent :class:`web.Response`.
         ``require_content``: a stream that ends before any content counts as a failure
-        before the first byte."""
+        before the first byte. ``label``: the gateway entry served, for the ledger."""
         room = match.room
+        caller = caller_of(request) or Caller(request.remote or "")
         hop_header = self.hops.outgoing(request.headers.getall("Via", []))
         tried: set[str] = set()
         last_problem = ErrorText.NO_PARTICIPANT
@@ -155,7 +165,7 @@ class ChatProxy:
             tried.add(participant["id"])
             attempt = _Attempt(room, lease, {**body, "model": participant["model"]},
                                CompletionMeter(), hop_header, extra_headers, whole,
-                               require_content)
+                               require_content, label, caller)
             if self._registry.has_listeners:
                 self._registry.publish(
                     EventType.LLM_REQUEST, room,
@@ -166,7 +176,11 @@ class ChatProxy:
             except _TryAnotherError as exc:
                 last_problem = str(exc)
                 fallback = exc.fallback or fallback
+                self._record_usage(attempt, exc.fallback.status if exc.fallback else 0)
                 self._record_failure(attempt, last_problem)
+            except BaseException:
+                self._record_usage(attempt, 0)  # Client gone or hub stopping mid-answer.
+                raise
             finally:
                 lease.release()
         if fallback is not None:
@@ -236,13 +250,28 @@ class ChatProxy:
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc  # Nothing sent yet: fail over.
         if broken is not None:
+            self._record_usage(attempt, 0)
             self._record_failure(attempt, broken)
         else:
             self._report_outcome(attempt, upstream.status, b"")
         return response
 
+    def _record_usage(self, attempt: _Attempt, status: int) -> None:
+        """The attempt's ledger row: tokens as the server reported them, else counted."""
+        if self.ledger is None or attempt.recorded:
+            return
+        attempt.recorded = True
+        participant = attempt.participant
+        label = attempt.label or UsageLabel(ROOM_PROVIDER, participant["model"])
+        prompt = _PROMPT_TOKENS.findall(attempt.meter.tail)
+        self.ledger.record(row_of_call(
+            label, attempt.caller or Caller(""), attempt.meter, status, attempt.body,
+            int(prompt[-1]) if prompt else None, room=attempt.room.code,
+            participant=participant["id"]))
+
     def _report_outcome(self, attempt: _Attempt, status: int, body: bytes) -> None:
         participant = attempt.participant
+        self._record_usage(attempt, status)
         if status >= 400:
             text = body[:500].decode(errors="replace")
             self._record_failure(attempt, f"upstream answered {status}: {text}",
