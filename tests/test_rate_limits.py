@@ -155,3 +155,10 @@ async def test_memory_is_the_default_backend_and_hits_are_cheap() -> None:
     per_hit_ms = (time.perf_counter() - started) * 1000 / count
     assert per_hit_ms < 0.05, per_hit_ms  # The budget for ledger + limits at p50.
     await limiter.close()
+
+
+async def test_count_tokens_is_synchronous_for_the_ledger(clock: FakeClock) -> None:
+    limiter = MemoryRateLimiter(clock)
+    rpm = LimitRule("key-rpm", 1000, 60)
+    limiter.count_tokens("k", TPM, 100)  # No await: it is counted when this returns.
+    assert not (await limiter.hit("k", [rpm], [TPM])).allowed

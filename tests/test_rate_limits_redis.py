@@ -136,3 +136,14 @@ async def test_an_unreachable_redis_at_start_is_not_fatal() -> None:
         assert not await limiter.healthy() and not limiter.redis_answering()
     finally:
         await limiter.close()
+
+
+async def test_count_tokens_from_synchronous_code_lands_in_redis(
+        limiter: RedisRateLimiter) -> None:
+    rpm = LimitRule("key-rpm", 1000, 60)
+    limiter.count_tokens("key:t", TPM, 60)
+    limiter.count_tokens("key:t", TPM, 40)
+    deadline = time.monotonic() + 5
+    while (await limiter.hit("key:t", [rpm], [TPM])).allowed:
+        assert time.monotonic() < deadline, "the tokens never reached Redis"
+        await asyncio.sleep(0.02)

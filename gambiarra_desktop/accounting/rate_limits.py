@@ -121,6 +121,11 @@ class RateLimiter:
     async def add_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
         raise NotImplementedError
 
+    def count_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
+        """:meth:`add_tokens` for synchronous callers (the ledger's ``record``, which never
+        awaits): counted at once in memory, by a background task in Redis."""
+        raise NotImplementedError
+
     async def healthy(self) -> bool:
         raise NotImplementedError
 
@@ -212,6 +217,9 @@ class MemoryRateLimiter(RateLimiter):
         self._sweep(now)
 
     async def add_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
+        self.add_tokens_now(subject, rule, tokens)
+
+    def count_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
         self.add_tokens_now(subject, rule, tokens)
 
     async def healthy(self) -> bool:

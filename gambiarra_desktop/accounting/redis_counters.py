@@ -97,6 +97,8 @@ class RedisRateLimiter(RateLimiter):
         """``time.monotonic()`` before which requests count in memory (after a failure)."""
         self._warned_at: float | None = None
         self._pinger: asyncio.Task[None] | None = None
+        self._counting: set[asyncio.Task[None]] = set()
+        """:meth:`count_tokens` tasks still running (kept so they are not collected)."""
         self._closed = False
 
     def _failed(self, what: str, exc: BaseException) -> None:
@@ -178,6 +180,16 @@ class RedisRateLimiter(RateLimiter):
             return
         self._answered()
 
+    def count_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
+        if tokens <= 0 or rule.limit <= 0:
+            return
+        if self._closed or time.monotonic() < self._retry_at:
+            self._fallback.add_tokens_now(subject, rule, tokens)
+            return
+        task = asyncio.get_running_loop().create_task(self.add_tokens(subject, rule, tokens))
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
+
     async def healthy(self) -> bool:
         self._start_pinger()
         return await self._ping()
@@ -191,6 +203,8 @@ class RedisRateLimiter(RateLimiter):
 
     async def close(self) -> None:
         self._closed = True
+        if self._counting:  # Each ends within TIMEOUT_S (it falls back to memory).
+            await asyncio.gather(*self._counting, return_exceptions=True)
         if self._pinger is not None:
             self._pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
