@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +163,14 @@ async def test_count_tokens_is_synchronous_for_the_ledger(clock: FakeClock) -> N
     rpm = LimitRule("key-rpm", 1000, 60)
     limiter.count_tokens("k", TPM, 100)  # No await: it is counted when this returns.
     assert not (await limiter.hit("k", [rpm], [TPM])).allowed
+
+
+def test_the_hosted_hub_takes_the_apps_redis_setting(tmp_path: Path) -> None:
+    """The desktop app's Host button passes its ``host/redis_url`` setting on."""
+    from gambiarra_desktop.discovery.hosting import HostedHub
+    from gambiarra_desktop.hub.keys import CONFIG
+
+    shared = HostedHub(tmp_path / "a", 0, "127.0.0.1", redis_url="redis://127.0.0.1:9/0")
+    plain = HostedHub(tmp_path / "b", 0, "127.0.0.1")
+    assert shared.server.app[CONFIG].redis_url == "redis://127.0.0.1:9/0"
+    assert plain.server.app[CONFIG].redis_url is None

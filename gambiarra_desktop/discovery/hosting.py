@@ -10,6 +10,7 @@ from gambiarra_desktop.discovery.interfaces import InterfaceAddress, lan_address
 from gambiarra_desktop.discovery.publisher import HubPublisher
 from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.gateway.accounts import password_file_notice
+from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.identity import load_or_create_hub_id
 from gambiarra_desktop.hub.keys import BUS
 from gambiarra_desktop.hub.server import HubServer
@@ -57,8 +58,10 @@ class HostedHub:
         interface: str | None = None,
         cooperating_mdns: bool = False,
         bus: EventBus | None = None,
+        redis_url: str | None = None,
     ) -> None:
-        self.server = HubServer(data_dir, host, port, bus=bus)
+        config = HubConfig(redis_url=redis_url) if redis_url else None
+        self.server = HubServer(data_dir, host, port, config=config, bus=bus)
         self._name = name
         self._interface = interface
         self._cooperating = cooperating_mdns

@@ -67,6 +67,7 @@ class HostController(QObject):
         hosted = HostedHub(
             self.config.data_dir, port, self.config.host_bind,
             interface=self.config.mdns_interface, cooperating_mdns=self.config.cooperating_mdns,
+            redis_url=self.settings.redis_url or None,
         )
         try:
             await hosted.start()

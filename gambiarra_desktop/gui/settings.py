@@ -60,6 +60,16 @@ class AppSettings:
     def host_port(self, value: int) -> None:
         self._s.setValue("host/port", value)
 
+    @property
+    def redis_url(self) -> str:
+        """Where the hosted hub keeps rate-limit counters ("" = in memory), as
+        ``gambiarra serve --redis-url``: hubs sharing one Redis share the counts."""
+        return self._get("host/redis_url", "")
+
+    @redis_url.setter
+    def redis_url(self, value: str) -> None:
+        self._s.setValue("host/redis_url", value)
+
     def _json_list(self, key: str) -> list[str]:
         try:
             value = json.loads(self._get(key, "[]"))
