@@ -182,6 +182,9 @@ class Ledger:
         self._key_month: dict[str, float] = {}
         self._key_totals: dict[str, KeyTotals] = {}
         self._alerted_day: str | None = None
+        self.on_record: Callable[[UsageRow], None] | None = None
+        """Called with every recorded row, synchronously (the rate limiter's token rules
+        count completion tokens from it); it must not block."""
 
     # --- lifecycle ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -208,6 +211,11 @@ class Ledger:
         if len(self._buffer) >= FLUSH_AT_ROWS:
             self._wake.set()
         self._count(row)
+        if self.on_record is not None:
+            try:
+                self.on_record(row)
+            except Exception:  # A broken listener must not fail the request that recorded.
+                log.exception("usage listener failed")
 
     def spent(self, key_id: str, period: Period, at_ms: int | None = None) -> float:
         """The key's cost so far this UTC day or month."""
