@@ -177,6 +177,7 @@ class ChatProxy:
             except _TryAnotherError as exc:
                 last_problem = str(exc)
                 fallback = exc.fallback or fallback
+                self._record_usage(attempt, exc.fallback.status if exc.fallback else 0)
                 self._record_failure(attempt, last_problem)
             except BaseException:
                 self._record_usage(attempt, 0)  # Client gone or hub stopping mid-answer.
@@ -250,6 +251,7 @@ class ChatProxy:
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc  # Nothing sent yet: fail over.
         if broken is not None:
+            self._record_usage(attempt, 0)
             self._record_failure(attempt, broken)
         else:
             self._report_outcome(attempt, upstream.status, b"")
