@@ -12,9 +12,10 @@ hub's failures handles these too.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from types import EllipsisType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -25,6 +26,7 @@ from gambiarra_desktop.hub_client import (
     HubUnreachableError,
     error_parts,
 )
+from gambiarra_desktop.protocol import PARTICIPANT_SECRET_HEADER
 
 DEFAULT_TIMEOUT_S = 10.0
 """Admin calls: a login spends argon2 time on the hub, the rest read or write a row."""
@@ -36,6 +38,8 @@ GAMBIARRA_HEADER_PREFIX = "x-gambiarra-"
 WRONG_SHAPE = ("the hub answered JSON that is not a gateway's reply"
                " (an older hub, or a wrong address?)")
 TOO_LARGE = f"the hub's reply is larger than {MAX_REPLY_BYTES // (1024 * 1024)} MB"
+MAX_EVENT_BYTES = 64 * 1024
+"""One ``/v1/events`` event larger than this is not the hub's; the stream is dropped."""
 
 
 class GatewayApiError(HubApiError):
@@ -82,12 +86,13 @@ class GatewayClient(SessionHolder):
 
     async def _call(
         self, method: str, path: str, payload: Any = None,
-        long: bool = False,
+        long: bool = False, extra_headers: dict[str, str] | None = None,
     ) -> tuple[Any, dict[str, str]]:
         """The reply's JSON and its ``X-Gambiarra-*`` headers, or a :class:`GatewayApiError`.
         The admin token goes with every call once there is one; public routes ignore it.
         ``long``: a chat, which may take minutes, not an admin call's seconds."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra_headers or {})
         try:
             async with self.session.request(
                 method, self.base_url + path, json=payload, headers=headers,
@@ -113,9 +118,10 @@ class GatewayClient(SessionHolder):
             raise GatewayApiError(502, NOT_JSON) from None
 
     async def _object(self, method: str, path: str, payload: Any = None,
-                      field: str | None = None) -> dict[str, Any]:
+                      field: str | None = None,
+                      extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
         """A reply that must be a JSON object; with ``field``, that field of it (an object)."""
-        data, _ = await self._call(method, path, payload)
+        data, _ = await self._call(method, path, payload, extra_headers=extra_headers)
         if isinstance(data, dict) and field is not None:
             data = data.get(field)
         if not isinstance(data, dict):
@@ -197,6 +203,83 @@ class GatewayClient(SessionHolder):
             raise GatewayApiError(502, WRONG_SHAPE)
         return data, headers
 
+    # API keys and usage (issue 11). ``token`` may also be an API key (``gk-...``): the hub
+    # then answers /v1/usage with that key's own rows only.
+
+    async def keys(self) -> list[dict[str, Any]]:
+        """Every key the admin made (never its secret), with its usage so far."""
+        return await self._list("/v1/keys", "data")
+
+    async def create_key(
+        self, name: str, rpm: int | None = None, tpm: int | None = None,
+        budget: float | None = None, budget_period: str | None = None,
+        rooms: list[str] | None = None, priority: int | None = None,
+    ) -> dict[str, Any]:
+        """The new key's record with ``key``, its whole text: shown this once, never again.
+        Only what was given is sent, so the hub's documented defaults apply to the rest."""
+        body: dict[str, Any] = {"name": name}
+        for field, value in (("rpm", rpm), ("tpm", tpm), ("budget", budget),
+                             ("budgetPeriod", budget_period), ("rooms", rooms),
+                             ("priority", priority)):
+            if value is not None:
+                body[field] = value
+        created = await self._object("POST", "/v1/keys", body)
+        if not isinstance(created.get("key"), str) or not isinstance(created.get("id"), str):
+            raise GatewayApiError(502, WRONG_SHAPE)
+        return created
+
+    async def revoke_key(self, key_id: str) -> None:
+        """Revoked at once: the next request carrying the key is refused."""
+        await self._object("DELETE", f"/v1/keys/{_segment(key_id)}")
+
+    async def usage(self, group_by: str = "key", start: str | int | None = None,
+                    end: str | int | None = None) -> dict[str, Any]:
+        """``{"groupBy", "from", "to", "data": [row, ...]}``; ``start``/``end`` are epoch
+        ms or ISO-8601 dates (UTC); left out, the hub takes the last 30 days."""
+        query: dict[str, str] = {"groupBy": group_by}
+        if start is not None:
+            query["from"] = str(start)
+        if end is not None:
+            query["to"] = str(end)
+        reply = await self._object("GET", "/v1/usage?" + urlencode(query))
+        rows = reply.get("data")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise GatewayApiError(502, WRONG_SHAPE)
+        return reply
+
+    async def participant_usage(self, code: str, participant_id: str,
+                                secret: str | None = None) -> list[dict[str, Any]]:
+        """Who was served through one participant (busiest first): its own secret proves
+        it is that participant; without one, the admin token must."""
+        extra = {PARTICIPANT_SECRET_HEADER: secret} if secret else None
+        reply = await self._object(
+            "GET", f"/rooms/{_segment(code)}/participants/{_segment(participant_id)}/usage",
+            extra_headers=extra)
+        people = reply.get("people")
+        if not isinstance(people, list) or not all(isinstance(p, dict) for p in people):
+            raise GatewayApiError(502, WRONG_SHAPE)
+        return people
+
+    async def events(self) -> AsyncIterator[tuple[str, Any]]:
+        """The gateway-wide events (``cost:alert``) as ``(name, data)``, with the admin
+        token, until the hub ends the stream. A refusal is a :class:`GatewayApiError`."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        try:
+            async with self.session.get(self.base_url + "/v1/events", headers=headers,
+                                        timeout=timeout) as response:
+                if response.status >= 400:
+                    text = (await _read_capped(response)).decode("utf-8", "replace")
+                    parts = error_parts(text)
+                    raise GatewayApiError(response.status,
+                                          *(parts or (f"HTTP {response.status}: {NOT_JSON}",)))
+                async for name, data in _sse(response):
+                    yield name, data
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GatewayUnreachableError(
+                f"cannot reach the hub at {self.base_url}: {exc or type(exc).__name__}",
+            ) from exc
+
 
 def _segment(value: str) -> str:
     """An id as one path segment: ``/`` and the like are escaped, never a different route."""
@@ -212,3 +295,26 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
             raise GatewayApiError(502, TOO_LARGE)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:
+    """Server-sent events as ``(name, data)``; comments (keep-alives) are skipped, and an
+    event that is not JSON or too large ends the stream as not the gateway's."""
+    name, data_lines, size = "message", [], 0
+    async for raw in response.content:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        size += len(raw)
+        if size > MAX_EVENT_BYTES:
+            raise GatewayApiError(502, TOO_LARGE)
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data_lines.append(line[5:].strip())
+        elif not line:
+            if data_lines:
+                try:
+                    data = json.loads("\n".join(data_lines))
+                except ValueError:
+                    raise GatewayApiError(502, NOT_JSON) from None
+                yield name, data
+            name, data_lines, size = "message", [], 0

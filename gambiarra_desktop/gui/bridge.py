@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from gambiarra_desktop.discovery.browser import HubChange
+from gambiarra_desktop.events import Event
 from gambiarra_desktop.share.agent import AgentStatus
 
 
@@ -20,6 +21,7 @@ class CoreBridge(QObject):
     hub_gone = Signal(object)
     room_event = Signal(str, object)  # event name, data
     agent_status = Signal(object)  # AgentStatus
+    cost_alert = Signal(object)  # {"day", "cost", "threshold"}
 
     def on_hub_change(self, change: HubChange) -> None:
         signal = {"found": self.hub_found, "updated": self.hub_updated,
@@ -31,3 +33,14 @@ class CoreBridge(QObject):
 
     def on_agent_status(self, status: AgentStatus) -> None:
         self.agent_status.emit(status)
+
+    def on_hub_event(self, event: Event) -> None:
+        """The hosted hub's own bus: of its events, only the day's cost alert is the
+        window's business (rooms report through their SSE streams)."""
+        if event.type == "cost:alert":
+            self.cost_alert.emit(dict(event.data))
+
+    def on_cost_alert(self, data: Any) -> None:
+        """The same alert from a hub elsewhere, read from its ``/v1/events``."""
+        if isinstance(data, dict):
+            self.cost_alert.emit(data)

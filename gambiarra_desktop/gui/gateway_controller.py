@@ -203,6 +203,10 @@ class GatewayController(QObject):
             raise
         return await action(self.client)
 
+    async def authorized(self, action: Callable[[GatewayClient], Awaitable[T]]) -> T:
+        """The same, for the Usage page: it shares this page's login and token."""
+        return await self._authorized(action)
+
     def copy_password(self) -> None:
         if self.password:
             QGuiApplication.clipboard().setText(self.password)

@@ -7,6 +7,7 @@ shared qasync loop, so the window never waits on the network.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
@@ -43,6 +44,9 @@ from gambiarra_desktop.gui.sidebar_view import SidebarView
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.gui.theme import ThemeMode, apply_theme
 from gambiarra_desktop.gui.tray import Tray
+from gambiarra_desktop.gui.usage_controller import UsageController
+from gambiarra_desktop.gui.usage_view import UsagePage
+from gambiarra_desktop.hub.keys import BUS
 
 WELCOME_TEXT = (
     "<h2>Pool the models on your network</h2>"
@@ -50,6 +54,10 @@ WELCOME_TEXT = (
     "<p>In a room, flip <b>Share my model</b> to lend your Ollama, LM Studio or llama.cpp"
     " server, and use everyone's models through one OpenAI-compatible address.</p>"
 )
+
+
+def _nothing() -> None:
+    """Unsubscribing when no hub is hosted."""
 
 
 class MainWindow(QMainWindow):
@@ -76,7 +84,9 @@ class MainWindow(QMainWindow):
         self.hub_page = HubPage()
         self.room_page = RoomPage()
         self.gateway_page = GatewayPage()
-        for page in (self.welcome, self.hub_page, self.room_page, self.gateway_page):
+        self.usage_page = UsagePage()
+        for page in (self.welcome, self.hub_page, self.room_page, self.gateway_page,
+                     self.usage_page):
             self.stack.addWidget(page)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -100,6 +110,11 @@ class MainWindow(QMainWindow):
         self.playground = PlaygroundController(self.room_page.playground, self.tasks)
         self.gateway = GatewayController(self.gateway_page, self.tasks)
         self.sidebar.gateway_clicked.connect(self.show_gateway)
+        self.usage = UsageController(self.usage_page, self.gateway, self.bridge, self.tasks)
+        self.sidebar.usage_clicked.connect(self.show_usage)
+        self.usage_page.gateway_requested.connect(self.show_gateway)
+        self._unsubscribe_hub: Callable[[], None] = _nothing
+        self.share.served_people.connect(self.room.show_served)
 
         self.host.hosting_changed.connect(self.on_hosting_changed)
         self.discovery.hub_selected.connect(self.show_hub)
@@ -116,6 +131,7 @@ class MainWindow(QMainWindow):
             self.tray.share_action.toggled.connect(self.room_page.share.share_switch.setChecked)
             self.tray.activated.connect(self._on_tray_activated)
             self.tray.show()
+        self.bridge.cost_alert.connect(self._on_cost_alert)
         self._apply_theme(self.settings.theme)  # type: ignore[arg-type]
 
     def _build_menu(self) -> None:
@@ -172,9 +188,22 @@ class MainWindow(QMainWindow):
 
     def on_hosting_changed(self, hosted: HostedHub | None) -> None:
         self.discovery.on_hosting_changed(hosted)
-        self.tasks.spawn(self.gateway.set_target(hosted_target(hosted) if hosted else None))
+        self._unsubscribe_hub()  # The hosted hub's bus tells the window of its cost alert.
+        self._unsubscribe_hub = (hosted.server.app[BUS].subscribe(self.bridge.on_hub_event)
+                                 if hosted else _nothing)
+        self.tasks.spawn(self._retarget(hosted))
         if hosted is not None:
             self.discovery.select("local")
+
+    async def _retarget(self, hosted: HostedHub | None) -> None:
+        await self.usage.set_local_alerts(hosted is not None)
+        await self.gateway.set_target(hosted_target(hosted) if hosted else None)
+        if self.stack.currentWidget() is self.usage_page:
+            await self.usage.refresh_now()
+
+    def _on_cost_alert(self, data: object) -> None:
+        if self.tray is not None:
+            self.tray.notify_cost_alert(data)
 
     def _on_rooms_counted(self, key: str, count: int) -> None:
         entry = self.discovery.entries.get(key)
@@ -186,6 +215,11 @@ class MainWindow(QMainWindow):
         """The page, reloaded: rooms and participants may have changed since it last looked."""
         self.stack.setCurrentWidget(self.gateway_page)
         self.gateway.refresh()
+
+    def show_usage(self) -> None:
+        """The page, reloaded for the period picked; it uses the Gateway page's login."""
+        self.stack.setCurrentWidget(self.usage_page)
+        self.usage.refresh()
 
     @tracked_slot(object)
     async def show_hub(self, entry: HubEntry) -> None:
@@ -256,6 +290,8 @@ class MainWindow(QMainWindow):
         await self.share.stop_sharing()
         await self.room.close()
         await self.discovery.stop()
+        await self.usage.close()
+        self._unsubscribe_hub()
         await self.gateway.close()
         await self.host.stop()
         await self.tasks.cancel_all()

@@ -18,6 +18,7 @@ from gambiarra_desktop.gui.models import RoomSession
 from gambiarra_desktop.gui.room_view import RoomPage
 from gambiarra_desktop.gui.tasks import TaskTracker
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+from gambiarra_desktop.usage_text import served_row
 
 MAX_ACTIVITY_LINES = 500
 STATUS_COLUMN = 2
@@ -179,6 +180,22 @@ class RoomController(QObject):
                     item.setForeground(QColor(ONLINE_COLOR if online else OFFLINE_COLOR))
                 table.setItem(row, column, item)
         self.view.participants.empty.setVisible(not self.participants)
+
+    def show_served(self, people: object, problem: str) -> None:
+        """Who used this machine (API key, else address), busiest first; ``None``: not
+        sharing, so the panel goes away."""
+        panel = self.view.participants
+        if not isinstance(people, list):
+            panel.served_panel.hide()
+            panel.served.setRowCount(0)
+            return
+        panel.served_panel.show()
+        panel.served.setRowCount(len(people))
+        for row, person in enumerate(people):
+            for column, text in enumerate(served_row(person)):
+                panel.served.setItem(row, column, QTableWidgetItem(text))
+        panel.served_hint.setText(problem or ("" if people else
+                                              "Nobody has used your machine yet."))
 
     def copy_code(self) -> None:
         if self.session is not None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 PARTICIPANT_COLUMNS = ["Nickname", "Model", "Status", "Transport", "Machine", "Served",
                        "Last tok/s"]
+SERVED_BY_ME_COLUMNS = ["Person", "Requests", "Tokens"]
 
 
 def _card() -> tuple[QFrame, QVBoxLayout]:
@@ -74,6 +75,24 @@ class ParticipantsTab(QWidget):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.table)
         top_layout.addWidget(self.empty)
+        self.served_panel = QWidget()  # Shown while this machine shares into the room.
+        served_layout = QVBoxLayout(self.served_panel)
+        served_layout.setContentsMargins(0, 0, 0, 0)
+        served_layout.addWidget(QLabel("<b>Served by my machine</b>"))
+        self.served = QTableWidget(0, len(SERVED_BY_ME_COLUMNS))
+        self.served.setHorizontalHeaderLabels(SERVED_BY_ME_COLUMNS)
+        self.served.setAccessibleName("People served by my machine")
+        self.served.verticalHeader().hide()
+        self.served.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.served.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.served.setMaximumHeight(150)
+        served_layout.addWidget(self.served)
+        self.served_hint = QLabel("")
+        self.served_hint.setObjectName("hint")
+        self.served_hint.setWordWrap(True)
+        served_layout.addWidget(self.served_hint)
+        self.served_panel.hide()
+        top_layout.addWidget(self.served_panel)
         splitter.addWidget(top)
         splitter.addWidget(activity_card)
         splitter.setSizes([300, 200])

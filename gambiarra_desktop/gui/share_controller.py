@@ -3,11 +3,16 @@ with the open room through the tunnel, with the state always in view."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import aiohttp
 from PySide6.QtCore import QObject, Signal
 
+from gambiarra_desktop.gateway_client import GatewayApiError, GatewayClient
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.config import GuiConfig
+from gambiarra_desktop.gui.gateway_controller import error_text
 from gambiarra_desktop.gui.models import RoomSession
 from gambiarra_desktop.gui.room_view import ShareTab
 from gambiarra_desktop.gui.settings import AppSettings
@@ -23,10 +28,14 @@ from gambiarra_desktop.share.specs import machine_specs
 
 STATE_TEXT = {"sharing": "Sharing", "starting": "Starting…", "reconnecting": "Reconnecting…",
               "failed": "Stopped", "stopped": "Stopped"}
+SERVED_POLL_S = 10.0
+"""How often "served by me" asks the hub: a glance, not a live feed, and cheap for it."""
+SERVED_TIMEOUT_S = 5.0
 
 
 class ShareController(QObject):
     sharing_changed = Signal(bool)
+    served_people = Signal(object, str)  # list of people (None: not sharing), problem text
 
     def __init__(
         self, view: ShareTab, bridge: CoreBridge, config: GuiConfig, settings: AppSettings,
@@ -41,6 +50,8 @@ class ShareController(QObject):
         self.session: RoomSession | None = None
         self.agent: ShareAgent | None = None
         self.servers: list[DetectedServer] = []
+        self.served_poll_s = SERVED_POLL_S
+        self._served_task: asyncio.Task[None] | None = None
         view.nickname.setText(settings.nickname)
         view.endpoint.setText(settings.last_endpoint)
         view.detect_clicked.connect(self.detect)
@@ -155,10 +166,38 @@ class ShareController(QObject):
         )
         self.agent = ShareAgent(session.hub_url, settings, self.bridge.on_agent_status)
         await self.agent.start()
+        await self._stop_served()
+        self._served_task = self.tasks.spawn(self._poll_served(self.agent, session))
         self.sharing_changed.emit(True)
+
+    async def _poll_served(self, agent: ShareAgent, session: RoomSession) -> None:
+        """Every few seconds while this agent shares: who the hub says it served, read
+        with the agent's own participant secret (the hub shows it to nobody else)."""
+        settings = agent.settings
+        async with GatewayClient(session.hub_url, timeout_s=SERVED_TIMEOUT_S,
+                                 token=session.password or None) as client:
+            while self.agent is agent:
+                if agent.status.state == "sharing" and agent.secret is not None:
+                    try:
+                        people = await client.participant_usage(
+                            settings.room_code, settings.participant_id, agent.secret)
+                    except GatewayApiError as exc:
+                        self.served_people.emit([], f"Cannot read who used it: {error_text(exc)}")
+                    else:
+                        self.served_people.emit(people, "")
+                await asyncio.sleep(self.served_poll_s)
+
+    async def _stop_served(self) -> None:
+        task, self._served_task = self._served_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.served_people.emit(None, "")
 
     async def stop_sharing(self) -> None:
         agent, self.agent = self.agent, None
+        await self._stop_served()
         if agent is not None:
             await agent.stop()
         self._set_switch(False)

@@ -26,6 +26,7 @@ EMPTY_HUBS_TEXT = (
 class SidebarView(QWidget):
     host_clicked = Signal()
     gateway_clicked = Signal()
+    usage_clicked = Signal()
     retry_port_clicked = Signal(int)
     add_address_submitted = Signal(str)
 
@@ -76,6 +77,10 @@ class SidebarView(QWidget):
         self.gateway_button.setToolTip("Manage the gateway of the hub you host")
         self.gateway_button.clicked.connect(self.gateway_clicked)
         layout.addWidget(self.gateway_button)
+        self.usage_button = QPushButton("Usage: API keys, cost, who used what")
+        self.usage_button.setToolTip("Charts of the gateway's usage, and its API keys")
+        self.usage_button.clicked.connect(self.usage_clicked)
+        layout.addWidget(self.usage_button)
         layout.addSpacing(12)
 
         layout.addWidget(self._section("HUBS ON YOUR NETWORK"))

@@ -6,6 +6,9 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
 from gambiarra_desktop.gui.resources import icon
+from gambiarra_desktop.usage_text import cost_alert_text
+
+COST_ALERT_TITLE = "Gambiarra: cost alert"
 
 
 class Tray(QSystemTrayIcon):
@@ -24,6 +27,7 @@ class Tray(QSystemTrayIcon):
         menu.addAction(self.quit_action)
         self.setContextMenu(menu)
         self._menu = menu
+        self.last_message: tuple[str, str] | None = None
 
     def set_sharing(self, on: bool) -> None:
         self.share_action.blockSignals(True)
@@ -31,3 +35,10 @@ class Tray(QSystemTrayIcon):
         self.share_action.blockSignals(False)
         self.setIcon(icon("tray-sharing" if on else "gambiarra"))
         self.setToolTip("Gambiarra — sharing your model" if on else "Gambiarra")
+
+    def notify_cost_alert(self, data: object) -> None:
+        """The gateway's spend passed the day's threshold: said once, where it is seen
+        even with the window closed."""
+        if isinstance(data, dict):
+            self.last_message = (COST_ALERT_TITLE, cost_alert_text(data))
+            self.showMessage(*self.last_message, QSystemTrayIcon.MessageIcon.Warning, 10000)

@@ -98,6 +98,11 @@ class ShareAgent:
         return self._status
 
     @property
+    def secret(self) -> str | None:
+        """The current join's participant secret: "served by me" proves itself with it."""
+        return self._secret
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
