@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from gambiarra_desktop.accounting.caller import Caller
@@ -177,6 +177,10 @@ class Ledger:
         self.dropped_rows = 0
         self._day = utc_day(now_ms())
         self._month = utc_month(now_ms())
+        self._day_span = self._month_span = (0, 0)
+        """[start, end) in epoch ms of the current day and month: a row is placed by two
+        integer comparisons, not by formatting dates on the request path."""
+        self._set_spans()
         self._day_cost = 0.0
         self._key_day: dict[str, float] = {}
         self._key_month: dict[str, float] = {}
@@ -232,11 +236,21 @@ class Ledger:
         return self._day_cost
 
     def _roll(self, ts_ms: int) -> None:
+        if ts_ms < self._day_span[1]:
+            return
         day, month = utc_day(ts_ms), utc_month(ts_ms)
         if day > self._day:
             self._day, self._day_cost, self._key_day = day, 0.0, {}
         if month > self._month:
             self._month, self._key_month = month, {}
+        self._set_spans()
+
+    def _set_spans(self) -> None:
+        day = datetime.strptime(self._day, "%Y-%m-%d").replace(tzinfo=UTC)
+        month = datetime.strptime(self._month, "%Y-%m").replace(tzinfo=UTC)
+        next_month = (month + timedelta(days=32)).replace(day=1)
+        self._day_span = (_epoch_ms(day), _epoch_ms(day + timedelta(days=1)))
+        self._month_span = (_epoch_ms(month), _epoch_ms(next_month))
 
     def _count(self, row: UsageRow) -> None:
         key_id = row.key_id
@@ -251,10 +265,11 @@ class Ledger:
             totals.last_used_ms = max(totals.last_used_ms or 0, row.ts_ms)
         if row.cost <= 0:
             return
-        self._roll(row.ts_ms)
-        if utc_month(row.ts_ms) == self._month and key_id is not None:
+        ts = row.ts_ms
+        self._roll(ts)
+        if self._month_span[0] <= ts < self._month_span[1] and key_id is not None:
             self._key_month[key_id] = self._key_month.get(key_id, 0.0) + row.cost
-        if utc_day(row.ts_ms) != self._day:
+        if not self._day_span[0] <= ts < self._day_span[1]:
             return  # A row from before midnight, recorded after it.
         self._day_cost += row.cost
         if key_id is not None:
@@ -316,8 +331,7 @@ class Ledger:
     async def _load_totals(self) -> None:
         now = now_ms()
         self._roll(now)
-        day_start = _epoch_ms(datetime.strptime(self._day, "%Y-%m-%d"))
-        month_start = _epoch_ms(datetime.strptime(self._month, "%Y-%m"))
+        day_start, month_start = self._day_span[0], self._month_span[0]
         query = self.store.query
         for key_id, cost in await query(
                 "SELECT key_id, SUM(cost) FROM usage WHERE ts >= ? AND key_id IS NOT NULL"
@@ -339,5 +353,5 @@ class Ledger:
             self._alerted_day = self._day
 
 
-def _epoch_ms(naive_utc: datetime) -> int:
-    return int(naive_utc.replace(tzinfo=UTC).timestamp() * 1000)
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
