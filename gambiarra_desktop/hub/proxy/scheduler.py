@@ -171,12 +171,6 @@ class Scheduler:
         stats = self._stats.get(room_code, participant["id"])
         return Lease(room_code, participant, stats, queued_ms, self, person=person)
 
-    def _room(self, room_code: str) -> _Room:
-        room = self._rooms.get(room_code)
-        if room is None:
-            room = self._rooms[room_code] = _Room()
-        return room
-
     async def acquire(
         self, room_code: str, candidates: Candidates, exclude: frozenset[str] = frozenset(),
         person: str = "", priority: int = 0,
@@ -187,7 +181,7 @@ class Scheduler:
         if not matching:
             raise NoCandidatesError
         chosen = self._pick(room_code, matching, exclude)
-        room = self._room(room_code)
+        room = self._rooms.get(room_code) or self._rooms.setdefault(room_code, _Room())
         if chosen is not None:
             self._stats.get(room_code, chosen["id"]).in_flight += 1
             room.serve(person, room.person(person))
