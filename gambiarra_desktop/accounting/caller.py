@@ -14,8 +14,6 @@ from aiohttp import web
 from gambiarra_desktop.accounting.api_keys import ApiKey
 from gambiarra_desktop.hub.ip_addresses import parse_ip
 
-CALLER_KEY = "gambiarra.caller"
-
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -48,6 +46,9 @@ def address_subject(address: str) -> str:
     if ip.version == 6:
         return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+CALLER_KEY = web.RequestKey("gambiarra.caller", Caller)
 
 
 def caller_of(request: web.Request) -> Caller | None:

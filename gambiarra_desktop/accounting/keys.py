@@ -110,6 +110,12 @@ class KeyBook:
         self._keys[key_id] = revoked
         return revoked
 
+    def require_live(self, key_id: str) -> None:
+        """Raise :class:`InvalidApiKeyError` when the key was revoked meanwhile."""
+        key = self._keys.get(key_id)
+        if key is None or key.revoked:
+            raise InvalidApiKeyError
+
     def authenticate(self, text: str) -> ApiKey:
         """The live key whose text this is, or :class:`InvalidApiKeyError`. Synchronous on
         purpose: the caller uses the answer with no await in which a revocation could land."""

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from gambiarra_desktop.accounting.service import ACCOUNTING
 from gambiarra_desktop.gateway.accounts import AdminAccounts
 from gambiarra_desktop.gateway.errors import (
     AuthenticationRequiredError,
@@ -19,6 +20,7 @@ from gambiarra_desktop.gateway.providers import DIRECT_PROVIDERS
 from gambiarra_desktop.gateway.registry import EntryCheck
 from gambiarra_desktop.gateway.service import GATEWAY, Gateway
 from gambiarra_desktop.gateway.tokens import TokenClaims
+from gambiarra_desktop.hub.api.bearer import bearer_value
 from gambiarra_desktop.hub.api.responses import json_response, read_json_object
 from gambiarra_desktop.hub.keys import PASSWORDS, REGISTRY
 from gambiarra_desktop.hub.rooms.identifiers import now_ms
@@ -39,10 +41,10 @@ def _accounts(request: web.Request) -> AdminAccounts:
 
 async def require_admin(request: web.Request) -> TokenClaims:
     """The admin's claims from ``Authorization: Bearer <token>``, or a 401."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_value(request.headers)
+    if token is None:
         raise AuthenticationRequiredError
-    return await _accounts(request).authenticate(token.strip())
+    return await _accounts(request).authenticate(token)
 
 
 @routes.get("/health")
@@ -181,7 +183,16 @@ async def put_provider(request: web.Request) -> web.Response:
     return json_response(gateway.providers.describe(provider) | {"id": described["id"]})
 
 
+def _priced_model_enabled(gateway: Gateway) -> bool:
+    """A key is required at the root while any enabled entry costs money per token."""
+    return any(m.enabled and (m.inputPricePer1k > 0 or m.outputPricePer1k > 0)
+               for m in gateway.models.models)
+
+
 @routes.post("/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
+    await request.app[ACCOUNTING].admit(
+        request, room=None, gateway_root=True,
+        key_required=_priced_model_enabled(_gateway(request)))
     body = await read_json_object(request)
     return await _gateway(request).chat.complete(request, body)

@@ -10,6 +10,8 @@ from pathlib import Path
 from aiohttp import web
 
 from gambiarra_desktop.accounting.rate_limits import RATE_HEADERS_KEY
+from gambiarra_desktop.accounting.routes import routes as key_routes
+from gambiarra_desktop.accounting.service import ACCOUNTING, Accounting
 from gambiarra_desktop.events import EventBus, EventType
 from gambiarra_desktop.gateway.routes import routes as gateway_routes
 from gambiarra_desktop.gateway.service import GATEWAY, Gateway
@@ -87,11 +89,15 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app[PASSWORDS] = passwords
     app[PROXY] = ChatProxy(config, registry, tunnels, scheduler)
     app[GATEWAY] = Gateway(config, store, data_dir, registry, app[PROXY], tunnels, stats)
+    gateway = app[GATEWAY]
+    app[ACCOUNTING] = Accounting(config, store, bus, lambda: gateway.settings)
+    app[PROXY].ledger = app[ACCOUNTING].ledger
     app[STREAMS] = RoomEventStreams(
         bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,
         config.max_event_listeners, config.max_event_listeners_per_address)
     app.add_routes(routes)
     app.add_routes(gateway_routes)
+    app.add_routes(key_routes)
     app.on_response_prepare.append(add_cors_header)
     app.on_response_prepare.append(_add_rate_headers)
     app.on_shutdown.append(_end_event_streams)
@@ -104,6 +110,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[STORE].open()
     await app[REGISTRY].load()
     await app[GATEWAY].open()
+    await app[ACCOUNTING].open()
     sweeper = asyncio.create_task(
         sweep_forever(app[REGISTRY], config.health_check_interval_s,
                       config.participant_timeout_s, config.loading_grace_factor),
@@ -115,6 +122,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await app[ACCOUNTING].close()  # Writes the ledger's last rows before the store goes.
         await app[GATEWAY].close()
         await app[PROXY].close()
         await app[STORE].close()

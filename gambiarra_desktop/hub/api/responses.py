@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gambiarra_desktop.accounting import errors as accounting_errors
 from gambiarra_desktop.gateway import errors as gateway_errors
 from gambiarra_desktop.hub import errors
 from gambiarra_desktop.hub.api import body_checks
@@ -51,6 +52,13 @@ finish within their deadline, most far sooner."""
 
 
 DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
+    (accounting_errors.InvalidApiKeyError, 401),
+    (accounting_errors.ApiKeyRequiredError, 401),
+    (accounting_errors.KeyNotValidHereError, 403),
+    (accounting_errors.ApiKeyNotFoundError, 404),
+    (accounting_errors.TooManyKeysError, 400),
+    (accounting_errors.RateLimitedError, 429),
+    (accounting_errors.BudgetExceededError, 429),
     (gateway_errors.InvalidCredentialsError, 401),
     (gateway_errors.AuthenticationRequiredError, 401),
     (gateway_errors.InvalidTokenError, 401),
@@ -72,8 +80,8 @@ DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
     (errors.NotRoomOwnerError, 403),
     (errors.RetryLaterError, 429),
 )
-"""The core's errors as HTTP statuses (seed 000's table, then the gateway's of seed 002),
-most specific first."""
+"""The core's errors as HTTP statuses (issue 11's keys and limits, seed 000's table, then
+the gateway's of seed 002), most specific first."""
 
 
 def domain_error_response(error: errors.HubError) -> web.Response:
@@ -83,6 +91,8 @@ def domain_error_response(error: errors.HubError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(error, errors.RetryLaterError):
         headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, accounting_errors.RateLimitedError):
+        headers.update(error.headers)  # X-RateLimit-* of the refusing rule.
     if status == 401 and isinstance(error, gateway_errors.GatewayError):
         headers["WWW-Authenticate"] = "Bearer"
     details = getattr(error, "details", None)

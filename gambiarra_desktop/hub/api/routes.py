@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gambiarra_desktop.accounting.service import ACCOUNTING
 from gambiarra_desktop.hub.api import validation
+from gambiarra_desktop.hub.api.bearer import bearer_value
 from gambiarra_desktop.hub.api.prometheus import render_metrics
 from gambiarra_desktop.hub.api.responses import ApiError, json_response, read_json_object
 from gambiarra_desktop.hub.keys import (
@@ -35,16 +37,26 @@ def _room(request: web.Request) -> Room:
 
 
 def _bearer(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    return bearer_value(request.headers)
 
 
-async def _open_room(request: web.Request) -> Room:
+async def _open_room(request: web.Request, *, admit: bool = False) -> Room:
     """A room for using it (models, chat, participants, events). Extension to the seed: a
     password room needs its password here too, as ``Authorization: Bearer <password>``,
-    or its join password would protect nothing."""
+    or its join password would protect nothing. A ``gk-`` bearer is an API key instead:
+    one that lists this room opens it, password or not; a hub-wide one never opens a
+    password room. ``admit``: a chat, counted against the key's rate limits."""
     room = _room(request)
-    await request.app[PASSWORDS].check(room, _bearer(request), request.remote)
+    accounting = request.app[ACCOUNTING]
+    if admit:
+        caller = await accounting.admit(request, room=room, gateway_root=False,
+                                        key_required=False)
+    else:
+        caller = accounting.identify(request, room)
+    if accounting.opens(caller, room):
+        return room
+    password = None if caller.key is not None else _bearer(request)
+    await request.app[PASSWORDS].check(room, password, request.remote)
     return room
 
 
@@ -202,7 +214,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 @routes.post("/rooms/{code}/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    room = await _open_room(request)
+    room = await _open_room(request, admit=True)
     body = await read_json_object(request)
     tunnels = request.app[TUNNELS]
 

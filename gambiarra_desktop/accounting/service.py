@@ -1,0 +1,140 @@
+"""One hub's accounting: its API keys, rate limiter and usage ledger, built once per app
+(no globals), opened and closed with the hub, and the admission step every chat takes.
+
+Admission, in order (each step's refusal is a domain error mapped in ``responses.py``):
+
+1. The bearer: only a ``gk-`` value is a key; it must be live (else 401 "Invalid API
+   key"). Any other value is left alone: a room password, or the openai SDK's placeholder.
+2. Scope: a key that lists rooms is good only on those rooms' routes (else 403).
+3. Key required: the gateway root asks for one while a priced model is enabled (401).
+4. Rate limits: keyless callers of the gateway root per address and minute; keyed callers
+   per key and hour on every route, plus the key's own rpm and tpm. Keyless room routes
+   are never limited (the Gambiarra contract), only fair-shared by address. The verdict's
+   ``X-RateLimit-*`` headers are left on the request for the response hook.
+
+Steps 1 to 3 run with no await, so a revocation that landed is seen by the next request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from gambiarra_desktop.accounting.api_keys import ApiKey, looks_like_key
+from gambiarra_desktop.accounting.caller import Caller, set_caller
+from gambiarra_desktop.accounting.errors import (
+    ApiKeyRequiredError,
+    KeyNotValidHereError,
+    RateLimitedError,
+)
+from gambiarra_desktop.accounting.key_store import KeyStore
+from gambiarra_desktop.accounting.keys import KeyBook
+from gambiarra_desktop.accounting.ledger import Ledger, LedgerSettings, UsageRow
+from gambiarra_desktop.accounting.rate_limits import (
+    RATE_HEADERS_KEY,
+    LimitRule,
+    RateLimiter,
+    make_rate_limiter,
+)
+from gambiarra_desktop.events import EventBus
+from gambiarra_desktop.hub.api.bearer import bearer_value
+from gambiarra_desktop.hub.config import HubConfig
+from gambiarra_desktop.hub.rooms.store import Store
+
+if TYPE_CHECKING:
+    from gambiarra_desktop.hub.rooms.room import Room
+
+MINUTE_S = 60
+HOUR_S = 3600
+TPM_RULE = "key-tpm"
+KEY_REQUIRED_DETAILS = ("a priced model is enabled on this gateway: send"
+                        " Authorization: Bearer gk-... (the hub's admin makes keys)")
+
+
+class Accounting:
+    def __init__(self, config: HubConfig, store: Store, bus: EventBus,
+                 settings: Callable[[], LedgerSettings]) -> None:
+        self._config = config
+        self.keys = KeyBook(KeyStore(store))
+        self.limiter: RateLimiter = make_rate_limiter(config.redis_url)
+        self.ledger = Ledger(store, bus, settings)
+        self.ledger.on_record = self._count_tokens
+
+    async def open(self) -> None:
+        await self.keys.open()
+        await self.ledger.open()
+
+    async def close(self) -> None:
+        try:
+            await self.ledger.close()
+        finally:
+            await self.limiter.close()
+
+    def identify(self, request: web.Request, room: Room | None) -> Caller:
+        """Who calls (steps 1 and 2 above), with no await and no counting."""
+        bearer = bearer_value(request.headers)
+        key = (self.keys.authenticate(bearer)
+               if bearer is not None and looks_like_key(bearer) else None)
+        if key is not None and key.rooms:
+            if room is None:
+                raise KeyNotValidHereError(
+                    f"key {key.name} is limited to rooms {', '.join(key.rooms)}; call"
+                    " /rooms/<code>/v1 instead of the hub's root")
+            if room.code not in key.rooms:
+                raise KeyNotValidHereError(f"key {key.name} is not valid in room {room.code}")
+        return Caller(request.remote or "", key)
+
+    async def admit(self, request: web.Request, *, room: Room | None, gateway_root: bool,
+                    key_required: bool) -> Caller:
+        """Admit a chat request (every step above) and remember its caller on it."""
+        caller = self.identify(request, room)
+        if caller.key is None and key_required:
+            raise ApiKeyRequiredError(KEY_REQUIRED_DETAILS)
+        requests, tokens = self.rules(caller.key, gateway_root)
+        if requests or tokens:
+            verdict = await self.limiter.hit(caller.person, requests, tokens)
+            if caller.key is not None:  # Redis awaited: a revocation may have landed.
+                self.keys.require_live(caller.key.id)
+            headers = verdict.headers()
+            if not verdict.allowed:
+                raise RateLimitedError(verdict.details, verdict.retry_after_s, headers)
+            if headers:
+                request[RATE_HEADERS_KEY] = headers
+        set_caller(request, caller)
+        return caller
+
+    def rules(self, key: ApiKey | None, gateway_root: bool
+              ) -> tuple[tuple[LimitRule, ...], tuple[LimitRule, ...]]:
+        """(request rules, token rules) for a caller; a limit of 0 is a rule switched off."""
+        config = self._config
+        if key is None:
+            per_minute = config.rate_limit_per_address_per_minute
+            if not gateway_root or per_minute <= 0:
+                return (), ()
+            return (LimitRule("address-minute", per_minute, MINUTE_S),), ()
+        requests: list[LimitRule] = []
+        if config.rate_limit_per_key_per_hour > 0:
+            requests.append(LimitRule("key-hour", config.rate_limit_per_key_per_hour, HOUR_S))
+        if key.rpm is not None:
+            requests.append(LimitRule("key-rpm", key.rpm, MINUTE_S))
+        tokens = (LimitRule(TPM_RULE, key.tpm, MINUTE_S),) if key.tpm is not None else ()
+        return tuple(requests), tokens
+
+    def _count_tokens(self, row: UsageRow) -> None:
+        """A keyed call's tokens go to its key's tpm window (under the rule admission
+        checks), so the next request sees them; never awaits, as ``record`` may not."""
+        key = self.keys.get(row.key_id) if row.key_id is not None else None
+        if key is not None and key.tpm is not None:
+            self.limiter.count_tokens(f"key:{key.id}", LimitRule(TPM_RULE, key.tpm, MINUTE_S),
+                                      row.prompt_tokens + row.completion_tokens)
+
+    @staticmethod
+    def opens(caller: Caller, room: Room) -> bool:
+        """A key that lists this room opens it even when it has a password; a hub-wide
+        key never does (it was made for the hub, not given by the room's owner)."""
+        return caller.key is not None and room.code in caller.key.rooms
+
+
+ACCOUNTING = web.AppKey("accounting", Accounting)
