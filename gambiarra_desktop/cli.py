@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from gambiarra_desktop import __version__
 from gambiarra_desktop.accounting.rate_limits import REDIS_SCHEMES
 from gambiarra_desktop.commands.exit_codes import SERVE_EPILOG
+from gambiarra_desktop.commands.keys_args import add_commands as add_keys_commands
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.protocol import DEFAULT_HOST, DEFAULT_PORT
 
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a password room's password (or $GAMBIARRA_ROOM_PASSWORD)")
     _add_discovery_options(monitor, None)
     _add_gateway_commands(commands)
+    add_keys_commands(commands, DEFAULT_HUB_URL)
     return parser
 
 
@@ -192,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gambiarra_desktop.commands.models import models_command
 
         return _run(models_command(args))
+    if args.command in ("keys", "usage"):
+        from gambiarra_desktop.commands.keys import keys_command, usage_command
+
+        return _run(keys_command(args) if args.command == "keys" else usage_command(args))
     if args.command == "admin":
         from gambiarra_desktop.commands.admin import set_password
 
