@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 from aiohttp import web
 from PySide6.QtCore import Qt
@@ -19,6 +20,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.events import Event, EventType
 from gambiarra_desktop.gateway_client import GatewayClient
 from gambiarra_desktop.gui.bridge import CoreBridge
@@ -35,7 +37,7 @@ from gambiarra_desktop.gui.usage_view import (
 from gambiarra_desktop.hub.keys import BUS
 from gambiarra_desktop.usage_text import days_between, period_range
 from tests.gui.conftest import eventually, finish
-from tests.gui.test_flows import host_and_create_room
+from tests.gui.test_flows import host_and_create_room, share_model
 
 T = TypeVar("T")
 ADMIN = "admin-token-for-the-contract-server"
@@ -374,3 +376,58 @@ async def test_a_remote_hubs_cost_alert_comes_from_its_events_stream(
     await eventually(lambda: received)
     assert received == [{"day": "2026-03-10", "cost": 3, "threshold": 2}]
     assert "reached $3.00" in page.view.alert.text()
+
+
+async def test_real_hub_key_from_the_page_and_served_by_my_machine(
+        qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    # Given a hosted hub, a room, and my model shared into it (asked about often, for the test)
+    window.share.served_poll_s = 0.2
+    await host_and_create_room(qtbot, window, "Served lab")
+    await share_model(qtbot, window, upstream)
+    code = window.room_page.code.text()
+    served = window.room_page.participants
+    await eventually(lambda: served.served_panel.isVisibleTo(window.room_page))
+    assert served.served.rowCount() == 0
+
+    # When I make a key on the Usage page (the Gateway page logged in by itself)
+    await eventually(lambda: window.gateway.logged_in)
+    click(qtbot, window.sidebar.usage_button)
+    page = window.usage_page
+    await eventually(lambda: page.scroll_area.isVisible() and page.busy.text() == "")
+    click(qtbot, page.create_button)
+    dialog = window.usage.create_dialog
+    assert dialog is not None
+    dialog.name.setText("alice")
+    click(qtbot, dialog.create_button)
+    await eventually(lambda: window.usage.shown_dialog is not None)
+    key = window.usage.shown_dialog.key.text()
+    assert key.startswith("gk-")
+    window.usage.shown_dialog.accept()
+    await eventually(lambda: page.keys.rowCount() == 1 and page.busy.text() == "")
+    assert page.keys.item(0, 0).text() == "alice" and key not in page.keys.item(0, 1).text()
+
+    # And someone uses the room with that key
+    assert window.host.hosted is not None
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{window.host.hosted.local_url}/rooms/{code}/v1/chat/completions",
+            json={"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {key}"}) as response:
+        assert response.status == 200, await response.text()
+        await response.read()
+
+    # Then my machine's panel names the key's holder, and the charts count the request
+    await eventually(lambda: served.served.rowCount() == 1)
+    assert served.served.item(0, 0).text() == "alice"
+    assert served.served.item(0, 1).text() == "1"
+    await window.usage.refresh_now()
+    assert page.per_person.series.labels == ["alice"]
+    assert page.per_person.heights()[0][0] > 0
+    assert page.per_model.series.labels == ["llama3.2:3b"]
+    assert "1 request ·" in page.keys.item(0, 4).text()
+
+    # When I stop sharing, the panel goes away
+    window.stack.setCurrentWidget(window.room_page)
+    window.room_page.tabs.setCurrentWidget(window.room_page.share)
+    click(qtbot, window.room_page.share.share_switch)
+    await eventually(lambda: not served.served_panel.isVisibleTo(window.room_page))
+    await finish(window)
