@@ -12,6 +12,7 @@ from aiohttp import web
 from gambiarra_desktop.accounting.rate_limits import RATE_HEADERS_KEY
 from gambiarra_desktop.accounting.routes import routes as key_routes
 from gambiarra_desktop.accounting.service import ACCOUNTING, Accounting
+from gambiarra_desktop.accounting.usage_routes import routes as usage_routes
 from gambiarra_desktop.events import EventBus, EventType
 from gambiarra_desktop.gateway.routes import routes as gateway_routes
 from gambiarra_desktop.gateway.service import GATEWAY, Gateway
@@ -91,7 +92,6 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app[GATEWAY] = Gateway(config, store, data_dir, registry, app[PROXY], tunnels, stats)
     gateway = app[GATEWAY]
     app[ACCOUNTING] = Accounting(config, store, bus, lambda: gateway.settings)
-    gateway.redis_answering = app[ACCOUNTING].limiter.redis_answering
     app[PROXY].ledger = app[ACCOUNTING].ledger
     app[STREAMS] = RoomEventStreams(
         bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,
@@ -99,6 +99,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app.add_routes(routes)
     app.add_routes(gateway_routes)
     app.add_routes(key_routes)
+    app.add_routes(usage_routes)
     app.on_response_prepare.append(add_cors_header)
     app.on_response_prepare.append(_add_rate_headers)
     app.on_shutdown.append(_end_event_streams)
