@@ -92,6 +92,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app[GATEWAY] = Gateway(config, store, data_dir, registry, app[PROXY], tunnels, stats)
     gateway = app[GATEWAY]
     app[ACCOUNTING] = Accounting(config, store, bus, lambda: gateway.settings)
+    gateway.redis_answering = app[ACCOUNTING].limiter.redis_answering
     app[PROXY].ledger = app[ACCOUNTING].ledger
     app[STREAMS] = RoomEventStreams(
         bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,
