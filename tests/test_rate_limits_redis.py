@@ -6,15 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 import redis.asyncio as redis
 
 from gambiarra_desktop.accounting.rate_limits import LimitRule, make_rate_limiter
 from gambiarra_desktop.accounting.redis_counters import RedisRateLimiter
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
+from tests.gateway_testkit import ADMIN_PASSWORD
 from tests.redis_server import RedisServer, running_redis
+
+T = TypeVar("T")
+CHAT = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hello"}]}
 
 MINUTE = LimitRule("address-minute", 3, 60)
 HOUR = LimitRule("key-hour", 5, 3600)
@@ -147,3 +159,110 @@ async def test_count_tokens_from_synchronous_code_lands_in_redis(
     while (await limiter.hit("key:t", [rpm], [TPM])).allowed:
         assert time.monotonic() < deadline, "the tokens never reached Redis"
         await asyncio.sleep(0.02)
+
+
+class ServedHub:
+    """``gambiarra serve`` in its own process, its output in a file (a pipe nobody reads
+    could fill and stall it)."""
+
+    def __init__(self, directory: Path, redis_url: str) -> None:
+        directory.mkdir()
+        self.output = directory / "output.txt"
+        env = {**os.environ, "GAMBIARRA_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        with self.output.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gambiarra_desktop.cli", "serve", "--host", "127.0.0.1",
+                 "--port", "0", "--data-dir", str(directory / "data"), "--redis-url",
+                 redis_url], stdout=sink, stderr=subprocess.STDOUT, env=env)
+        self.url = ""
+
+    async def started(self) -> str:
+        deadline = time.monotonic() + 30
+        while not (match := re.search(r"listening on 127\.0\.0\.1:(\d+)",
+                                      self.output.read_text(errors="replace"))):
+            assert self.process.poll() is None, self.output.read_text(errors="replace")
+            assert time.monotonic() < deadline, "the hub did not start in 30 s"
+            await asyncio.sleep(0.05)
+        self.url = f"http://127.0.0.1:{match.group(1)}"
+        return self.url
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+async def test_two_served_hubs_share_the_count_and_survive_redis_dying(
+        tmp_path: Path, upstream: FakeOpenAIServer) -> None:
+    """Two ``gambiarra serve`` processes on one redis-server (TCP): keyless requests to
+    the gateway root alternate between them and the 101st is refused by either; then Redis
+    is killed: keyed chats are still answered (counted in memory) and /health says so."""
+    with running_redis(tcp=True) as server:
+        hubs = [ServedHub(tmp_path / name, server.url) for name in ("a", "b")]
+        try:
+            first, second = [await hub.started() for hub in hubs]
+            timeout = aiohttp.ClientTimeout(total=20)
+            async with aiohttp.ClientSession(timeout=timeout) as http:
+                async def health(url: str) -> dict[str, Any]:
+                    async with http.get(f"{url}/health") as response:
+                        body: dict[str, Any] = await response.json()
+                        return body
+
+                for url in (first, second):
+                    await eventually_async(lambda u=url: health(u), lambda h: h["redis"])
+                # A room with a model on hub a, and a key of hub a, for after Redis dies.
+                async with http.post(f"{first}/rooms", json={"name": "Lab"}) as response:
+                    code = (await response.json())["room"]["code"]
+                async with http.post(f"{first}/rooms/{code}/join", json={
+                        "id": "p1", "nickname": "Alice", "model": "llama3.2:3b",
+                        "endpoint": upstream.url}) as response:
+                    assert response.status == 201, await response.text()
+                async with http.post(f"{first}/v1/auth/login", json={
+                        "username": "admin", "password": ADMIN_PASSWORD}) as response:
+                    admin = {"Authorization": f"Bearer {(await response.json())['token']}"}
+                async with http.post(f"{first}/v1/keys", json={"name": "ci"},
+                                     headers=admin) as response:
+                    key = {"Authorization": f"Bearer {(await response.json())['key']}"}
+
+                left = 60 - time.time() % 60
+                if left < 15:  # 101 requests must fall in one minute.
+                    await asyncio.sleep(left + 0.05)
+                remaining = []
+                for i in range(100):
+                    async with http.post(f"{(first, second)[i % 2]}/v1/chat/completions",
+                                         json=CHAT) as response:
+                        assert response.status != 429, await response.text()
+                        assert response.headers["X-RateLimit-Limit"] == "100"
+                        remaining.append(int(response.headers["X-RateLimit-Remaining"]))
+                assert remaining == list(range(99, -1, -1))  # One count, not two.
+                for url in (first, second):
+                    async with http.post(f"{url}/v1/chat/completions", json=CHAT) as response:
+                        assert response.status == 429
+                        assert (await response.json())["details"] == (
+                            "address-minute allows 100 per minute")
+
+                server.kill()
+                room_chat = f"{first}/rooms/{code}/v1/chat/completions"
+                for _ in range(3):
+                    async with http.post(room_chat, json=CHAT, headers=key) as response:
+                        assert response.status == 200, await response.text()
+                        assert (await response.json())["choices"][0]["message"]["content"]
+                        assert response.headers["X-RateLimit-Limit"] == "1000"
+                for url in (first, second):
+                    await eventually_async(lambda u=url: health(u), lambda h: not h["redis"],
+                                           within_s=15)
+                assert "Redis does not answer" in hubs[0].output.read_text()
+        finally:
+            for hub in hubs:
+                hub.stop()
+
+
+async def eventually_async(fetch: Callable[[], Awaitable[T]], holds: Callable[[T], object],
+                           within_s: float = 10.0) -> T:
+    deadline = time.monotonic() + within_s
+    while True:
+        value = await fetch()
+        if holds(value):
+            return value
+        assert time.monotonic() < deadline, f"not reached in {within_s} s: {value!r}"
+        await asyncio.sleep(0.1)
