@@ -49,6 +49,8 @@ def address_subject(address: str) -> str:
 
 
 CALLER_KEY = web.RequestKey("gambiarra.caller", Caller)
+RATE_HEADERS_KEY: web.RequestKey[dict[str, str]] = web.RequestKey("gambiarra.rate_headers", dict)
+"""The ``X-RateLimit-*`` headers admission decided, added to whatever response follows."""
 
 
 def caller_of(request: web.Request) -> Caller | None:

@@ -21,9 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-RATE_HEADERS_KEY = "gambiarra.rate_headers"
-"""Where admission leaves the ``X-RateLimit-*`` headers of an allowed request, for the
-app's ``on_response_prepare`` hook to add to the response, streamed or not."""
 MAX_SUBJECTS = 100_000
 """Subjects the memory backend keeps counters for; beyond it, the windows that end first
 are dropped first (a flood of fresh addresses cannot grow the hub's memory without end)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gambiarra_desktop.accounting.api_keys import ApiKey, looks_like_key
-from gambiarra_desktop.accounting.caller import Caller, set_caller
+from gambiarra_desktop.accounting.caller import RATE_HEADERS_KEY, Caller, set_caller
 from gambiarra_desktop.accounting.errors import (
     ApiKeyRequiredError,
     KeyNotValidHereError,
@@ -33,7 +33,6 @@ from gambiarra_desktop.accounting.key_store import KeyStore
 from gambiarra_desktop.accounting.keys import KeyBook
 from gambiarra_desktop.accounting.ledger import Ledger, LedgerSettings, UsageRow
 from gambiarra_desktop.accounting.rate_limits import (
-    RATE_HEADERS_KEY,
     LimitRule,
     RateLimiter,
     make_rate_limiter,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gambiarra_desktop.accounting.rate_limits import RATE_HEADERS_KEY
+from gambiarra_desktop.accounting.caller import RATE_HEADERS_KEY
 from gambiarra_desktop.accounting.routes import routes as key_routes
 from gambiarra_desktop.accounting.service import ACCOUNTING, Accounting
 from gambiarra_desktop.accounting.usage_routes import routes as usage_routes
