@@ -77,7 +77,7 @@ class SidebarView(QWidget):
         self.gateway_button.setToolTip("Manage the gateway of the hub you host")
         self.gateway_button.clicked.connect(self.gateway_clicked)
         layout.addWidget(self.gateway_button)
-        self.usage_button = QPushButton("Usage: API keys, cost, who used what")
+        self.usage_button = QPushButton("Usage: keys, cost, who used what")
         self.usage_button.setToolTip("Charts of the gateway's usage, and its API keys")
         self.usage_button.clicked.connect(self.usage_clicked)
         layout.addWidget(self.usage_button)

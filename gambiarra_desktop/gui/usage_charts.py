@@ -27,7 +27,8 @@ class UsageChart(QWidget):
         self.title = QLabel(f"<b>{title}</b>")
         layout.addWidget(self.title)
         self.plot = pg.PlotWidget(background=None)
-        self.plot.setMinimumHeight(170)
+        self.plot.setMinimumHeight(150)
+        self.plot.setMaximumHeight(220)  # All three charts and the keys fit one screen.
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.getPlotItem().setMenuEnabled(False)

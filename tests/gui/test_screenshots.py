@@ -71,6 +71,17 @@ async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpen
     await eventually(lambda: window.room_page.participants.table.item(0, 5).text() == "1")
     await _shoot(window, "02-room")
 
+    # The hosted hub's Gateway page logs in by itself; the Usage page charts the playground's
+    # request from the ledger.
+    await eventually(lambda: window.gateway.logged_in)
+    qtbot.mouseClick(window.sidebar.usage_button, Qt.MouseButton.LeftButton)
+    page = window.usage_page
+    await eventually(lambda: page.scroll_area.isVisible() and page.busy.text() == "")
+    await window.usage.refresh_now()
+    assert page.per_model.series.labels == ["llama3.2:3b"]
+    await _shoot(window, "09-usage")
+    window.stack.setCurrentWidget(window.room_page)
+
     app = QApplication.instance()
     assert isinstance(app, QApplication)
     apply_theme(app, "dark")
