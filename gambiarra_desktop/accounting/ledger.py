@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+import orjson
+
 from gambiarra_desktop.accounting.caller import Caller
 from gambiarra_desktop.accounting.ledger_store import LedgerStore
 from gambiarra_desktop.events import Event, EventBus, EventType
@@ -120,22 +122,35 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def estimate_prompt_tokens(messages: object) -> int:
-    """ceil(bytes of the messages' text / 4): the usual rule of thumb, used only when the
-    server reports no ``usage``."""
+def estimate_prompt_tokens(messages: object, tools: object = None) -> int:
+    """ceil(bytes of the prompt / 4): the usual rule of thumb, used only when the server
+    reports no ``usage``. Text counts as its bytes; everything else a provider bills as
+    prompt (images, tool calls, tool definitions) as its JSON, or a 200 kB prompt hidden
+    there would be recorded as free."""
+    size = _json_size(tools) if tools else 0
     if not isinstance(messages, list):
-        return 0
-    size = 0
+        return math.ceil(size / 4)
     for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
         if isinstance(content, str):
             size += len(content.encode())
         elif isinstance(content, list):
             for part in content:
                 text = part.get("text") if isinstance(part, dict) else None
-                if isinstance(text, str):
-                    size += len(text.encode())
+                size += len(text.encode()) if isinstance(text, str) else _json_size(part)
+        if calls := message.get("tool_calls"):
+            size += _json_size(calls)
     return math.ceil(size / 4)
+
+
+def _json_size(value: object) -> int:
+    """Bytes of ``value`` as JSON; recording a row must never raise."""
+    try:
+        return len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return len(repr(value))
 
 
 def row_of_call(label: UsageLabel, caller: Caller, meter: CompletionMeter, status: int,
@@ -150,7 +165,7 @@ def row_of_call(label: UsageLabel, caller: Caller, meter: CompletionMeter, statu
     if prompt_tokens is not None:
         prompt = prompt_tokens
     elif answered and status < 400:
-        prompt = estimate_prompt_tokens(body.get("messages"))
+        prompt = estimate_prompt_tokens(body.get("messages"), body.get("tools"))
     else:
         prompt = 0
     key = caller.key
@@ -301,8 +316,20 @@ class Ledger:
             try:
                 await self.store.insert(rows, days)
             except Exception:
-                self.dropped_rows += len(rows)
-                log.exception("could not write %d usage rows", len(rows))
+                log.exception("could not write %d usage rows at once; trying one by one",
+                              len(rows))
+                await self._insert_one_by_one(rows, days)
+
+    async def _insert_one_by_one(self, rows: list[UsageRow], days: list[str]) -> None:
+        """One bad row (or a full disk for a moment) must not take its batch with it."""
+        with contextlib.suppress(Exception):
+            await self.store.insert([], days)
+        for row in rows:
+            try:
+                await self.store.insert([row], [])
+            except Exception as exc:
+                self.dropped_rows += 1
+                log.error("dropped a usage row of %s: %s", row.model, exc)
 
     async def sweep(self) -> int:
         """Delete rows older than the retention setting."""

@@ -10,7 +10,6 @@ Every call, answered or not, adds one row to the usage ledger (tokens and cost).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,6 @@ from gambiarra_desktop.hub.proxy.upstream_client import Target, UpstreamError
 
 PROVIDER_FAULT_STATUSES = frozenset({401, 403, 408, 429})
 """4xx answers that are the provider's problem (its key, its limits), not the request's."""
-_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 
 
 def label_of(model: ModelConfig) -> UsageLabel:
@@ -80,10 +78,9 @@ class ProviderRelay:
         ledger = self._proxy.ledger
         if ledger is None:
             return
-        prompt = _PROMPT_TOKENS.findall(call.meter.tail)
         caller = caller_of(request) or Caller(request.remote or "")
         ledger.record(row_of_call(label_of(model), caller, call.meter, call.status, body,
-                                  int(prompt[-1]) if prompt else None))
+                                  call.meter.reported_prompt_tokens()))
 
     async def _call(self, request: web.Request, model: ModelConfig, body: dict[str, Any],
                     headers: Mapping[str, str], whole: bool, target: Target, payload: bytes,

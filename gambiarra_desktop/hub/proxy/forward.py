@@ -15,7 +15,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,7 +53,6 @@ PARTICIPANT_HEADER = "X-Gambiarra-Participant"
 QUEUE_MS_HEADER = "X-Gambiarra-Queue-Ms"
 HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
 """Printable id characters stay readable in the header; anything else is %-encoded."""
-_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 
 
 class _TryAnotherError(Exception):
@@ -264,10 +262,9 @@ class ChatProxy:
         attempt.recorded = True
         participant = attempt.participant
         label = attempt.label or UsageLabel(ROOM_PROVIDER, participant["model"])
-        prompt = _PROMPT_TOKENS.findall(attempt.meter.tail)
         self.ledger.record(row_of_call(
             label, attempt.caller or Caller(""), attempt.meter, status, attempt.body,
-            int(prompt[-1]) if prompt else None, room=attempt.room.code,
+            attempt.meter.reported_prompt_tokens(), room=attempt.room.code,
             participant=participant["id"]))
 
     def _report_outcome(self, attempt: _Attempt, status: int, body: bytes) -> None:
@@ -281,10 +278,10 @@ class ChatProxy:
                 attempt.lease.stats.capacity.on_overload()
             return
         metrics = attempt.meter.result()
-        prompt = _PROMPT_TOKENS.findall(attempt.meter.tail)
+        prompt = attempt.meter.reported_prompt_tokens()
         # The capacity sample counts this request as in flight; then the slot is freed
         # before the event, whose "inFlight" must not count a finished request.
-        attempt.lease.stats.record_success(metrics, int(prompt[-1]) if prompt else 0,
+        attempt.lease.stats.record_success(metrics, prompt or 0,
                                            streamed=attempt.meter.streamed)
         attempt.lease.release()
         if self._registry.has_listeners:

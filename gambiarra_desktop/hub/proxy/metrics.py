@@ -21,6 +21,22 @@ TAIL_BYTES = 4096
 CARRY_BYTES = max(len(marker) for marker in EMPTY_CONTENTS) - 1
 """Enough of the previous chunk to complete any marker split across two chunks."""
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+_PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
+MAX_REPORTED_TOKENS = 10_000_000
+"""Most tokens one call may claim. ``usage`` comes from a participant's server, which the
+hub does not trust: a 400-digit count once overflowed the cost arithmetic and SQLite's
+integers, dropping other people's ledger rows and blocking keys' budgets. No model answers
+10 million tokens in one call."""
+
+
+def reported_count(pattern: re.Pattern[bytes], text: bytes) -> int | None:
+    """The last count ``pattern`` finds in ``text``, capped at :data:`MAX_REPORTED_TOKENS`
+    (digits are checked by length before any big number is built)."""
+    matches = pattern.findall(text)
+    if not matches:
+        return None
+    digits: bytes = matches[-1]
+    return MAX_REPORTED_TOKENS if len(digits) > 8 else min(int(digits), MAX_REPORTED_TOKENS)
 
 
 @dataclass(slots=True)
@@ -77,10 +93,11 @@ class CompletionMeter:
         return self._tail
 
     def _reported_tokens(self) -> int | None:
-        matches = _COMPLETION_TOKENS.findall(self._tail)
-        if not matches:
-            return None
-        return int(matches[-1])
+        return reported_count(_COMPLETION_TOKENS, self._tail)
+
+    def reported_prompt_tokens(self) -> int | None:
+        """``usage.prompt_tokens`` as the server reported it (capped), if it did."""
+        return reported_count(_PROMPT_TOKENS, self._tail)
 
 
 def _content_deltas(data: bytes) -> int:
