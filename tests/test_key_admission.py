@@ -142,6 +142,29 @@ async def test_a_key_listing_a_password_room_opens_it_and_a_hub_wide_key_does_no
     assert status == 200  # The password keeps working as before.
 
 
+async def test_a_room_password_that_reads_as_an_api_key_is_refused_at_creation(
+    http: aiohttp.ClientSession, gw_hub: HubServer, model_server: FakeOpenAIServer,
+) -> None:
+    # A gk- bearer is always an API key, so such a room could never be opened with its
+    # password: refused up front, in the seed's form, naming the field.
+    for password in ("gk-", "gk-my-room", "gk-0123456789ab_" + "A" * 43):
+        async with http.post(f"{gw_hub.url}/rooms",
+                             json={"name": "Lab", "password": password}) as response:
+            assert response.status == 400
+            reply = await response.json()
+        assert reply["error"].startswith("Invalid field: password"), reply
+        assert password == "gk-" or password not in reply["error"]  # Never echoed.
+    async with http.get(f"{gw_hub.url}/rooms") as response:
+        assert (await response.json())["rooms"] == []
+    # Nor can a join slip a gk- password past a password room: it is just a wrong one.
+    code = await room_with_model(http, gw_hub, model_server.url, password="s3cret-room")
+    status, reply = await Api(http, gw_hub).join(
+        code, id="p2", endpoint=model_server.url, password="gk-s3cret-room")
+    assert (status, reply["error"]) == (401, "Invalid password")
+    # Passwords that merely contain the prefix stay fine.
+    await Api(http, gw_hub).create_room(password="my-gk-room")
+
+
 async def test_the_gateway_root_needs_a_key_only_while_a_priced_model_is_enabled(
     http: aiohttp.ClientSession, gw_hub: HubServer, model_server: FakeOpenAIServer,
 ) -> None:

@@ -88,7 +88,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def create_room(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     name = validation.room_name(body)
-    password = validation.optional_string(body, "password")
+    password = validation.room_password(body)
     created = await request.app[REGISTRY].create(name, password, request.remote)
     # "creatorSecret" is an extension: shown once, it lets the creator delete the room.
     return json_response({"room": created.room.public_info(), "hostId": created.host_id,

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 import orjson
 
+from gambiarra_desktop.accounting.api_keys import KEY_PREFIX, looks_like_key
 from gambiarra_desktop.hub.api.responses import ApiError
 from gambiarra_desktop.hub.proxy.endpoint_policy import (
     EndpointError,
@@ -130,6 +131,17 @@ def room_name(body: dict[str, Any]) -> str:
         # `gambiarra list` and every room list print the name.
         raise ApiError(400, "Invalid field: name must not contain control characters")
     return name.strip()
+
+
+def room_password(body: dict[str, Any]) -> str | None:
+    """A new room's password. One starting ``gk-`` is refused: a ``gk-`` bearer is always
+    read as an API key, so such a room could never be opened with its own password (401
+    "Invalid API key" on every route but join)."""
+    password = optional_string(body, "password")
+    if password is not None and looks_like_key(password):
+        raise ApiError(400, f"Invalid field: password must not start with {KEY_PREFIX}"
+                            " (that prefix marks API keys)")
+    return password
 
 
 def requested_model(body: dict[str, Any]) -> str:
