@@ -40,10 +40,12 @@ class Caller:
 
 
 def address_subject(address: str) -> str:
+    """One person per IPv4 address or IPv6 /64, except link-local IPv6: every client on
+    the link has an address in fe80::/64, so those count by their full address."""
     ip = parse_ip(address)
     if ip is None:
         return address or "unknown"
-    if ip.version == 6:
+    if ip.version == 6 and not ip.is_link_local:
         return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
     return str(ip)
 

@@ -23,12 +23,14 @@ IPV6_HOST_PREFIX = 64
 def client_key(address: str | None) -> str:
     """Whose failures these are: an IPv4 address, or an IPv6 address's /64. One LAN host
     owns a whole /64 (SLAAC, privacy addresses: it picks new ones at will), so counting
-    per IPv6 address would give it endless fresh tries. An IPv4-mapped address is its
-    IPv4 address."""
+    per IPv6 address would give it endless fresh tries. Link-local addresses (fe80::/64)
+    are the exception: every host on the link has one in that same /64, so it would make
+    them all one client (one's wrong guesses would lock out all); they count one by one.
+    An IPv4-mapped address is its IPv4 address."""
     ip = parse_ip(address)
     if ip is None:
         return address or "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
+    if isinstance(ip, ipaddress.IPv6Address) and not ip.is_link_local:
         return str(ipaddress.IPv6Network((ip, IPV6_HOST_PREFIX), strict=False))
     return str(ip)
 
