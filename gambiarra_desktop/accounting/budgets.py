@@ -37,3 +37,15 @@ def budget_exceeded(ledger: Ledger, key: ApiKey, at_ms: int | None = None) -> Bu
     return BudgetExceededError(
         f"key {key.name} spent ${spent:.4f} of ${key.budget or 0:.4f} this {key.budget_period}",
         seconds_to_period_end(key.budget_period, at_ms))
+
+
+def budget_held(ledger: Ledger, key: ApiKey, estimate: float,
+                at_ms: int | None = None) -> BudgetExceededError:
+    """The refusal of a call whose estimated cost does not fit beside what the key spent
+    and what its calls in flight hold (the budget is not spent yet, but could be)."""
+    spent = ledger.spent(key.id, key.budget_period, at_ms)
+    return BudgetExceededError(
+        f"key {key.name} spent ${spent:.4f} of ${key.budget or 0:.4f} this"
+        f" {key.budget_period}; calls in flight hold ${ledger.reserved(key.id):.4f} and this"
+        f" call may cost up to ${estimate:.4f} (lower max_tokens to fit)",
+        seconds_to_period_end(key.budget_period, at_ms))

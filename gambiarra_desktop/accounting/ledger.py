@@ -20,7 +20,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -200,6 +200,8 @@ class Ledger:
         self._key_day: dict[str, float] = {}
         self._key_month: dict[str, float] = {}
         self._key_totals: dict[str, KeyTotals] = {}
+        self._reserved: dict[str, tuple[int, float]] = {}
+        """key id -> (calls in flight, their estimated cost): see :meth:`reserve`."""
         self._alerted_day: str | None = None
         self.on_record: Callable[[UsageRow], None] | None = None
         """Called with every recorded row, synchronously (the rate limiter's token rules
@@ -241,6 +243,32 @@ class Ledger:
         self._roll(now_ms() if at_ms is None else at_ms)
         totals = self._key_day if period == "day" else self._key_month
         return totals.get(key_id, 0.0)
+
+    def reserved(self, key_id: str) -> float:
+        """The estimated cost of the key's priced calls in flight (see :meth:`reserve`)."""
+        return self._reserved.get(key_id, (0, 0.0))[1]
+
+    def reserve(self, key_id: str, period: Period, budget: float,
+                amount: float) -> Reservation | None:
+        """Hold ``amount`` (a call's estimated cost) against the key's budget, or ``None``
+        when spent + held + ``amount`` would pass ``budget``.
+
+        Why: spend grows only when a call's row is recorded, after the answer; checking it
+        alone let 40 concurrent calls all pass a budget one of them could exhaust. Check and
+        hold happen here with no await, so concurrent calls see each other's holds and the
+        overshoot is bounded by how far one call's real cost passes its estimate."""
+        count, held = self._reserved.get(key_id, (0, 0.0))
+        if self.spent(key_id, period) + held + amount > budget:
+            return None
+        self._reserved[key_id] = (count + 1, held + amount)
+        return Reservation(self, key_id, amount)
+
+    def _release(self, key_id: str, amount: float) -> None:
+        count, held = self._reserved.get(key_id, (1, amount))
+        if count <= 1:  # The last call out clears it: float drift cannot accumulate.
+            self._reserved.pop(key_id, None)
+        else:
+            self._reserved[key_id] = (count - 1, max(0.0, held - amount))
 
     def key_totals(self, key_id: str) -> KeyTotals:
         return self._key_totals.get(key_id) or KeyTotals()
@@ -378,6 +406,51 @@ class Ledger:
                                                  int(last) if last is not None else None)
         if await self.store.alerted(self._day):
             self._alerted_day = self._day
+
+
+class Reservation:
+    """One call's hold on its key's budget; released once the call is over (its row is
+    recorded by then, so its real cost replaces the estimate). Releasing twice is harmless."""
+
+    __slots__ = ("_ledger", "amount", "key_id")
+
+    def __init__(self, ledger: Ledger, key_id: str, amount: float) -> None:
+        self._ledger: Ledger | None = ledger
+        self.key_id = key_id
+        self.amount = amount
+
+    def release(self) -> None:
+        ledger, self._ledger = self._ledger, None
+        if ledger is not None:
+            ledger._release(self.key_id, self.amount)
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+DEFAULT_COMPLETION_ESTIMATE = 1024
+"""Completion tokens a call is assumed to take when its body sets no ``max_tokens``."""
+MAX_COMPLETION_ESTIMATE = 10**9
+"""Above this a ``max_tokens`` is taken as this (it keeps the arithmetic in floats)."""
+
+
+def completion_allowance(body: Mapping[str, Any]) -> int:
+    """The completion tokens a call may take: its ``max_tokens`` or ``max_completion_tokens``
+    (a positive int), else :data:`DEFAULT_COMPLETION_ESTIMATE`. Budgets and tpm hold this
+    much before the call, so concurrent calls cannot all pass the same check."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return min(value, MAX_COMPLETION_ESTIMATE)
+    return DEFAULT_COMPLETION_ESTIMATE
+
+
+def estimated_tokens(body: Mapping[str, Any]) -> tuple[int, int]:
+    """(prompt, completion) tokens a call is expected to use at most, before it runs."""
+    return estimate_prompt_tokens(body.get("messages")), completion_allowance(body)
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -14,11 +14,15 @@ A cross-checked request is answered whole, reviewed by a second model, perhaps a
 again one layer up, and only then sent, as JSON or replayed as a stream.
 
 Budgets: a key at or over its budget is not given priced entries (reviewers included);
-when nothing free is left in the plan, the answer is 429 ``Budget exceeded``.
+when nothing free is left in the plan, the answer is 429 ``Budget exceeded``. Each priced
+call first holds its estimated cost on the key's budget (:meth:`Ledger.reserve`, no await
+between check and hold) until it is over, so concurrent calls cannot all pass the same
+check: an entry whose estimate does not fit is skipped like an over-budget one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,8 +31,10 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from gambiarra_desktop.accounting.budgets import budget_exceeded, over_budget
+from gambiarra_desktop.accounting.budgets import budget_exceeded, budget_held, over_budget
 from gambiarra_desktop.accounting.caller import caller_of
+from gambiarra_desktop.accounting.errors import BudgetExceededError
+from gambiarra_desktop.accounting.ledger import Reservation, estimated_tokens
 from gambiarra_desktop.gateway.cross_check import (
     CrossCheck,
     parse_verdict,
@@ -129,6 +135,22 @@ class GatewayChat:
             return plan
         return [m for m in plan if not label_of(m).priced]
 
+    def hold(self, request: web.Request, model: ModelConfig, body: Mapping[str, Any]
+             ) -> Reservation | contextlib.nullcontext[None] | BudgetExceededError:
+        """What to hold on the caller's budget while ``model`` answers ``body``: nothing for
+        a free entry or a key without budget, the call's estimated cost otherwise (its
+        prompt estimate and ``max_tokens`` or a default, at the entry's prices), or the
+        refusal when that estimate does not fit beside what is spent and held."""
+        caller = caller_of(request)
+        key = caller.key if caller is not None else None
+        ledger = self._proxy.ledger
+        label = label_of(model)
+        if ledger is None or key is None or key.budget is None or not label.priced:
+            return contextlib.nullcontext()
+        estimate = label.cost(*estimated_tokens(body))
+        held = ledger.reserve(key.id, key.budget_period, key.budget, estimate)
+        return held if held is not None else budget_held(ledger, key, estimate)
+
     # --- one request -----------------------------------------------------------------
     async def complete(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         requested = body.get("model")
@@ -160,10 +182,19 @@ class GatewayChat:
             if caller is not None and caller.key is not None and ledger is not None:
                 raise budget_exceeded(ledger, caller.key)
         plan = free
+        refused: BudgetExceededError | None = None
+        tried = 0
         for model in plan[:MAX_ENTRIES_TRIED]:
             headers = {MODEL_HEADER: model.id, LAYER_HEADER: model.layer}
+            hold = self.hold(request, model, body)
+            if isinstance(hold, BudgetExceededError):
+                refused = hold
+                problems.append(f"{model.id}: {hold.details}")
+                continue
+            tried += 1
             try:
-                response = await self._send(request, model, body, headers, whole, exclude)
+                with hold:
+                    response = await self._send(request, model, body, headers, whole, exclude)
             except HubError as exc:
                 last_error = exc
                 problems.append(f"{model.id}: {exc.message}")
@@ -184,6 +215,8 @@ class GatewayChat:
             return model, finished
         if fallback is not None:
             return fallback
+        if tried == 0 and refused is not None:
+            raise refused  # Every entry left was priced beyond what the budget holds.
         if len(plan) == 1 and last_error is not None:
             raise last_error  # One entry asked for: its own error (404, 429...) says most.
         shown = problems[:MAX_PROBLEMS_SHOWN]
@@ -258,8 +291,13 @@ class GatewayChat:
                                 _answer_text(data))
         problems: list[str] = []
         for reviewer in reviewer_order(answerer, candidates)[:MAX_REVIEWERS_TRIED]:
+            hold = self.hold(request, reviewer, review)
+            if isinstance(hold, BudgetExceededError):
+                problems.append(f"{reviewer.id}: {hold.details}")
+                continue
             try:
-                answer = await self._send(request, reviewer, review, {}, True, exclude)
+                with hold:
+                    answer = await self._send(request, reviewer, review, {}, True, exclude)
             except HubError as exc:
                 problems.append(f"{reviewer.id}: {exc.message}")
                 continue
