@@ -40,6 +40,11 @@ class KeyStore:
             " ON CONFLICT(id) DO UPDATE SET data = excluded.data", (key_id, text)))
 
 
+    async def delete(self, key_ids: list[str]) -> None:
+        rows = [(key_id,) for key_id in key_ids]
+        await self._store.run(lambda c: c.executemany("DELETE FROM api_keys WHERE id = ?", rows))
+
+
 def key_to_stored(key: ApiKey) -> dict[str, Any]:
     return {"id": key.id, "name": key.name, "keyHash": key.key_hash, "rpm": key.rpm,
             "tpm": key.tpm, "budget": key.budget, "budgetPeriod": key.budget_period,

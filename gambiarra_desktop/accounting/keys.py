@@ -34,6 +34,9 @@ from gambiarra_desktop.hub.rooms.identifiers import normalize_code
 
 MAX_LIVE_KEYS = 1000
 """Live (unrevoked) keys per hub: ``GET /v1/keys`` lists them whole."""
+MAX_REVOKED_KEYS = 1000
+"""Revoked keys kept for ``GET /v1/keys``; the oldest beyond this are forgotten (their
+ledger rows keep the key's name), or the list would grow with every revocation."""
 MAX_NAME = 64
 MAX_ROOMS = 64
 MAX_RATE = 10**9
@@ -53,9 +56,11 @@ class NewKey:
 
 class KeyBook:
     def __init__(self, store: KeyStore, max_live: int = MAX_LIVE_KEYS,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 max_revoked: int = MAX_REVOKED_KEYS) -> None:
         self._store = store
         self._max_live = max_live
+        self._max_revoked = max_revoked
         self._clock = clock
         self._keys: dict[str, ApiKey] = {}
         self._creating = 0
@@ -64,9 +69,11 @@ class KeyBook:
     async def open(self) -> None:
         await self._store.open()
         self._keys = {key.id: key for key in await self._store.load()}
+        await self._purge_revoked()
 
     def list(self) -> list[ApiKey]:
-        """Every key, revoked ones too (their usage stays readable), oldest first."""
+        """Every key, revoked ones too (the newest 1000: their usage stays readable),
+        oldest first."""
         return list(self._keys.values())
 
     def get(self, key_id: str) -> ApiKey | None:
@@ -108,7 +115,21 @@ class KeyBook:
         revoked = replace(key, revoked=True)
         await self._store.save(revoked)
         self._keys[key_id] = revoked
+        await self._purge_revoked()
         return revoked
+
+    async def _purge_revoked(self) -> None:
+        """Forget the oldest revoked keys beyond the cap. Chosen and dropped from memory
+        with no await in between, so concurrent revocations never purge twice; a delete
+        that fails on disk is redone at the next start (``open`` purges too)."""
+        revoked = [key.id for key in self._keys.values() if key.revoked]
+        excess = revoked[:max(0, len(revoked) - self._max_revoked)]
+        if not excess:
+            return
+        for key_id in excess:
+            del self._keys[key_id]
+            self._last_used_ms.pop(key_id, None)
+        await self._store.delete(excess)
 
     def require_live(self, key_id: str) -> None:
         """Raise :class:`InvalidApiKeyError` when the key was revoked meanwhile."""
