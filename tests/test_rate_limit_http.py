@@ -184,3 +184,30 @@ async def test_a_key_over_its_tpm_is_refused_until_the_minute_ends(
     assert json.loads(text)["details"] == "key-tpm allows 10 per minute"
     assert rate_headers(headers) == ("10", "0", str(minute_end()))
     assert 1 <= int(headers["Retry-After"]) <= 60
+
+
+async def test_concurrent_calls_cannot_all_pass_a_tpm_their_tokens_have_not_reached_yet(
+        http: aiohttp.ClientSession, gw_hub: HubServer, room_code: str,
+        upstream: FakeOpenAIServer) -> None:
+    """20 slow calls at once on a 500-tpm key: admission counts each one's estimate (the
+    prompt's 2 tokens + max_tokens 200), so 3 go in (0, 202, 404 < 500) and 17 are refused;
+    before, none of their tokens had landed and all 20 went. The real counts (5 + 16 each)
+    then replace the estimates, and a request that reached no model gives its back."""
+    auth = {"Authorization": f"Bearer {await make_key(http, gw_hub, tpm=500)}"}
+    url = f"{gw_hub.url}/rooms/{room_code}/v1/chat/completions"
+    await away_from_a_minute_edge(10)
+    upstream.behaviour.first_token_delay_s = 0.3
+    results = await asyncio.gather(*(
+        post(http, url, {**CHAT, "max_tokens": 200, "stream": i % 2 == 1}, auth)
+        for i in range(20)))
+    upstream.behaviour.first_token_delay_s = 0.0
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200] * 3 + [429] * 17, statuses
+    assert len(upstream.requests) == 3
+    # Now 3 x 21 real tokens: a call estimated at 2 + 400 fits (63 < 500), and so does the
+    # next one, after a call for a model nobody serves (no row: its 1026 go back).
+    status, _, text = await post(http, url, {**CHAT, "model": "nobody:1b"}, auth)
+    assert status == 404, text
+    for _ in range(2):
+        status, _, text = await post(http, url, {**CHAT, "max_tokens": 400}, auth)
+        assert status == 200, text

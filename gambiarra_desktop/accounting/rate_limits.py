@@ -112,7 +112,10 @@ class RateLimiter:
     backend: str = "none"
 
     async def hit(self, subject: str, requests: Sequence[LimitRule],
-                  tokens: Sequence[LimitRule] = ()) -> Verdict:
+                  tokens: Sequence[LimitRule] = (), token_estimate: int = 0) -> Verdict:
+        """``token_estimate``: tokens the request is expected to use, counted under every
+        token rule in the same step as the check when allowed (the caller reconciles them
+        with the real count later, through :meth:`count_tokens`, which may be negative)."""
         raise NotImplementedError
 
     async def add_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
@@ -189,7 +192,7 @@ class MemoryRateLimiter(RateLimiter):
             self._counts[key] = count + amount
 
     def hit_now(self, subject: str, requests: Sequence[LimitRule],
-                tokens: Sequence[LimitRule] = ()) -> Verdict:
+                tokens: Sequence[LimitRule] = (), token_estimate: int = 0) -> Verdict:
         """:meth:`hit` without the coroutine: check and count in one synchronous step."""
         requests, tokens = active(requests), active(tokens)
         now = self._clock()
@@ -199,18 +202,28 @@ class MemoryRateLimiter(RateLimiter):
         if verdict.allowed:
             for rule, key in zip(requests, keys, strict=False):
                 self._add(key, 1, rule.window_s)
+            if token_estimate > 0:
+                for rule, key in zip(tokens, keys[len(requests):], strict=True):
+                    self._add(key, token_estimate, rule.window_s)
             self._sweep(now)  # A new subject may have gone over the cap.
         return verdict
 
     async def hit(self, subject: str, requests: Sequence[LimitRule],
-                  tokens: Sequence[LimitRule] = ()) -> Verdict:
-        return self.hit_now(subject, requests, tokens)
+                  tokens: Sequence[LimitRule] = (), token_estimate: int = 0) -> Verdict:
+        return self.hit_now(subject, requests, tokens, token_estimate)
 
     def add_tokens_now(self, subject: str, rule: LimitRule, tokens: int) -> None:
-        if tokens <= 0:
+        """Negative ``tokens`` (an estimate reconciled down) never take a window below 0."""
+        if tokens == 0:
             return
         now = self._clock()
-        self._add(self._key(subject, rule, now), tokens, rule.window_s)
+        key = self._key(subject, rule, now)
+        if tokens < 0:
+            count = self._counts.get(key)
+            if count is not None:
+                self._counts[key] = max(0, count + tokens)
+            return
+        self._add(key, tokens, rule.window_s)
         self._sweep(now)
 
     async def add_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:

@@ -62,8 +62,16 @@ for i = 1, #KEYS do
   if count >= tonumber(ARGV[2 * i]) then refused = 1 end
 end
 if refused == 0 then
-  for i = 1, tonumber(ARGV[1]) do
+  local nrequests = tonumber(ARGV[1])
+  for i = 1, nrequests do
     if redis.call('INCR', KEYS[i]) == 1 then
+      redis.call('EXPIREAT', KEYS[i], ARGV[2 * i + 1])
+    end
+  end
+  local estimate = tonumber(ARGV[2 * #KEYS + 2] or 0)
+  if estimate > 0 then
+    for i = nrequests + 1, #KEYS do
+      redis.call('INCRBY', KEYS[i], estimate)
       redis.call('EXPIREAT', KEYS[i], ARGV[2 * i + 1])
     end
   end
@@ -72,7 +80,8 @@ counts[#KEYS + 1] = refused
 return counts
 """
 """KEYS: the request rules' keys, then the token rules'. ARGV[1]: how many are request
-rules; then per key its limit and its expiry (epoch seconds). Returns the counts before
+rules; then per key its limit and its expiry (epoch seconds); last, the token estimate
+counted under the token rules when allowed. Returns the counts before
 this request, then 1 when refused (nothing counted) or 0."""
 
 
@@ -136,13 +145,13 @@ class RedisRateLimiter(RateLimiter):
         return True
 
     async def hit(self, subject: str, requests: Sequence[LimitRule],
-                  tokens: Sequence[LimitRule] = ()) -> Verdict:
+                  tokens: Sequence[LimitRule] = (), token_estimate: int = 0) -> Verdict:
         self._start_pinger()
         requests, tokens = active(requests), active(tokens)
         if not requests and not tokens:
             return UNLIMITED
         if time.monotonic() < self._retry_at:
-            return self._fallback.hit_now(subject, requests, tokens)
+            return self._fallback.hit_now(subject, requests, tokens, token_estimate)
         now = self._clock()
         rules = (*requests, *tokens)
         args: list[int] = [len(requests)]
@@ -151,17 +160,18 @@ class RedisRateLimiter(RateLimiter):
             start = rule.window_start(now)
             keys.append(counter_key(subject, rule, start))
             args += [rule.limit, start + rule.window_s + EXPIRY_SLACK_S]
+        args.append(max(0, token_estimate))
         try:
             reply = await self._hit_script(keys=keys, args=args)
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed("rate limit check", exc)
-            return self._fallback.hit_now(subject, requests, tokens)
+            return self._fallback.hit_now(subject, requests, tokens, token_estimate)
         self._answered()
         counts = [int(count) for count in reply[:-1]]
         return judge(now, requests, tokens, counts)
 
     async def add_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
-        if tokens <= 0 or rule.limit <= 0:
+        if tokens == 0 or rule.limit <= 0:
             return
         if time.monotonic() < self._retry_at:
             self._fallback.add_tokens_now(subject, rule, tokens)
@@ -181,7 +191,7 @@ class RedisRateLimiter(RateLimiter):
         self._answered()
 
     def count_tokens(self, subject: str, rule: LimitRule, tokens: int) -> None:
-        if tokens <= 0 or rule.limit <= 0:
+        if tokens == 0 or rule.limit <= 0:
             return
         if self._closed or time.monotonic() < self._retry_at:
             self._fallback.add_tokens_now(subject, rule, tokens)

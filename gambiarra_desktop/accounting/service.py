@@ -13,11 +13,22 @@ Admission, in order (each step's refusal is a domain error mapped in ``responses
    ``X-RateLimit-*`` headers are left on the request for the response hook.
 
 Steps 1 to 3 run with no await, so a revocation that landed is seen by the next request.
+
+tpm: a rule that only read the tokens already recorded let 20 concurrent calls of a
+500-tpm key all in (their tokens land after they answer). So admission counts an estimate
+(the prompt estimate plus ``max_tokens`` or 1024) under the tpm rule in the same step as
+the check, and the request's first ledger row replaces it with the real count (the
+difference, often negative, is added; later rows of the request, failovers and reviews, add
+their own). A request that ends with no row gives its estimate back (:meth:`settle_tokens`).
+Reconciling only touches the window the estimate went to; past it, the real count is added.
 """
 
 from __future__ import annotations
 
+import contextvars
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -31,7 +42,12 @@ from gambiarra_desktop.accounting.errors import (
 )
 from gambiarra_desktop.accounting.key_store import KeyStore
 from gambiarra_desktop.accounting.keys import KeyBook
-from gambiarra_desktop.accounting.ledger import Ledger, LedgerSettings, UsageRow
+from gambiarra_desktop.accounting.ledger import (
+    Ledger,
+    LedgerSettings,
+    UsageRow,
+    estimated_tokens,
+)
 from gambiarra_desktop.accounting.rate_limits import (
     LimitRule,
     RateLimiter,
@@ -39,6 +55,7 @@ from gambiarra_desktop.accounting.rate_limits import (
 )
 from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.hub.api.bearer import bearer_value
+from gambiarra_desktop.hub.api.responses import read_json_object
 from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.rooms.store import Store
 
@@ -48,6 +65,23 @@ if TYPE_CHECKING:
 MINUTE_S = 60
 HOUR_S = 3600
 TPM_RULE = "key-tpm"
+
+
+@dataclass(slots=True)
+class TokenHold:
+    """The tpm estimate one admitted request counted, until its first row replaces it."""
+
+    subject: str
+    rule: LimitRule
+    estimate: int
+    window_start: int
+    settled: bool = False
+
+
+_TOKEN_HOLD: contextvars.ContextVar[TokenHold | None] = contextvars.ContextVar(
+    "gambiarra_token_hold", default=None)
+"""The request's hold: ``Ledger.record`` runs synchronously in the request's own task (or
+one it started), so its rows find it here without the row having to carry it."""
 KEY_REQUIRED_DETAILS = ("a priced model is enabled on this gateway: send"
                         " Authorization: Bearer gk-... (the hub's admin makes keys)")
 
@@ -88,12 +122,17 @@ class Accounting:
     async def admit(self, request: web.Request, *, room: Room | None, gateway_root: bool,
                     key_required: bool) -> Caller:
         """Admit a chat request (every step above) and remember its caller on it."""
+        _TOKEN_HOLD.set(None)  # A keep-alive connection's task may have held one before.
         caller = self.identify(request, room)
         if caller.key is None and key_required:
             raise ApiKeyRequiredError(KEY_REQUIRED_DETAILS)
         requests, tokens = self.rules(caller.key, gateway_root)
+        estimate = 0
+        if tokens:  # Only a tpm key pays for reading the body here (read() caches it).
+            estimate = sum(estimated_tokens(await read_json_object(request)))
         if requests or tokens:
-            verdict = await self.limiter.hit(caller.person, requests, tokens)
+            window = {rule.name: rule.window_start(time.time()) for rule in tokens}
+            verdict = await self.limiter.hit(caller.person, requests, tokens, estimate)
             if caller.key is not None:  # Redis awaited: a revocation may have landed.
                 self.keys.require_live(caller.key.id)
             headers = verdict.headers()
@@ -101,6 +140,8 @@ class Accounting:
                 raise RateLimitedError(verdict.details, verdict.retry_after_s, headers)
             if headers:
                 request[RATE_HEADERS_KEY] = headers
+            for rule in tokens:
+                _TOKEN_HOLD.set(TokenHold(caller.person, rule, estimate, window[rule.name]))
         set_caller(request, caller)
         return caller
 
@@ -123,11 +164,30 @@ class Accounting:
 
     def _count_tokens(self, row: UsageRow) -> None:
         """A keyed call's tokens go to its key's tpm window (under the rule admission
-        checks), so the next request sees them; never awaits, as ``record`` may not."""
+        checks), so the next request sees them; the request's first row takes back the
+        estimate admission counted. Never awaits, as ``record`` may not."""
         key = self.keys.get(row.key_id) if row.key_id is not None else None
         if key is not None and key.tpm is not None:
-            self.limiter.count_tokens(f"key:{key.id}", LimitRule(TPM_RULE, key.tpm, MINUTE_S),
-                                      row.prompt_tokens + row.completion_tokens)
+            rule = LimitRule(TPM_RULE, key.tpm, MINUTE_S)
+            used = row.prompt_tokens + row.completion_tokens
+            self.limiter.count_tokens(f"key:{key.id}", rule, used - self._take_hold(rule))
+
+    def settle_tokens(self) -> None:
+        """At the end of a chat request: an estimate no row replaced (the request failed
+        before any upstream call) is given back, so a refused call costs no tpm."""
+        hold = _TOKEN_HOLD.get()
+        if hold is not None and not hold.settled:
+            self.limiter.count_tokens(hold.subject, hold.rule, -self._take_hold(hold.rule))
+
+    @staticmethod
+    def _take_hold(rule: LimitRule) -> int:
+        """The estimate to take back (once per request): only within the window it was
+        counted in; past it, that window is gone and the real count is simply added."""
+        hold = _TOKEN_HOLD.get()
+        if hold is None or hold.settled or hold.rule.name != rule.name:
+            return 0
+        hold.settled = True
+        return hold.estimate if rule.window_start(time.time()) == hold.window_start else 0
 
     @staticmethod
     def opens(caller: Caller, room: Room) -> bool:

@@ -191,8 +191,11 @@ def _priced_model_enabled(gateway: Gateway) -> bool:
 
 @routes.post("/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    await request.app[ACCOUNTING].admit(
-        request, room=None, gateway_root=True,
-        key_required=_priced_model_enabled(_gateway(request)))
-    body = await read_json_object(request)
-    return await _gateway(request).chat.complete(request, body)
+    accounting = request.app[ACCOUNTING]
+    try:
+        await accounting.admit(request, room=None, gateway_root=True,
+                               key_required=_priced_model_enabled(_gateway(request)))
+        body = await read_json_object(request)
+        return await _gateway(request).chat.complete(request, body)
+    finally:
+        accounting.settle_tokens()  # A tpm estimate no upstream call replaced goes back.

@@ -214,15 +214,19 @@ async def list_models(request: web.Request) -> web.Response:
 
 @routes.post("/rooms/{code}/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    room = await _open_room(request, admit=True)
-    body = await read_json_object(request)
-    tunnels = request.app[TUNNELS]
+    try:
+        room = await _open_room(request, admit=True)
+        body = await read_json_object(request)
+        tunnels = request.app[TUNNELS]
 
-    def usable(room_code: str, participant: ParticipantInfo) -> bool:
-        return participant["id"] not in room.loading and tunnels.reachable(room_code, participant)
+        def usable(room_code: str, participant: ParticipantInfo) -> bool:
+            return (participant["id"] not in room.loading
+                    and tunnels.reachable(room_code, participant))
 
-    match = match_request(room, validation.requested_model(body), usable)
-    return await request.app[PROXY].forward(request, match, body)
+        match = match_request(room, validation.requested_model(body), usable)
+        return await request.app[PROXY].forward(request, match, body)
+    finally:
+        request.app[ACCOUNTING].settle_tokens()  # A tpm estimate no row replaced goes back.
 
 
 @routes.get("/rooms/{code}/tunnel")
