@@ -33,7 +33,7 @@ from aiohttp import web
 
 from gambiarra_desktop.accounting.budgets import budget_exceeded, budget_held, over_budget
 from gambiarra_desktop.accounting.caller import caller_of
-from gambiarra_desktop.accounting.errors import BudgetExceededError
+from gambiarra_desktop.accounting.errors import BudgetExceededError, InvalidApiKeyError
 from gambiarra_desktop.accounting.ledger import Reservation, estimated_tokens
 from gambiarra_desktop.gateway.cross_check import (
     CrossCheck,
@@ -195,6 +195,8 @@ class GatewayChat:
             try:
                 with hold:
                     response = await self._send(request, model, body, headers, whole, exclude)
+            except InvalidApiKeyError:
+                raise  # Revoked meanwhile: no other model either.
             except HubError as exc:
                 last_error = exc
                 problems.append(f"{model.id}: {exc.message}")
@@ -226,6 +228,12 @@ class GatewayChat:
         self, request: web.Request, model: ModelConfig, body: dict[str, Any],
         headers: Mapping[str, str], whole: bool, exclude: str | None = None,
     ) -> web.StreamResponse:
+        """One gateway attempt (an answer, an escalation, a review), each after the key
+        was checked again: a request can run long, and a revocation ends it at the next
+        attempt (a room's queue checks again after the wait)."""
+        caller, keys = caller_of(request), self._proxy.key_book
+        if caller is not None and caller.key is not None and keys is not None:
+            keys.require_live(caller.key.id)
         if model.provider != ROOM_PROVIDER:
             return await self._relay.send(request, model, body, headers, whole)
         room = self._rooms.get(model.room or "")
@@ -267,6 +275,8 @@ class GatewayChat:
                 if response2.status < 300 and data2 is not None:
                     model, response, data = model2, response2, data2
                     check = dataclasses.replace(check, answered_again_by=model2.id)
+            except InvalidApiKeyError:
+                raise
             except HubError as exc:
                 check = dataclasses.replace(
                     check, reason=f"{check.reason} (not answered again: {exc.message})")
@@ -298,6 +308,8 @@ class GatewayChat:
             try:
                 with hold:
                     answer = await self._send(request, reviewer, review, {}, True, exclude)
+            except InvalidApiKeyError:
+                raise
             except HubError as exc:
                 problems.append(f"{reviewer.id}: {exc.message}")
                 continue

@@ -94,6 +94,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app[ACCOUNTING] = Accounting(config, store, bus, lambda: gateway.settings)
     gateway.redis_answering = app[ACCOUNTING].limiter.redis_answering
     app[PROXY].ledger = app[ACCOUNTING].ledger
+    app[PROXY].key_book = app[ACCOUNTING].keys
     app[STREAMS] = RoomEventStreams(
         bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,
         config.max_event_listeners, config.max_event_listeners_per_address)

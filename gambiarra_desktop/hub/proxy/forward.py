@@ -18,12 +18,13 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from gambiarra_desktop.accounting.caller import Caller, caller_of
+from gambiarra_desktop.accounting.errors import InvalidApiKeyError
 from gambiarra_desktop.accounting.ledger import ROOM_PROVIDER, Ledger, UsageLabel, row_of_call
 from gambiarra_desktop.endpoints import chat_completions_url
 from gambiarra_desktop.events import EventType
@@ -45,6 +46,9 @@ from gambiarra_desktop.hub.proxy.upstream_client import (
 )
 from gambiarra_desktop.hub.rooms.lifecycle import Room, RoomRegistry
 from gambiarra_desktop.protocol import ErrorText, ParticipantInfo
+
+if TYPE_CHECKING:
+    from gambiarra_desktop.accounting.keys import KeyBook
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,9 @@ class ChatProxy:
         self._targets: dict[str, Target] = {}
         self.ledger: Ledger | None = None
         """Set by the app: every upstream attempt adds one usage row to it."""
+        self.key_book: KeyBook | None = None
+        """Set by the app: a key revoked while its request queued is refused before it
+        is forwarded."""
 
     @property
     def pool(self) -> UpstreamPool:
@@ -160,6 +167,12 @@ class ChatProxy:
                     person=caller.person, priority=caller.priority)
             except NoCandidatesError:
                 break
+            if caller.key is not None and self.key_book is not None:
+                try:  # It may have queued for seconds: was the key revoked meanwhile?
+                    self.key_book.require_live(caller.key.id)
+                except InvalidApiKeyError:
+                    lease.release()
+                    raise
             participant = lease.participant
             tried.add(participant["id"])
             attempt = _Attempt(room, lease, {**body, "model": participant["model"]},
