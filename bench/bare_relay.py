@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -49,17 +51,22 @@ async def serve(port: int, upstream: str) -> None:
     await asyncio.Event().wait()
 
 
+def run_fast(main: Coroutine[Any, Any, None]) -> None:
+    """On uvloop where it exists, as ``gambiarra serve`` runs."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
     args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.port, args.upstream))
-    else:
-        uvloop.run(serve(args.port, args.upstream))
+    run_fast(serve(args.port, args.upstream))
 
 
 if __name__ == "__main__":

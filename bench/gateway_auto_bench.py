@@ -1,11 +1,12 @@
 """What ``model: "auto"`` at the hub root costs over the same room's ``/v1`` directly.
 
-Processes on loopback: a fake OpenAI upstream (16 tokens), the hub (``gambiarra serve``)
-with one room whose participant is that upstream, and a gateway entry (L0) for that room's
-model. Each scenario runs against the upstream directly, through the room's ``/v1`` and
-through the gateway's ``auto``, in alternating rounds, and prints ratios against direct
-plus what ``auto`` adds over the room route in the same run (the issue's budget: 0.05 ms
-at p50). Run: ``.venv/bin/python bench/gateway_auto_bench.py``.
+Processes on loopback: a fake OpenAI upstream (16 tokens), the hub (``bench/usage_hub.py``:
+``gambiarra serve``'s server with rate limits no run reaches) with one room whose
+participant is that upstream, and a gateway entry (L0) for that room's model. Each
+scenario runs against the upstream directly, through the room's ``/v1`` and through the
+gateway's ``auto``, in alternating rounds, and prints ratios against direct plus what
+``auto`` adds over the room route in the same run (the issue's budget: 0.05 ms at p50).
+Run: ``.venv/bin/python bench/gateway_auto_bench.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import sys
 import tempfile
@@ -22,7 +22,13 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from proxy_bench import free_port, measure, print_table, start_process  # noqa: E402
+from proxy_bench import (  # noqa: E402
+    free_port,
+    measure,
+    print_table,
+    start_upstream,
+)
+from usage_hub import start_bench_hub  # noqa: E402
 
 MODEL = "fake-model"
 
@@ -56,15 +62,10 @@ def main() -> None:
     args = parser.parse_args()
     upstream_port, hub_port = free_port(), free_port()
     password = secrets.token_urlsafe(16)
-    environment = {**os.environ, "GAMBIARRA_ADMIN_PASSWORD": password}
     with tempfile.TemporaryDirectory() as data_dir:
-        upstream = start_process(
-            [sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
-             "--port", str(upstream_port)], "Fake OpenAI")
-        hub = start_process(
-            [sys.executable, "-m", "gambiarra_desktop.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(hub_port), "--data-dir", data_dir, "--log-level", "warning"],
-            "listening", environment)
+        upstream = start_upstream(upstream_port)
+        # Its rate limits raised: "auto" at the root is limited per address (issue 11).
+        hub = start_bench_hub(hub_port, data_dir, password)
         try:
             hub_url = f"http://127.0.0.1:{hub_port}"
             upstream_url = f"http://127.0.0.1:{upstream_port}"
@@ -78,7 +79,7 @@ def main() -> None:
             for process in (hub, upstream):
                 process.terminate()
                 process.wait(timeout=10)
-    print_table(rows)
+    print_table(rows, {})
     for scenario in dict.fromkeys(str(r["scenario"]) for r in rows):
         by_route = {r["route"]: r for r in rows if r["scenario"] == scenario}
         added = float(by_route["auto"]["p50_ms"]) - float(by_route["room"]["p50_ms"])  # type: ignore[arg-type]

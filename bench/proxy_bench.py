@@ -52,6 +52,12 @@ def start_process(
     raise RuntimeError(f"{args} not ready within {READY_TIMEOUT_S} s")
 
 
+def start_upstream(port: int) -> subprocess.Popen[str]:
+    """The fake OpenAI upstream every bench measures against (16 tokens per answer)."""
+    return start_process([sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
+                          "--port", str(port)], "Fake OpenAI")
+
+
 @dataclass
 class Samples:
     latencies_ms: list[float] = field(default_factory=list)
@@ -96,11 +102,12 @@ async def first_byte_request(
 
 async def run_round(
     url: str, concurrency: int, per_worker: int, streaming: bool, samples: Samples,
-    model: str = "*",
+    model: str = "*", headers: dict[str, str] | None = None,
 ) -> None:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                     headers=headers) as session:
 
         async def worker() -> None:
             for _ in range(per_worker):
@@ -134,8 +141,12 @@ ROUTE_NOTES = {
 async def measure(
     urls: dict[str, str], rounds: int, requests: int, models: dict[str, str] | None = None,
     concurrencies: tuple[int, ...] = (1, 32),
+    headers: dict[str, dict[str, str]] | None = None,
+    before_round: Callable[[str], Awaitable[None]] | None = None,
 ) -> list[dict[str, object]]:
-    """``models``: the ``model`` field sent to each route (``*`` where not given)."""
+    """``models``: the ``model`` field sent to each route (``*`` where not given);
+    ``headers``: sent with each route's requests; ``before_round``: awaited with a route's
+    name before each of its rounds, untimed (a bench switches the hub's state there)."""
     rows: list[dict[str, object]] = []
     for streaming in (False, True):
         for concurrency in concurrencies:
@@ -144,8 +155,10 @@ async def measure(
             for _ in range(rounds):
                 for route, url in urls.items():
                     part = Samples()
+                    if before_round is not None:
+                        await before_round(route)
                     await run_round(url, concurrency, per_worker, streaming, part,
-                                    (models or {}).get(route, "*"))
+                                    (models or {}).get(route, "*"), (headers or {}).get(route))
                     total = totals[route]
                     total.latencies_ms += part.latencies_ms
                     total.errors += part.errors
@@ -165,7 +178,7 @@ async def measure(
     return rows
 
 
-def print_table(rows: list[dict[str, object]]) -> None:
+def print_table(rows: list[dict[str, object]], notes: dict[str, str] | None = None) -> None:
     header = (f"{'scenario':<17} {'route':<7} {'p50':>7} {'p99':>7} {'+ms p50':>8}"
               f" {'x p50':>6} {'x p99':>6} {'thru x':>7} {'errors':>6}")
     print(header)
@@ -176,7 +189,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
               f" {r['throughput_ratio']:>7.2f} {r['errors']:>6}")
     print("\nTimes in ms; +ms and x compare each route with direct in the same run; thru x ="
           " requests per second against direct.")
-    for route, note in ROUTE_NOTES.items():
+    for route, note in (ROUTE_NOTES if notes is None else notes).items():
         print(f"  {route}: {note}")
 
 
@@ -205,9 +218,7 @@ def main() -> None:
 
     upstream_port, hub_port, floor_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory() as data_dir:
-        upstream = start_process(
-            [sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
-             "--port", str(upstream_port)], "Fake OpenAI")
+        upstream = start_upstream(upstream_port)
         hub = start_process(
             [sys.executable, "-m", "gambiarra_desktop.cli", "serve", "--host", "127.0.0.1",
              "--port", str(hub_port), "--data-dir", data_dir, "--log-level", "warning"],

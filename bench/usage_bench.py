@@ -1,0 +1,281 @@
+"""What the usage ledger and the rate limits cost per request, and whether the ledger keeps
+up with 2,000 requests/s (issue 11's budget: at most +0.05 ms at p50, and no row lost).
+
+Processes on loopback: a fake OpenAI upstream (16 tokens), the hub (``bench/usage_hub.py``:
+``gambiarra serve``'s server plus a bench-only switch for the accounting) with one room
+whose participant is that upstream and one gateway entry (L0) for it, and this load
+generator. Three parts:
+
+1. Per-request cost, one request at a time, rows in alternating rounds so machine noise
+   hits every row alike: direct to the upstream; the room route and the gateway root with
+   the ledger and limiter switched off (``off``, ``rootoff``); the room route keyless
+   (ledger only), with a key holding rpm and tpm (key check, limits, ledger), and the
+   gateway root keyless (address limit, ledger). Each row's p50/p99, the difference to
+   its "off" row and the ratio to direct.
+2. Throughput: ``--seconds`` of load at ``--concurrency`` through the room route with a
+   key, the accounting on and off in alternating halves; requests/s answered, the
+   ledger's rows (``/v1/usage``, which flushes first) against the answers while it was
+   on, the largest pending buffer and the writer's batches.
+3. In process: ``Ledger.record`` (us per call) and the writer (rows/s in 500-row batches,
+   the size the writer flushes at) on a SQLite file.
+
+Run: ``.venv/bin/python bench/usage_bench.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gateway_auto_bench import setup  # noqa: E402
+from proxy_bench import (  # noqa: E402
+    REQUEST_TIMEOUT_S,
+    free_port,
+    measure,
+    print_table,
+    start_upstream,
+    whole_request,
+)
+from usage_hub import start_bench_hub  # noqa: E402
+
+from gambiarra_desktop.accounting.ledger import FLUSH_AT_ROWS, Ledger, UsageRow  # noqa: E402
+from gambiarra_desktop.events import EventBus  # noqa: E402
+from gambiarra_desktop.gateway.settings import GatewaySettings  # noqa: E402
+from gambiarra_desktop.hub.rooms.store import SqliteStore  # noqa: E402
+
+BUDGET_MS = 0.05
+UNREACHED = 10**9
+ROUTE_NOTES = {
+    "off": "room route, ledger and limiter switched off (the baseline of ledger, keyed)",
+    "ledger": "room route keyless: the ledger only (keyless room routes are never limited)",
+    "keyed": "room route with a gk- key holding rpm and tpm: key check, limits, ledger",
+    "rootoff": "gateway root, ledger and limiter switched off (the baseline of root)",
+    "root": "gateway root keyless: the per-address limit and the ledger",
+}
+BASELINES = {"ledger": "off", "keyed": "off", "root": "rootoff"}
+ACCOUNTING_ON = {"off": False, "rootoff": False, "ledger": True, "keyed": True, "root": True}
+
+
+async def admin_token(session: aiohttp.ClientSession, hub_url: str, password: str) -> str:
+    login = {"username": "admin", "password": password}
+    async with session.post(f"{hub_url}/v1/auth/login", json=login) as response:
+        return str((await response.json())["token"])
+
+
+async def make_key(session: aiohttp.ClientSession, hub_url: str, token: str, name: str) -> str:
+    """A hub-wide key whose rpm and tpm are counted on every request but never reached."""
+    body = {"name": name, "rpm": UNREACHED, "tpm": UNREACHED}
+    async with session.post(f"{hub_url}/v1/keys", json=body,
+                            headers={"Authorization": f"Bearer {token}"}) as response:
+        if response.status != 201:
+            raise RuntimeError(await response.text())
+        return str((await response.json())["key"])
+
+
+async def per_request_cost(hub_url: str, upstream_url: str, code: str, key: str,
+                           rounds: int, requests: int) -> list[dict[str, object]]:
+    room = f"{hub_url}/rooms/{code}/v1/chat/completions"
+    root = f"{hub_url}/v1/chat/completions"
+    async with aiohttp.ClientSession() as control:
+
+        async def switch(route: str) -> None:
+            on = ACCOUNTING_ON.get(route, True)
+            async with control.post(f"{hub_url}/_bench/accounting",
+                                    params={"on": "1" if on else "0"}, json={}) as response:
+                response.raise_for_status()
+
+        rows = await measure(
+            {"direct": f"{upstream_url}/v1/chat/completions", "off": room, "ledger": room,
+             "keyed": room, "rootoff": root, "root": root},
+            rounds, requests, models={"rootoff": "bench-room", "root": "bench-room"},
+            concurrencies=(1,), headers={"keyed": {"Authorization": f"Bearer {key}"}},
+            before_round=switch)
+        await switch("on")
+    return rows
+
+
+def print_costs(rows: list[dict[str, object]]) -> bool:
+    """What each accounting row adds over its "off" row; True when all are in budget."""
+    within = True
+    for scenario in dict.fromkeys(str(r["scenario"]) for r in rows):
+        by_route = {str(r["route"]): r for r in rows if r["scenario"] == scenario}
+        for route, baseline in BASELINES.items():
+            on, off = by_route[route], by_route[baseline]
+            p50 = float(on["p50_ms"]) - float(off["p50_ms"])  # type: ignore[arg-type]
+            p99 = float(on["p99_ms"]) - float(off["p99_ms"])  # type: ignore[arg-type]
+            if scenario.startswith("non-stream") and p50 > BUDGET_MS:
+                within = False
+            print(f"{scenario}: {route:<6} adds {p50:+.3f} ms at p50, {p99:+.3f} ms at p99"
+                  f" over {baseline} (budget +{BUDGET_MS:.3f} ms at p50)")
+    return within
+
+
+async def drive(session: aiohttp.ClientSession, url: str, concurrency: int,
+               seconds: float) -> tuple[int, int, float]:
+    """(answered, errors, elapsed s) of ``concurrency`` workers sending for ``seconds``."""
+    answered = errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal answered, errors
+        while time.perf_counter() < deadline:
+            try:
+                await whole_request(session, url)
+                answered += 1
+            except (aiohttp.ClientError, RuntimeError, TimeoutError):
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return answered, errors, time.perf_counter() - started
+
+
+async def throughput(hub_url: str, code: str, key: str, token: str, concurrency: int,
+                     seconds: float) -> dict[str, object]:
+    """Load through the room route with ``key``, the accounting on and off in alternating
+    halves (the off halves show what this machine allows without it), then the ledger's
+    rows against the requests answered while it was on."""
+    url = f"{hub_url}/rooms/{code}/v1/chat/completions"
+    answered = {True: 0, False: 0}
+    errors = 0
+    elapsed = {True: 0.0, False: 0.0}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                     headers={"Authorization": f"Bearer {key}"}) as session:
+        async with session.post(f"{hub_url}/_bench/ledger", json={}) as response:
+            response.raise_for_status()
+        for on in (True, False, True, False):
+            async with session.post(f"{hub_url}/_bench/accounting", json={},
+                                    params={"on": "1" if on else "0"}) as response:
+                response.raise_for_status()
+            done, failed, took = await drive(session, url, concurrency, seconds / 2)
+            answered[on] += done
+            errors += failed
+            elapsed[on] += took
+        async with session.get(f"{hub_url}/_bench/ledger") as response:
+            writer = await response.json()
+    async with aiohttp.ClientSession() as admin, admin.get(
+            f"{hub_url}/v1/usage", params={"groupBy": "key"},
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        usage = (await response.json())["data"]
+    key_id = key.removeprefix("gk-").split("_", 1)[0]
+    rows = sum(int(r["requests"]) for r in usage if r.get("keyId") == key_id)
+    return {"concurrency": concurrency, "seconds": round(elapsed[True], 2),
+            "requests_per_s": round(answered[True] / elapsed[True], 1),
+            "off_requests_per_s": round(answered[False] / elapsed[False], 1),
+            "answered": answered[True], "errors": errors, "ledger_rows": rows,
+            "largest_pending": writer["largestPending"], "batches": writer["batches"],
+            "dropped": writer["dropped"]}
+
+
+async def ledger_microbench(rows: int) -> dict[str, object]:
+    """``record`` alone, then the writer's ``flush`` of 500-row batches, on a real file."""
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqliteStore(Path(directory) / "ledger.sqlite3")
+        await store.open()
+        ledger = Ledger(store, EventBus(), GatewaySettings)
+        await ledger.open()
+        row = UsageRow(ts_ms=int(time.time() * 1000), key_id="0123456789ab", address="127.0.0.1",
+                       room="ABC123", participant="bench", provider="gambiarra",
+                       model="fake-model", layer=None, prompt_tokens=5, completion_tokens=16,
+                       cost=0.0, latency_ms=0.4, ttft_ms=0.2, status=200, person="key:0123456789ab",
+                       key_name="bench")
+        recorded_ns = flushed_ns = 0
+        for start in range(0, rows, FLUSH_AT_ROWS):
+            batch = [replace(row, ts_ms=row.ts_ms + i) for i in range(start, start + FLUSH_AT_ROWS)]
+            began = time.perf_counter_ns()
+            for item in batch:
+                ledger.record(item)
+            recorded_ns += time.perf_counter_ns() - began
+            began = time.perf_counter_ns()
+            await ledger.flush()
+            flushed_ns += time.perf_counter_ns() - began
+        ((written,),) = await ledger.store.query("SELECT COUNT(*) FROM usage")
+        await ledger.close()
+        await store.close()
+    return {"rows": rows, "written": written, "record_us": round(recorded_ns / rows / 1e3, 2),
+            "writer_rows_per_s": round(rows / (flushed_ns / 1e9)),
+            "flush_ms_per_batch": round(flushed_ns / (rows / FLUSH_AT_ROWS) / 1e6, 2)}
+
+
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per row")
+    parser.add_argument("--requests", type=int, default=600, help="requests per round")
+    parser.add_argument("--concurrency", type=int, default=32, help="throughput part")
+    parser.add_argument("--seconds", type=float, default=5.0, help="throughput part")
+    parser.add_argument("--ledger-rows", type=int, default=100_000, help="in-process part")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+    print(f"before: {load_note()}")
+    password = secrets.token_urlsafe(16)
+    upstream_port, hub_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        upstream = start_upstream(upstream_port)
+        hub = start_bench_hub(hub_port, data_dir, password)
+        try:
+            hub_url = f"http://127.0.0.1:{hub_port}"
+            upstream_url = f"http://127.0.0.1:{upstream_port}"
+
+            async def run() -> tuple[list[dict[str, object]], dict[str, object]]:
+                code = await setup(hub_url, upstream_url, password)
+                async with aiohttp.ClientSession() as session:
+                    token = await admin_token(session, hub_url, password)
+                    cost_key = await make_key(session, hub_url, token, "bench-cost")
+                    load_key = await make_key(session, hub_url, token, "bench-load")
+                rows = await per_request_cost(hub_url, upstream_url, code, cost_key,
+                                              args.rounds, args.requests)
+                load = await throughput(hub_url, code, load_key, token, args.concurrency,
+                                        args.seconds)
+                return rows, load
+
+            rows, load = asyncio.run(run())
+        finally:
+            for process in (hub, upstream):
+                process.terminate()
+                process.wait(timeout=10)
+    micro = asyncio.run(ledger_microbench(args.ledger_rows))
+    print_table(rows, ROUTE_NOTES)
+    print()
+    within = print_costs(rows)
+    print(f"\nthroughput, room route with a key, c={load['concurrency']} for {load['seconds']} s:"
+          f" {load['requests_per_s']} requests/s (accounting off in the alternate halves:"
+          f" {load['off_requests_per_s']}); {load['answered']} answered,"
+          f" {load['errors']} errors; ledger rows {load['ledger_rows']}; largest pending buffer"
+          f" {load['largest_pending']} rows; {load['batches']} writer batches;"
+          f" {load['dropped']} dropped")
+    print(f"ledger in process: record() {micro['record_us']} us per row; writer"
+          f" {micro['writer_rows_per_s']} rows/s ({micro['flush_ms_per_batch']} ms per"
+          f" {FLUSH_AT_ROWS}-row batch); {micro['written']} of {micro['rows']} rows written")
+    print(f"after: {load_note()}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "throughput": load, "ledger": micro},
+                                        indent=2))
+    lost = load["ledger_rows"] != load["answered"] or micro["written"] != micro["rows"]
+    if lost:
+        print("ledger rows differ from the requests answered")
+    if any(row["errors"] for row in rows) or load["errors"] or lost:
+        sys.exit(1)
+    if not within:
+        print("over budget in this run (see the noise note in README)")
+
+
+if __name__ == "__main__":
+    main()
