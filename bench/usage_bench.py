@@ -13,9 +13,10 @@ generator. Three parts:
    gateway root keyless (address limit, ledger). Each row's p50/p99, the difference to
    its "off" row and the ratio to direct.
 2. Throughput: ``--seconds`` of load at ``--concurrency`` through the room route with a
-   key, the accounting on and off in alternating halves; requests/s answered, the
-   ledger's rows (``/v1/usage``, which flushes first) against the answers while it was
-   on, the largest pending buffer and the writer's batches.
+   key, and as long with the accounting off, in alternating half-second slices;
+   requests/s and the hub's CPU per request of each, the ledger's rows (``/v1/usage``,
+   which flushes first) against the answers while it was on, the largest pending buffer
+   and the writer's batches.
 3. In process: ``Ledger.record`` (us per call) and the writer (rows/s in 500-row batches,
    the size the writer flushes at) on a SQLite file.
 
@@ -55,6 +56,7 @@ from gambiarra_desktop.gateway.settings import GatewaySettings  # noqa: E402
 from gambiarra_desktop.hub.rooms.store import SqliteStore  # noqa: E402
 
 BUDGET_MS = 0.05
+SLICE_S = 0.5
 UNREACHED = 10**9
 ROUTE_NOTES = {
     "off": "room route, ledger and limiter switched off (the baseline of ledger, keyed)",
@@ -141,29 +143,50 @@ async def drive(session: aiohttp.ClientSession, url: str, concurrency: int,
     return answered, errors, time.perf_counter() - started
 
 
-async def throughput(hub_url: str, code: str, key: str, token: str, concurrency: int,
-                     seconds: float) -> dict[str, object]:
-    """Load through the room route with ``key``, the accounting on and off in alternating
-    halves (the off halves show what this machine allows without it), then the ledger's
-    rows against the requests answered while it was on."""
+def cpu_seconds(pid: int) -> float | None:
+    """The process's CPU time, all threads (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(hub_url: str, hub_pid: int, code: str, key: str, token: str,
+                     concurrency: int, seconds: float) -> dict[str, object]:
+    """Load through the room route with ``key`` after a warm-up, the accounting switched on
+    and off in alternating half-second slices (``seconds`` of each), so the off slices show
+    what this machine allows without it and the hub's CPU per request compares the two;
+    then the ledger's rows against the requests answered while it was on."""
     url = f"{hub_url}/rooms/{code}/v1/chat/completions"
     answered = {True: 0, False: 0}
-    errors = 0
     elapsed = {True: 0.0, False: 0.0}
+    cpu = {True: 0.0, False: 0.0}
+    errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                      headers={"Authorization": f"Bearer {key}"}) as session:
-        async with session.post(f"{hub_url}/_bench/ledger", json={}) as response:
-            response.raise_for_status()
-        for on in (True, False, True, False):
+
+        async def switch(on: bool) -> None:
             async with session.post(f"{hub_url}/_bench/accounting", json={},
                                     params={"on": "1" if on else "0"}) as response:
                 response.raise_for_status()
-            done, failed, took = await drive(session, url, concurrency, seconds / 2)
-            answered[on] += done
-            errors += failed
-            elapsed[on] += took
+
+        await switch(False)
+        await drive(session, url, concurrency, SLICE_S)  # Connections open, caches warm.
+        async with session.post(f"{hub_url}/_bench/ledger", json={}) as response:
+            response.raise_for_status()
+        for _ in range(max(1, round(seconds / SLICE_S))):
+            for on in (True, False):
+                await switch(on)
+                before = cpu_seconds(hub_pid) or 0.0
+                done, failed, took = await drive(session, url, concurrency, SLICE_S)
+                cpu[on] += (cpu_seconds(hub_pid) or 0.0) - before
+                answered[on] += done
+                errors += failed
+                elapsed[on] += took
+        await switch(True)
         async with session.get(f"{hub_url}/_bench/ledger") as response:
             writer = await response.json()
     async with aiohttp.ClientSession() as admin, admin.get(
@@ -175,6 +198,8 @@ async def throughput(hub_url: str, code: str, key: str, token: str, concurrency:
     return {"concurrency": concurrency, "seconds": round(elapsed[True], 2),
             "requests_per_s": round(answered[True] / elapsed[True], 1),
             "off_requests_per_s": round(answered[False] / elapsed[False], 1),
+            "cpu_us_per_request": round(cpu[True] / max(1, answered[True]) * 1e6, 1),
+            "off_cpu_us_per_request": round(cpu[False] / max(1, answered[False]) * 1e6, 1),
             "answered": answered[True], "errors": errors, "ledger_rows": rows,
             "largest_pending": writer["largestPending"], "batches": writer["batches"],
             "dropped": writer["dropped"]}
@@ -242,8 +267,8 @@ def main() -> None:
                     load_key = await make_key(session, hub_url, token, "bench-load")
                 rows = await per_request_cost(hub_url, upstream_url, code, cost_key,
                                               args.rounds, args.requests)
-                load = await throughput(hub_url, code, load_key, token, args.concurrency,
-                                        args.seconds)
+                load = await throughput(hub_url, hub.pid, code, load_key, token,
+                                        args.concurrency, args.seconds)
                 return rows, load
 
             rows, load = asyncio.run(run())
@@ -256,8 +281,9 @@ def main() -> None:
     print()
     within = print_costs(rows)
     print(f"\nthroughput, room route with a key, c={load['concurrency']} for {load['seconds']} s:"
-          f" {load['requests_per_s']} requests/s (accounting off in the alternate halves:"
-          f" {load['off_requests_per_s']}); {load['answered']} answered,"
+          f" {load['requests_per_s']} requests/s, hub CPU {load['cpu_us_per_request']} us per"
+          f" request (accounting off in the slices between: {load['off_requests_per_s']}"
+          f" requests/s, {load['off_cpu_us_per_request']} us); {load['answered']} answered,"
           f" {load['errors']} errors; ledger rows {load['ledger_rows']}; largest pending buffer"
           f" {load['largest_pending']} rows; {load['batches']} writer batches;"
           f" {load['dropped']} dropped")
