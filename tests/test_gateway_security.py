@@ -11,7 +11,6 @@ import asyncio
 import json
 import sys
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +29,10 @@ from gambiarra_desktop.hub.rooms.passwords import hash_password
 from gambiarra_desktop.hub.rooms.room import Room
 from gambiarra_desktop.hub.rooms.store import SqliteStore, StoredRoom
 from tests.conftest import Api, HubFactory
+from tests.gateway_testkit import ScriptedModel
 
 ADMIN_PASSWORD = "a long admin password"  # noqa: S105 - the test hub's own.
 SECRET_KEY = "sk-test-0123456789abcdefSECRET"  # noqa: S105 - a fake key for a fake provider.
-
-Handler = Callable[[web.Request], Any]
-
-
-class FakeServer:
-    """A model server on 127.0.0.1 whose chat answer the test writes."""
-
-    def __init__(self, chat: Handler) -> None:
-        self._chat = chat
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def _models(self, _request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": []})
-
-    async def __aenter__(self) -> FakeServer:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
 
 @pytest.fixture
@@ -110,7 +81,7 @@ async def test_a_participant_cannot_make_the_gateway_parse_a_memory_bomb(
     async def chat(_request: web.Request) -> web.Response:
         return web.Response(body=answer, content_type="application/json")
 
-    async with FakeServer(chat) as hostile:
+    async with ScriptedModel(chat=chat) as hostile:
         api = Api(http, hub)
         code = (await api.create_room("Open"))["code"]
         status, body = await api.join(code, model="bomb", endpoint=hostile.url)
@@ -226,7 +197,7 @@ async def test_a_provider_echoing_its_key_in_an_answer_does_not_show_it_to_clien
         quoted = request.headers.get("Authorization", "")
         return web.json_response(_answer(f"you sent {quoted}", usage={"note": quoted}))
 
-    async with FakeServer(echo) as provider:
+    async with ScriptedModel(chat=echo) as provider:
         monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         monkeypatch.setenv("OPENAI_BASE_URL", provider.url + "/v1")
         monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
@@ -264,7 +235,7 @@ async def test_a_provider_streaming_its_key_back_split_over_chunks_is_redacted(
         await response.write_eof()
         return response
 
-    async with FakeServer(echo) as provider:
+    async with ScriptedModel(chat=echo) as provider:
         monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", ADMIN_PASSWORD)
         monkeypatch.setenv("OPENAI_BASE_URL", provider.url + "/v1")
         monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)

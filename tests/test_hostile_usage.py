@@ -15,7 +15,7 @@ from aiohttp import web
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub.proxy.metrics import MAX_REPORTED_TOKENS
 from tests.conftest import Api, HubFactory
-from tests.gateway_testkit import ADMIN_PASSWORD, login
+from tests.gateway_testkit import ADMIN_PASSWORD, ScriptedModel, login
 
 CLAIMS = ("9" * 400, "5000000000000000000", "5000000000000000000", "7")
 
@@ -33,17 +33,8 @@ async def liar() -> AsyncIterator[str]:
                 + ',"completion_tokens":' + count + ',"total_tokens":' + count + '}}')
         return web.Response(text=body, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with ScriptedModel(chat=chat) as server:
+        yield server.url
 
 
 @pytest.fixture

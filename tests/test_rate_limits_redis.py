@@ -24,21 +24,11 @@ from gambiarra_desktop.accounting.redis_counters import RedisRateLimiter
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from tests.gateway_testkit import ADMIN_PASSWORD
 from tests.redis_server import RedisServer, running_redis
+from tests.test_rate_limits import HOUR, MINUTE, TPM, FakeClock
 
 T = TypeVar("T")
 CHAT = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hello"}]}
 
-MINUTE = LimitRule("address-minute", 3, 60)
-HOUR = LimitRule("key-hour", 5, 3600)
-TPM = LimitRule("key-tpm", 100, 60)
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
