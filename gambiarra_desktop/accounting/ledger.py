@@ -32,6 +32,7 @@ from gambiarra_desktop.accounting.ledger_store import LedgerStore
 from gambiarra_desktop.events import Event, EventBus, EventType
 from gambiarra_desktop.hub.proxy.metrics import CompletionMeter
 from gambiarra_desktop.hub.rooms.store import Store
+from gambiarra_desktop.protocol import LlmMetrics
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +156,14 @@ def _json_size(value: object) -> int:
 
 def row_of_call(label: UsageLabel, caller: Caller, meter: CompletionMeter, status: int,
                 body: dict[str, Any], prompt_tokens: int | None, *,
-                room: str | None = None, participant: str | None = None) -> UsageRow:
+                room: str | None = None, participant: str | None = None,
+                metrics: LlmMetrics | None = None) -> UsageRow:
     """The ledger row of one upstream call. ``prompt_tokens``: what the server reported,
     else estimated from ``body``. A call that got no byte back, or an error status, used
-    only what the server says it used."""
-    metrics = meter.result()
+    only what the server says it used. ``metrics``: the meter's result when the caller
+    already read it (reading it again costs time on every answer)."""
+    if metrics is None:
+        metrics = meter.result()
     answered = meter.first_byte is not None
     completion = metrics["tokens"] if answered else 0
     if prompt_tokens is not None:

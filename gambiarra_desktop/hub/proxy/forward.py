@@ -45,7 +45,7 @@ from gambiarra_desktop.hub.proxy.upstream_client import (
     UpstreamPool,
 )
 from gambiarra_desktop.hub.rooms.lifecycle import Room, RoomRegistry
-from gambiarra_desktop.protocol import ErrorText, ParticipantInfo
+from gambiarra_desktop.protocol import ErrorText, LlmMetrics, ParticipantInfo
 
 if TYPE_CHECKING:
     from gambiarra_desktop.accounting.keys import KeyBook
@@ -268,21 +268,25 @@ class ChatProxy:
             self._report_outcome(attempt, upstream.status, b"")
         return response
 
-    def _record_usage(self, attempt: _Attempt, status: int) -> None:
-        """The attempt's ledger row: tokens as the server reported them, else counted."""
+    def _record_usage(self, attempt: _Attempt, status: int,
+                      read: tuple[LlmMetrics, int | None] | None = None) -> None:
+        """The attempt's ledger row: tokens as the server reported them, else counted.
+        ``read``: the meter's result and reported prompt tokens, when already read."""
         if self.ledger is None or attempt.recorded:
             return
         attempt.recorded = True
         participant = attempt.participant
         label = attempt.label or UsageLabel(ROOM_PROVIDER, participant["model"])
+        metrics, prompt = read or (attempt.meter.result(), attempt.meter.reported_prompt_tokens())
         self.ledger.record(row_of_call(
             label, attempt.caller or Caller(""), attempt.meter, status, attempt.body,
-            attempt.meter.reported_prompt_tokens(), room=attempt.room.code,
-            participant=participant["id"]))
+            prompt, room=attempt.room.code, participant=participant["id"], metrics=metrics))
 
     def _report_outcome(self, attempt: _Attempt, status: int, body: bytes) -> None:
         participant = attempt.participant
-        self._record_usage(attempt, status)
+        metrics = attempt.meter.result()
+        prompt = attempt.meter.reported_prompt_tokens()
+        self._record_usage(attempt, status, (metrics, prompt))
         if status >= 400:
             text = body[:500].decode(errors="replace")
             self._record_failure(attempt, f"upstream answered {status}: {text}",
@@ -290,8 +294,6 @@ class ChatProxy:
             if status == 429:  # The model server says it is overloaded: take fewer at once.
                 attempt.lease.stats.capacity.on_overload()
             return
-        metrics = attempt.meter.result()
-        prompt = attempt.meter.reported_prompt_tokens()
         # The capacity sample counts this request as in flight; then the slot is freed
         # before the event, whose "inFlight" must not count a finished request.
         attempt.lease.stats.record_success(metrics, prompt or 0,
