@@ -133,7 +133,7 @@ class GatewayChat:
         ledger = self._proxy.ledger
         if ledger is None or key is None or not over_budget(ledger, key):
             return plan
-        return [m for m in plan if not label_of(m).priced]
+        return [m for m in plan if not m.priced]
 
     def hold(self, request: web.Request, model: ModelConfig, body: Mapping[str, Any]
              ) -> Reservation | contextlib.nullcontext[None] | BudgetExceededError:

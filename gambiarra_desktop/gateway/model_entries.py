@@ -54,6 +54,11 @@ class ModelConfig:
     created: int = 0
 
     @property
+    def priced(self) -> bool:
+        """Costs money per token: needs a key at the root, counts against budgets."""
+        return self.inputPricePer1k > 0 or self.outputPricePer1k > 0
+
+    @property
     def order_key(self) -> tuple[int, int, float, str]:
         """Layer, then priority, then relative cost: the order ``auto`` tries entries in."""
         return (LAYERS.index(self.layer), self.priority, self.relativeCost, self.id)

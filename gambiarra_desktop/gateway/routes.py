@@ -185,8 +185,7 @@ async def put_provider(request: web.Request) -> web.Response:
 
 def _priced_model_enabled(gateway: Gateway) -> bool:
     """A key is required at the root while any enabled entry costs money per token."""
-    return any(m.enabled and (m.inputPricePer1k > 0 or m.outputPricePer1k > 0)
-               for m in gateway.models.models)
+    return any(m.enabled and m.priced for m in gateway.models.models)
 
 
 @routes.post("/v1/chat/completions")
