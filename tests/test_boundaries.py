@@ -34,7 +34,9 @@ def test_qt_is_installed_so_this_test_means_something() -> None:
 def test_the_walk_finds_the_core() -> None:
     modules = core_modules()
     for expected in ("gambiarra_desktop.hub.rooms.lifecycle", "gambiarra_desktop.hub.proxy.forward",
-                     "gambiarra_desktop.share.agent", "gambiarra_desktop.cli"):
+                     "gambiarra_desktop.share.agent", "gambiarra_desktop.cli",
+                     "gambiarra_desktop.gateway.completions",
+                     "gambiarra_desktop.accounting.service"):
         assert expected in modules
     assert not any(".gui" in name for name in modules)
 
