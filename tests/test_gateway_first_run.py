@@ -36,8 +36,10 @@ def _serve_output(data_dir: Path) -> str:
         time.sleep(0.5)  # Let it install its signal handlers: SIGTERM before them kills it.
     finally:
         process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=15)
-    return "".join(lines) + rest
+        process.wait(timeout=15)  # It writes a few lines at most: no full pipe to wait on.
+    # Read the rest through the same text stream: readline() may already hold the lines
+    # after "Gateway:" in its buffer, which communicate() (reading the raw pipe) would skip.
+    return "".join(lines) + process.stdout.read()
 
 
 def test_first_start_says_where_the_admin_password_is_and_never_what(tmp_path: Path) -> None:
