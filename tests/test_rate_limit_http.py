@@ -211,3 +211,28 @@ async def test_concurrent_calls_cannot_all_pass_a_tpm_their_tokens_have_not_reac
     for _ in range(2):
         status, _, text = await post(http, url, {**CHAT, "max_tokens": 400}, auth)
         assert status == 200, text
+
+
+async def test_a_tpm_key_s_chat_parses_its_body_once(
+        http: aiohttp.ClientSession, gw_hub: HubServer, room_code: str,
+        upstream: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Admission reads the body for the tpm estimate and the route needs it again: the
+    parsed body is kept on the request, so a keyed chat is decoded once (it was twice:
+    a second depth scan and decode of the whole body on every keyed request)."""
+    from gambiarra_desktop.hub.api import body_checks
+
+    scanned: list[int] = []
+    real_scan = body_checks.json_depth_exceeds
+
+    def counting_scan(raw: bytes, limit: int = body_checks.MAX_JSON_DEPTH) -> bool:
+        scanned.append(len(raw))
+        return real_scan(raw, limit)
+
+    auth = {"Authorization": f"Bearer {await make_key(http, gw_hub, tpm=10_000)}"}
+    url = f"{gw_hub.url}/rooms/{room_code}/v1/chat/completions"
+    monkeypatch.setattr(body_checks, "json_depth_exceeds", counting_scan)
+    status, _, text = await post(http, url, {**CHAT, "max_tokens": 50}, auth)
+    monkeypatch.undo()
+    assert status == 200, text
+    assert scanned == [len(json.dumps({**CHAT, "max_tokens": 50}).encode())]
+    assert upstream.requests[-1]["max_tokens"] == 50  # The route used that same body.

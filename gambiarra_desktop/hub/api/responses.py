@@ -152,13 +152,20 @@ def raw_error_response(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+JSON_BODY_KEY: web.RequestKey[dict[str, Any]] = web.RequestKey("gambiarra.json_body", dict)
+"""The parsed body, once read: admission (a tpm key's estimate) and the route both need it,
+and parsing it twice cost every keyed chat a second depth scan and decode."""
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or an :class:`ApiError` that says what is wrong.
 
     The read is bounded in time and in hub-wide memory (see ``body_budget.py``): a declared
     length over the limit is refused before any byte is read, the hub's budget is reserved
     for the body before reading it (503 when spent), and the whole body must arrive within
-    the deadline (408)."""
+    the deadline (408). Read once per request; later calls get the same object."""
+    if JSON_BODY_KEY in request:
+        return request[JSON_BODY_KEY]
     budget = request.config_dict[BODY_BUDGET]
     declared = request.content_length
     if declared is not None and declared > budget.max_body_bytes:
@@ -167,8 +174,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not budget.try_reserve(size):
         raise ApiError(503, BUSY_READING, {"Retry-After": str(BUSY_RETRY_AFTER_S)})
     try:
-        async with asyncio.timeout(budget.timeout_s):
+        if request.content.is_eof():  # All of it is here already: no timer to arm.
             raw = await request.read()
+        else:
+            async with asyncio.timeout(budget.timeout_s):
+                raw = await request.read()
     except TimeoutError as exc:
         raise ApiError(
             408, f"Request body took too long (limit {budget.timeout_s:g} s)") from exc
@@ -184,6 +194,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise ApiError(400, "Invalid JSON body") from exc
     if not isinstance(value, dict):
         raise ApiError(400, "Request body must be a JSON object")
+    request[JSON_BODY_KEY] = value
     return value
 
 
