@@ -7,7 +7,8 @@ the rate limits all read the same identity, so a person is counted the same way 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -20,14 +21,15 @@ class Caller:
     address: str
     """The socket's peer address ("" when unknown)."""
     key: ApiKey | None = None
+    person: str = field(init=False, compare=False)
+    """Fair share and ledger identity. An IPv6 host owns a whole /64, so it counts as one
+    person, or one machine could take many places in a queue. Worked out once: the limiter,
+    the scheduler and every ledger row of the request read it."""
 
-    @property
-    def person(self) -> str:
-        """Fair share and ledger identity. An IPv6 host owns a whole /64, so it counts as
-        one person, or one machine could take many places in a queue."""
-        if self.key is not None:
-            return f"key:{self.key.id}"
-        return f"addr:{address_subject(self.address)}"
+    def __post_init__(self) -> None:
+        person = (f"key:{self.key.id}" if self.key is not None
+                  else f"addr:{address_subject(self.address)}")
+        object.__setattr__(self, "person", person)
 
     @property
     def priority(self) -> int:
@@ -39,6 +41,7 @@ class Caller:
         return self.key.name if self.key is not None else (self.address or "unknown")
 
 
+@lru_cache(maxsize=4096)
 def address_subject(address: str) -> str:
     """One person per IPv4 address or IPv6 /64, except link-local IPv6: every client on
     the link has an address in fe80::/64, so those count by their full address."""

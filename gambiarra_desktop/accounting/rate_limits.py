@@ -80,7 +80,10 @@ UNLIMITED = Verdict(True, 0, 0, 0, 0)
 
 def active(rules: Sequence[LimitRule]) -> tuple[LimitRule, ...]:
     """A limit of 0 (or less) is a rule switched off, as 0 is in ``HubConfig``."""
-    return tuple(rule for rule in rules if rule.limit > 0)
+    for rule in rules:
+        if rule.limit <= 0:
+            return tuple(rule for rule in rules if rule.limit > 0)
+    return tuple(rules)  # The same tuple when given one: admission's rules are all on.
 
 
 def judge(now: float, requests: Sequence[LimitRule], tokens: Sequence[LimitRule],
@@ -89,21 +92,31 @@ def judge(now: float, requests: Sequence[LimitRule], tokens: Sequence[LimitRule]
     the windows of ``now``. Shared by both backends so they answer alike to the header.
 
     Refused when a request rule is at its limit or a token rule's window already holds at
-    least its limit. Allowed verdicts describe the request rule with the fewest places left
-    after counting this request (the longer window on a tie: it is the one to wait for)."""
-    rules = (*requests, *tokens)
-    refusing = [(rule, count) for rule, count in zip(rules, used, strict=True)
-                if count >= rule.limit]
-    if refusing:
-        rule = max((r for r, _ in refusing), key=lambda r: r.window_start(now) + r.window_s)
-        reset = rule.window_start(now) + rule.window_s
-        return Verdict(False, rule.limit, 0, reset, max(1, math.ceil(reset - now)), rule)
-    if not requests:
+    least its limit; the refusing rule named is the one whose window ends last (the one to
+    wait for). Allowed verdicts describe the request rule with the fewest places left after
+    counting this request (the longer window on a tie). Plain loops: this runs on every
+    limited request."""
+    refused: LimitRule | None = None
+    refused_end = 0
+    for rule, count in zip((*requests, *tokens), used, strict=True):
+        if count >= rule.limit:
+            end = rule.window_start(now) + rule.window_s
+            if refused is None or end > refused_end:
+                refused, refused_end = rule, end
+    if refused is not None:
+        return Verdict(False, refused.limit, 0, refused_end,
+                       max(1, math.ceil(refused_end - now)), refused)
+    tightest: LimitRule | None = None
+    fewest = 0
+    for rule, count in zip(requests, used, strict=False):
+        left = rule.limit - count - 1
+        if (tightest is None or left < fewest
+                or (left == fewest and rule.window_s > tightest.window_s)):
+            tightest, fewest = rule, left
+    if tightest is None:
         return UNLIMITED
-    left = [(rule.limit - count - 1, rule) for rule, count in zip(requests, used, strict=False)]
-    remaining, rule = min(left, key=lambda pair: (pair[0], -pair[1].window_s))
-    return Verdict(True, rule.limit, remaining, rule.window_start(now) + rule.window_s, 0,
-                   rule)
+    return Verdict(True, tightest.limit, fewest, tightest.window_start(now) + tightest.window_s,
+                   0, tightest)
 
 
 class RateLimiter:
@@ -177,6 +190,9 @@ class MemoryRateLimiter(RateLimiter):
                 del self._windows_of[subject]
 
     def _sweep(self, now: float) -> None:
+        ends = self._ends
+        if ends and ends[0][0] > now and len(self._windows_of) <= self._max_subjects:
+            return  # The usual case: nothing ended, nothing over the cap.
         while self._ends and self._ends[0][0] <= now:
             self._drop_first_ending()
         while len(self._windows_of) > self._max_subjects and self._ends:
@@ -197,15 +213,18 @@ class MemoryRateLimiter(RateLimiter):
         requests, tokens = active(requests), active(tokens)
         now = self._clock()
         self._sweep(now)
-        keys = [self._key(subject, rule, now) for rule in (*requests, *tokens)]
-        verdict = judge(now, requests, tokens, [self._counts.get(k, 0) for k in keys])
+        keys = [(subject, rule.name, rule.window_s, rule.window_start(now))
+                for rule in (*requests, *tokens)]
+        counts = self._counts
+        verdict = judge(now, requests, tokens, [counts.get(key, 0) for key in keys])
         if verdict.allowed:
             for rule, key in zip(requests, keys, strict=False):
                 self._add(key, 1, rule.window_s)
             if token_estimate > 0:
                 for rule, key in zip(tokens, keys[len(requests):], strict=True):
                     self._add(key, token_estimate, rule.window_s)
-            self._sweep(now)  # A new subject may have gone over the cap.
+            if len(self._windows_of) > self._max_subjects:  # A new subject went over the cap.
+                self._sweep(now)
         return verdict
 
     async def hit(self, subject: str, requests: Sequence[LimitRule],

@@ -41,7 +41,7 @@ from gambiarra_desktop.accounting.errors import (
     RateLimitedError,
 )
 from gambiarra_desktop.accounting.key_store import KeyStore
-from gambiarra_desktop.accounting.keys import KeyBook
+from gambiarra_desktop.accounting.keys import MAX_LIVE_KEYS, KeyBook
 from gambiarra_desktop.accounting.ledger import (
     Ledger,
     LedgerSettings,
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 MINUTE_S = 60
 HOUR_S = 3600
 TPM_RULE = "key-tpm"
+Rules = tuple[tuple[LimitRule, ...], tuple[LimitRule, ...]]
+NO_RULES: Rules = ((), ())
 
 
 @dataclass(slots=True)
@@ -94,6 +96,11 @@ class Accounting:
         self.limiter: RateLimiter = make_rate_limiter(config.redis_url)
         self.ledger = Ledger(store, bus, settings)
         self.ledger.on_record = self._count_tokens
+        per_minute = config.rate_limit_per_address_per_minute
+        self._keyless_root: Rules = (
+            ((LimitRule("address-minute", per_minute, MINUTE_S),), ()) if per_minute > 0
+            else NO_RULES)
+        self._rules_of: dict[str, tuple[ApiKey, Rules]] = {}
 
     async def open(self) -> None:
         await self.keys.open()
@@ -145,15 +152,23 @@ class Accounting:
         set_caller(request, caller)
         return caller
 
-    def rules(self, key: ApiKey | None, gateway_root: bool
-              ) -> tuple[tuple[LimitRule, ...], tuple[LimitRule, ...]]:
-        """(request rules, token rules) for a caller; a limit of 0 is a rule switched off."""
-        config = self._config
+    def rules(self, key: ApiKey | None, gateway_root: bool) -> Rules:
+        """(request rules, token rules) for a caller; a limit of 0 is a rule switched off.
+        Built once per key (a key's limits change only by replacing its ``ApiKey``, which
+        the identity check below notices) rather than on every request."""
         if key is None:
-            per_minute = config.rate_limit_per_address_per_minute
-            if not gateway_root or per_minute <= 0:
-                return (), ()
-            return (LimitRule("address-minute", per_minute, MINUTE_S),), ()
+            return self._keyless_root if gateway_root else NO_RULES
+        cached = self._rules_of.get(key.id)
+        if cached is not None and cached[0] is key:
+            return cached[1]
+        if len(self._rules_of) >= 2 * MAX_LIVE_KEYS:  # Revoked keys' entries, now and then.
+            self._rules_of.clear()
+        rules = self._key_rules(key)
+        self._rules_of[key.id] = (key, rules)
+        return rules
+
+    def _key_rules(self, key: ApiKey) -> Rules:
+        config = self._config
         requests: list[LimitRule] = []
         if config.rate_limit_per_key_per_hour > 0:
             requests.append(LimitRule("key-hour", config.rate_limit_per_key_per_hour, HOUR_S))
@@ -168,7 +183,7 @@ class Accounting:
         estimate admission counted. Never awaits, as ``record`` may not."""
         key = self.keys.get(row.key_id) if row.key_id is not None else None
         if key is not None and key.tpm is not None:
-            rule = LimitRule(TPM_RULE, key.tpm, MINUTE_S)
+            rule = self.rules(key, False)[1][0]
             used = row.prompt_tokens + row.completion_tokens
             self.limiter.count_tokens(f"key:{key.id}", rule, used - self._take_hold(rule))
 
