@@ -5,6 +5,9 @@ bench-only routes, so one process can serve every row of the benchmark.
   (the proxy gets no ledger, which is how the core runs without one, and the limiter is a
   do-nothing one) or back on. One process for the "off" and "on" rows, so a difference
   between them is the accounting's and not a second process's luck.
+- The header ``X-Bench-Accounting: off`` does the same for that one request (restored as
+  it ends), so the per-request part can interleave "off" and "on" request by request.
+  Only sound one request at a time, which is how that part sends them.
 - ``GET /_bench/ledger``: flush, then the writer's batches and the largest batch it wrote
   (the buffer is only emptied by a flush that takes all of it, so that is the largest
   pending buffer seen) since ``POST /_bench/ledger`` reset them.
@@ -26,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from bare_relay import run_fast
 from proxy_bench import start_process
 
@@ -80,10 +84,28 @@ class LedgerProbe:
         return self.store.batches_written - self.batches_before
 
 
+SWITCH_HEADER = "X-Bench-Accounting"
+OFF = NullLimiter()
+
+
 def add_bench_routes(app: web.Application) -> None:
     accounting = app[ACCOUNTING]
     limiter, ledger = accounting.limiter, accounting.ledger
     probe = LedgerProbe(app)
+    proxy = app[PROXY]
+
+    @web.middleware
+    async def off_for_one_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.headers.get(SWITCH_HEADER) != "off":
+            return await handler(request)
+        was = accounting.limiter, proxy.ledger
+        accounting.limiter, proxy.ledger = OFF, None
+        try:
+            return await handler(request)
+        finally:
+            accounting.limiter, proxy.ledger = was
+
+    app.middlewares.append(off_for_one_request)
 
     async def switch(request: web.Request) -> web.Response:
         on = request.query.get("on") == "1"
