@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep rate-limit counters in this Redis, shared by every hub"
                             " that uses it (default: $GAMBIARRA_REDIS_URL, else in memory;"
                             " the variable keeps a password out of the process list)")
+    serve.add_argument("--enable-terminal", action="store_true",
+                       help="allow terminal sessions (seed 002's /v1/terminal): only the admin,"
+                            " only from this machine; off by default")
+    serve.add_argument("--terminal-workdir", type=Path, metavar="DIR", default=None,
+                       help="folder local terminal commands start in (default: your home)")
 
     create = commands.add_parser("create", help="create a room on a hub")
     create.add_argument("--name", "-n", required=True, help="room name")

@@ -42,6 +42,8 @@ async def serve(args: argparse.Namespace) -> int:
         upstream_first_byte_timeout_s=args.first_byte_timeout,
         upstream_idle_timeout_s=args.idle_timeout,
         redis_url=args.redis_url,
+        enable_terminal=args.enable_terminal,
+        terminal_workdir=str(args.terminal_workdir) if args.terminal_workdir else None,
     )
     server = HubServer(data_dir, args.host, args.port, config=config, access_log=args.access_log)
     try:
@@ -63,6 +65,8 @@ async def serve(args: argparse.Namespace) -> int:
     if args.redis_url:
         print(f"  Limits:    counted in Redis at {shown_redis_url(args.redis_url)}", flush=True)
     print(f"  Gateway:   {server.url}/v1 (model \"auto\"; admin user \"admin\")", flush=True)
+    if args.enable_terminal:
+        print("  Terminal:  on, for the admin from this machine only", flush=True)
     if (password_file := server.new_admin_password_file) is not None:
         print(f"  Admin:     new account; its password is in {password_file}", flush=True)
         log.info(password_file_notice(password_file))

@@ -41,6 +41,8 @@ from gambiarra_desktop.hub.rooms.lifecycle import RoomLimits, RoomRegistry
 from gambiarra_desktop.hub.rooms.liveness import sweep_forever
 from gambiarra_desktop.hub.rooms.password_gate import PasswordGate
 from gambiarra_desktop.hub.rooms.store import Store
+from gambiarra_desktop.terminal.manager import TERMINAL, TerminalManager
+from gambiarra_desktop.terminal.routes import routes as terminal_routes
 
 
 def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
@@ -95,6 +97,11 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     gateway.redis_answering = app[ACCOUNTING].limiter.redis_answering
     app[PROXY].ledger = app[ACCOUNTING].ledger
     app[PROXY].key_book = app[ACCOUNTING].keys
+    app[TERMINAL] = TerminalManager(
+        store, data_dir, enabled=config.enable_terminal,
+        workdir=Path(config.terminal_workdir) if config.terminal_workdir else None,
+        max_sessions=config.terminal_max_sessions,
+        idle_timeout_s=config.terminal_idle_timeout_s)
     app[STREAMS] = RoomEventStreams(
         bus, config.sse_heartbeat_s, config.sse_queue_size, config.sse_buffer_bytes,
         config.max_event_listeners, config.max_event_listeners_per_address)
@@ -102,6 +109,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app.add_routes(gateway_routes)
     app.add_routes(key_routes)
     app.add_routes(usage_routes)
+    app.add_routes(terminal_routes)
     app.on_response_prepare.append(add_cors_header)
     app.on_response_prepare.append(_add_rate_headers)
     app.on_shutdown.append(_end_event_streams)
@@ -115,6 +123,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await app[REGISTRY].load()
     await app[GATEWAY].open()
     await app[ACCOUNTING].open()
+    await app[TERMINAL].start()
     sweeper = asyncio.create_task(
         sweep_forever(app[REGISTRY], config.health_check_interval_s,
                       config.participant_timeout_s, config.loading_grace_factor),
@@ -126,6 +135,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await app[TERMINAL].stop()  # Shells killed, connections closed, audited.
         await app[ACCOUNTING].close()  # Writes the ledger's last rows before the store goes.
         await app[GATEWAY].close()
         await app[PROXY].close()

@@ -102,3 +102,10 @@ class HubConfig:
     no limit."""
     redis_url: str | None = None
     """Where rate-limit counters live when several hubs share them; ``None``: in memory."""
+    enable_terminal: bool = False
+    """Terminal sessions (seed 002): off unless the host turns them on; even then only the
+    admin, from this machine, can use them (``terminal/guard.py``)."""
+    terminal_workdir: str | None = None
+    """The folder local sessions and commands start in; ``None``: the user's home."""
+    terminal_max_sessions: int = 8
+    terminal_idle_timeout_s: float = 15 * 60.0

@@ -22,6 +22,8 @@ from gambiarra_desktop.hub import errors
 from gambiarra_desktop.hub.api import body_checks
 from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
 from gambiarra_desktop.hub.api.private_origins import is_private_origin
+from gambiarra_desktop.terminal import errors as terminal_errors
+from gambiarra_desktop.terminal.paths import is_terminal_path
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,18 @@ finish within their deadline, most far sooner."""
 
 
 DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
+    (terminal_errors.TerminalDisabledError, 403),
+    (terminal_errors.TerminalForbiddenError, 403),
+    (terminal_errors.TerminalNeedsJsonError, 415),
+    (terminal_errors.SessionNotFoundError, 404),
+    (terminal_errors.InvalidSessionRequestError, 400),
+    (terminal_errors.NotSupportedHereError, 400),
+    (terminal_errors.TargetRefusedError, 403),
+    (terminal_errors.TargetUnreachableError, 502),
+    (terminal_errors.HostKeyUnknownError, 409),
+    (terminal_errors.HostKeyMismatchError, 409),
+    (terminal_errors.SshAuthError, 403),
+    (terminal_errors.ApprovalDeniedError, 403),
     (accounting_errors.InvalidApiKeyError, 401),
     (accounting_errors.ApiKeyRequiredError, 401),
     (accounting_errors.KeyNotValidHereError, 403),
@@ -80,8 +94,8 @@ DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
     (errors.NotRoomOwnerError, 403),
     (errors.RetryLaterError, 429),
 )
-"""The core's errors as HTTP statuses (issue 11's keys and limits, seed 000's table, then
-the gateway's of seed 002), most specific first."""
+"""The core's errors as HTTP statuses (issue 12's terminal, issue 11's keys and limits,
+seed 000's table, then the gateway's of seed 002), most specific first."""
 
 
 def domain_error_response(error: errors.HubError) -> web.Response:
@@ -228,6 +242,8 @@ def _body_refusal(request: web.Request) -> ApiError | None:
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer preflights, and turn every failure into a JSON error with the right status."""
     if request.method == "OPTIONS":
+        if is_terminal_path(request.path):  # No web page may call these: no preflight.
+            return error_response(403, "web pages may not use terminal sessions")
         return _preflight(request)
     try:
         refusal = _body_refusal(request)
@@ -265,5 +281,8 @@ def _log_refusal(request: web.Request, status: int, message: str) -> None:
 
 
 async def add_cors_header(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare`` hook: CORS on every response, streams and errors included."""
+    """``on_response_prepare`` hook: CORS on every response, streams and errors included,
+    except the terminal's (security rule 2: no web page may read them)."""
+    if is_terminal_path(request.path):
+        return
     response.headers["Access-Control-Allow-Origin"] = "*"
