@@ -112,8 +112,13 @@ class TerminalManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        await self.close_all("hub", "the hub stopped")
+
+    async def close_all(self, actor: str, why: str) -> None:
+        """Every session ends, audited with ``why`` (the hub stops; the host turns terminal
+        sessions off in the app, which sets ``enabled`` first so none opens meanwhile)."""
         for session_id in list(self._sessions):
-            await self._end(session_id, "hub", "", "the hub stopped")
+            await self._end(session_id, actor, "", why)
 
     # --- listeners (the app's Terminal page) -------------------------------------------
     def subscribe(self, on_output: OutputListener,
