@@ -15,6 +15,8 @@ from gambiarra_desktop.hub.identity import load_or_create_hub_id
 from gambiarra_desktop.hub.keys import BUS
 from gambiarra_desktop.hub.server import HubServer
 from gambiarra_desktop.protocol import DEFAULT_HOST, DEFAULT_PORT
+from gambiarra_desktop.terminal.approvals import ApprovalDesk
+from gambiarra_desktop.terminal.manager import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,13 @@ class HostedHub:
         cooperating_mdns: bool = False,
         bus: EventBus | None = None,
         redis_url: str | None = None,
+        enable_terminal: bool = False,
     ) -> None:
-        config = HubConfig(redis_url=redis_url) if redis_url else None
+        config = HubConfig(redis_url=redis_url or None, enable_terminal=enable_terminal)
         self.server = HubServer(data_dir, host, port, config=config, bus=bus)
+        # The app hosts: a new terminal session waits for the host's yes. Set before the
+        # hub listens, so none opens unasked; until the window listens, the desk says no.
+        self.server.app[TERMINAL].approvals = ApprovalDesk()
         self._name = name
         self._interface = interface
         self._cooperating = cooperating_mdns

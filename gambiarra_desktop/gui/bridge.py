@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from gambiarra_desktop.discovery.browser import HubChange
 from gambiarra_desktop.events import Event
 from gambiarra_desktop.share.agent import AgentStatus
+from gambiarra_desktop.terminal.approvals import ApprovalRequest
 
 
 class CoreBridge(QObject):
@@ -22,6 +23,10 @@ class CoreBridge(QObject):
     room_event = Signal(str, object)  # event name, data
     agent_status = Signal(object)  # AgentStatus
     cost_alert = Signal(object)  # {"day", "cost", "threshold"}
+    terminal_output = Signal(str, str)  # session id, text chunk
+    terminal_sessions = Signal()  # the hosted hub's session list changed
+    approval_asked = Signal(object)  # ApprovalRequest
+    approval_settled = Signal(str)  # request id: answered, timed out or withdrawn
 
     def on_hub_change(self, change: HubChange) -> None:
         signal = {"found": self.hub_found, "updated": self.hub_updated,
@@ -44,3 +49,17 @@ class CoreBridge(QObject):
         """The same alert from a hub elsewhere, read from its ``/v1/events``."""
         if isinstance(data, dict):
             self.cost_alert.emit(data)
+
+    def on_terminal_output(self, session_id: str, chunk: str) -> None:
+        """Every chunk of every session of the hosted hub (``TerminalManager.subscribe``)."""
+        self.terminal_output.emit(session_id, chunk)
+
+    def on_terminal_sessions(self) -> None:
+        self.terminal_sessions.emit()
+
+    def on_approval_asked(self, request: ApprovalRequest) -> None:
+        """A new session waits for the host's yes (``ApprovalDesk.subscribe``)."""
+        self.approval_asked.emit(request)
+
+    def on_approval_settled(self, request_id: str) -> None:
+        self.approval_settled.emit(request_id)

@@ -68,6 +68,7 @@ class HostController(QObject):
             self.config.data_dir, port, self.config.host_bind,
             interface=self.config.mdns_interface, cooperating_mdns=self.config.cooperating_mdns,
             redis_url=self.settings.redis_url or None,
+            enable_terminal=self.settings.terminal_enabled,
         )
         try:
             await hosted.start()

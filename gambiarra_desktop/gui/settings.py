@@ -1,5 +1,5 @@
 """What the app remembers between runs (QSettings): nickname, last endpoint, rooms this
-user created, manual hubs, theme and window geometry."""
+user created, manual hubs, theme, window geometry and the terminal's two switches."""
 
 from __future__ import annotations
 
@@ -69,6 +69,29 @@ class AppSettings:
     @redis_url.setter
     def redis_url(self, value: str) -> None:
         self._s.setValue("host/redis_url", value)
+
+    def _flag(self, key: str) -> bool:
+        """A checkbox's state; anything but a clear "true" is off (INI files hold text)."""
+        return self._get(key, "false").strip().lower() in ("true", "1")
+
+    @property
+    def terminal_enabled(self) -> bool:
+        """"Allow terminal sessions (only from this computer)": off unless the host turns it
+        on, since a session is a shell on this machine."""
+        return self._flag("terminal/enabled")
+
+    @terminal_enabled.setter
+    def terminal_enabled(self, value: bool) -> None:
+        self._s.setValue("terminal/enabled", "true" if value else "false")
+
+    @property
+    def terminal_skip_local_approval(self) -> bool:
+        """"Don't ask before local sessions": off, so each new shell needs the host's yes."""
+        return self._flag("terminal/dont_ask_local")
+
+    @terminal_skip_local_approval.setter
+    def terminal_skip_local_approval(self, value: bool) -> None:
+        self._s.setValue("terminal/dont_ask_local", "true" if value else "false")
 
     def _json_list(self, key: str) -> list[str]:
         try:
