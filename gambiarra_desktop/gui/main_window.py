@@ -42,6 +42,8 @@ from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.share_controller import ShareController
 from gambiarra_desktop.gui.sidebar_view import SidebarView
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
+from gambiarra_desktop.gui.terminal_controller import TerminalController
+from gambiarra_desktop.gui.terminal_view import TerminalPage
 from gambiarra_desktop.gui.theme import ThemeMode, apply_theme
 from gambiarra_desktop.gui.tray import Tray
 from gambiarra_desktop.gui.usage_controller import UsageController
@@ -85,8 +87,9 @@ class MainWindow(QMainWindow):
         self.room_page = RoomPage()
         self.gateway_page = GatewayPage()
         self.usage_page = UsagePage()
+        self.terminal_page = TerminalPage()
         for page in (self.welcome, self.hub_page, self.room_page, self.gateway_page,
-                     self.usage_page):
+                     self.usage_page, self.terminal_page):
             self.stack.addWidget(page)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -113,6 +116,9 @@ class MainWindow(QMainWindow):
         self.usage = UsageController(self.usage_page, self.gateway, self.bridge, self.tasks)
         self.sidebar.usage_clicked.connect(self.show_usage)
         self.usage_page.gateway_requested.connect(self.show_gateway)
+        self.terminal = TerminalController(self.terminal_page, self.bridge, self.settings,
+                                           self.tasks)
+        self.sidebar.terminal_clicked.connect(self.show_terminal)
         self._unsubscribe_hub: Callable[[], None] = _nothing
         self.share.served_people.connect(self.room.show_served)
 
@@ -191,6 +197,7 @@ class MainWindow(QMainWindow):
         self._unsubscribe_hub()  # The hosted hub's bus tells the window of its cost alert.
         self._unsubscribe_hub = (hosted.server.app[BUS].subscribe(self.bridge.on_hub_event)
                                  if hosted else _nothing)
+        self.terminal.on_hosting_changed(hosted)
         self.tasks.spawn(self._retarget(hosted))
         if hosted is not None:
             self.discovery.select("local")
@@ -220,6 +227,10 @@ class MainWindow(QMainWindow):
         """The page, reloaded for the period picked; it uses the Gateway page's login."""
         self.stack.setCurrentWidget(self.usage_page)
         self.usage.refresh()
+
+    def show_terminal(self) -> None:
+        self.stack.setCurrentWidget(self.terminal_page)
+        self.terminal.refresh()
 
     @tracked_slot(object)
     async def show_hub(self, entry: HubEntry) -> None:
@@ -293,6 +304,7 @@ class MainWindow(QMainWindow):
         await self.usage.close()
         self._unsubscribe_hub()
         await self.gateway.close()
+        self.terminal.close()  # Open questions answered no before the hub goes.
         await self.host.stop()
         await self.tasks.cancel_all()
         if self.tray is not None:

@@ -27,6 +27,7 @@ class SidebarView(QWidget):
     host_clicked = Signal()
     gateway_clicked = Signal()
     usage_clicked = Signal()
+    terminal_clicked = Signal()
     retry_port_clicked = Signal(int)
     add_address_submitted = Signal(str)
 
@@ -81,6 +82,10 @@ class SidebarView(QWidget):
         self.usage_button.setToolTip("Charts of the gateway's usage, and its API keys")
         self.usage_button.clicked.connect(self.usage_clicked)
         layout.addWidget(self.usage_button)
+        self.terminal_button = QPushButton("Terminal: sessions on this computer")
+        self.terminal_button.setToolTip("Shells and SSH/Telnet sessions of the hub you host")
+        self.terminal_button.clicked.connect(self.terminal_clicked)
+        layout.addWidget(self.terminal_button)
         layout.addSpacing(12)
 
         layout.addWidget(self._section("HUBS ON YOUR NETWORK"))
