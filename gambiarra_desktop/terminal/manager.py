@@ -98,6 +98,7 @@ class TerminalManager:
         self._opening = 0
         self._listeners: list[tuple[OutputListener, SessionsChanged]] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,7 +107,9 @@ class TerminalManager:
                                             name="gambiarra-terminal-idle")
 
     async def stop(self) -> None:
-        """The hub stops: every session ends (shells killed, connections closed)."""
+        """The hub stops: every session ends (shells killed, connections closed), and one
+        still opening is closed as it arrives."""
+        self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -162,6 +165,9 @@ class TerminalManager:
             if not approved and not await self._approved(spec, peer):
                 raise ApprovalDeniedError("the host said no, or did not answer in time")
             session = await self._start(session_id, spec)
+            if not self.enabled or self._stopping:  # Switched off while it was opening.
+                await session.close()
+                raise TerminalDisabledError
         except TerminalError as exc:
             await self._audit(actor, peer, "refused", spec=spec, outcome=exc.message)
             raise
