@@ -250,3 +250,85 @@ async def test_switched_off_while_waiting_for_the_host_opens_nothing(
     status, _, body = await call(http, term_hub, "POST", SESSIONS, admin, json={"type": "local"})
     assert status == 403 and body["error"] == "Terminal sessions are disabled on this hub", body
     assert manager.sessions() == []
+
+
+async def test_ssh_through_the_hub_asks_to_trust_an_unknown_host_key(
+        http: aiohttp.ClientSession, term_hub: HubServer, admin: dict[str, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The API's whole SSH flow against a real SSH server: 409 with the host key's
+    fingerprint and no login tried, the same request with that fingerprint opens it, a
+    command's real exit code comes back, and the password is in no log line or audit row."""
+    from tests.ssh_server import PASSWORD, USER, start_ssh_server
+
+    caplog.set_level("DEBUG")
+    server = await start_ssh_server()
+    try:
+        body = {"type": "ssh", "host": "127.0.0.1", "port": server.port, "username": USER,
+                "password": PASSWORD}
+        status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json=body)
+        assert status == 409, answer
+        assert answer["error"] == "Unknown SSH host key"
+        assert server.fingerprint in answer["details"]
+        assert server.auth.passwords_tried == 0
+        status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json={
+            **body, "hostKeyFingerprint": server.fingerprint})
+        assert status == 201, answer
+        session = answer["session"]
+        assert session["type"] == "ssh" and session["connected"] is True
+        assert session["target"] == f"{USER}@127.0.0.1:{server.port}"
+        status, _, answer = await call(
+            http, term_hub, "POST", f"/v1/terminal/{session['id']}/execute", admin,
+            json={"command": "echo over-ssh; exit 7"})
+        assert status == 200, answer
+        assert answer["result"]["stdout"] == "over-ssh\n" and answer["result"]["exitCode"] == 7
+        status, _, _ = await call(http, term_hub, "DELETE", f"/v1/terminal/{session['id']}",
+                                  admin)
+        assert status == 200
+        # Trusted from now on: no fingerprint needed the next time.
+        status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json=body)
+        assert status == 201, answer
+    finally:
+        await server.stop()
+    rows = await term_hub.app[TERMINAL].audit.rows()
+    assert [row["action"] for row in reversed(rows)][:4] == ["refused", "open", "execute",
+                                                              "close"]
+    assert PASSWORD not in caplog.text and all(PASSWORD not in repr(row) for row in rows)
+
+
+async def test_telnet_through_the_hub(http: aiohttp.ClientSession, term_hub: HubServer,
+                                      admin: dict[str, str]) -> None:
+    """A Telnet device on loopback: raw data both ways; execute is refused in words; a
+    public address is refused before any connection."""
+    import telnetlib3
+
+    async def echo_shell(reader: Any, writer: Any) -> None:
+        writer.write("device> ")
+        for _ in range(100):
+            line = await reader.readline()
+            if not line:
+                break
+            writer.write(f"you said {line.strip()}\r\ndevice> ")
+        writer.close()
+
+    server = await telnetlib3.create_server(host="127.0.0.1", port=0, shell=echo_shell)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json={
+            "type": "telnet", "host": "127.0.0.1", "port": port})
+        assert status == 201, answer
+        session_id = answer["session"]["id"]
+        status, _, answer = await call(http, term_hub, "POST",
+                                       f"/v1/terminal/{session_id}/send", admin,
+                                       json={"data": "show version\r\n"})
+        assert status == 200, answer
+        await wait_for_output(http, term_hub, session_id, admin, "you said show version")
+        status, _, answer = await call(http, term_hub, "POST",
+                                       f"/v1/terminal/{session_id}/execute", admin,
+                                       json={"command": "ls"})
+        assert status == 400 and answer["error"] == "Not supported by this session", answer
+        await call(http, term_hub, "DELETE", f"/v1/terminal/{session_id}", admin)
+    finally:
+        server.close()
+    status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json={
+        "type": "telnet", "host": "8.8.8.8", "port": 23})
+    assert status == 403 and answer["error"] == "Target not allowed", answer
