@@ -51,7 +51,7 @@ class SessionSpec:
 
 def session_spec(body: dict[str, Any]) -> SessionSpec:
     kind = body.get("type")
-    if kind not in FIELDS:
+    if not isinstance(kind, str) or kind not in FIELDS:  # [] or {}: unhashable, a 500.
         raise InvalidSessionRequestError('"type" must be "local", "ssh" or "telnet"')
     unknown = sorted(set(body) - FIELDS[kind])
     if unknown:
