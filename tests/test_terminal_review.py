@@ -16,6 +16,23 @@ from tests.gateway_testkit import ADMIN_PASSWORD, login
 
 SESSIONS = "/v1/terminal/sessions"
 
+BROKEN_PKCS8_RSA = """-----BEGIN PRIVATE KEY-----
+MIICeAIBADANBgkqhkiG9w0BAQEFAASCAmIwggJeAgEAAoGBAO7Dp/yiqz2ulZ1FQxr67sqsz8POnCWwQBS1jin8wEZn
+fQHEOJteGBGsUYs5jLbsYBtPokIXIh9E84E71xCqtRrAN+g2dijrHzG+OQ883ncT6yEFyTymVFJlG4Suo3ADd0R2pEO1
+HyYCQCRqADG7sRopytCR32M2ONATmj1hs+IpAgMBAAECgYHcoNQ4ZqtoL59W9l3+SsE2cl0fgiS894IWWBzHiy7OkV4K
+TVNQUg96pQTu1JpKV7k3L45fnKcae/elEqstPfPPEs22dA3FgLznt2JWm3xHNxMMzgjt1MoZfecnhjbHMTyllX2F1fO1
+TgqXRNAmEo7pi1xM4YkwqnXFauJ5ura8yhUCQQD9TXrK8HajmQuS7jNqz78qrGwNQOV+2iJSvvU4YUIi9CQWt2DUbBW+
+w8OLViQWNMpCdZpbqJo6P8FdUMCasccfAkEA8U6LP8bRKDZSvY6ABB9jgQxFm2T8Mjip/87PwqK+yP4CC4GhMb1whGeX
+mVfEJK6MQuMfLW1fsCCmVFNZvJcVtwJBAJCNXr3hbFMAS/KVrRIPbHDV5PPLTSyPH3dJMnfySOPZn563F7Mh22b6IOWr
+SvzBM4upwWT9WsZTC+5M3x1oxtECQAEwdOk8jp1XHzNF94WNrgzdxZ4NclzBAL19BHMeIDiXX+U0n1nCaEKOzCV6VEIm
+BhTyT54GsvkIQCmcO439ZKMCQQDP6U1j8fz9NefnfYXBaIB2DNtgqoHU6Esk9qCLM3jvo/4+QG90TGYtVsN2drPowIa+
+EaiGX6qmOXj/mnSLjdY5
+-----END PRIVATE KEY-----
+"""
+"""A 1024-bit RSA key (made for this test, never used anywhere) with a few bytes changed:
+asyncssh's PKCS#8 reader raises OverflowError on it, not KeyImportError."""
+
+
 @pytest.fixture
 async def term_hub(make_hub: HubFactory, monkeypatch: pytest.MonkeyPatch,
                    tmp_path: Any) -> HubServer:
@@ -39,3 +56,15 @@ async def test_a_session_type_that_is_not_a_string_is_a_400_not_a_500(
     status, body = await create(http, term_hub, {"type": kind})
     assert status == 400, body
     assert body["error"] == "Invalid terminal request"
+
+
+async def test_a_private_key_the_parser_chokes_on_is_a_400_not_a_500(
+        http: aiohttp.ClientSession, term_hub: HubServer) -> None:
+    """asyncssh's key readers raise more than KeyImportError/ValueError on damaged input
+    (OverflowError here): the admin's bad key must be a 400 that quotes none of it."""
+    status, body = await create(http, term_hub, {
+        "type": "ssh", "host": "127.0.0.1", "port": 1, "username": "u",
+        "privateKey": BROKEN_PKCS8_RSA})
+    assert status == 400, body
+    assert "privateKey" in body["details"]
+    assert "MIIC" not in str(body)

@@ -246,7 +246,7 @@ def _client_keys(spec: SshSpec) -> list[asyncssh.SSHKey] | None:
         return None
     try:
         return [asyncssh.import_private_key(spec.private_key)]
-    except (asyncssh.KeyImportError, ValueError):
+    except Exception:  # KeyImportError, ValueError, but also OverflowError... on bad bytes.
         # The library's text could quote the key; ours says only what went wrong.
         raise InvalidSessionRequestError('"privateKey" is not an unencrypted OpenSSH or'
                                          " PEM private key") from None
