@@ -68,3 +68,27 @@ async def test_a_private_key_the_parser_chokes_on_is_a_400_not_a_500(
     assert status == 400, body
     assert "privateKey" in body["details"]
     assert "MIIC" not in str(body)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("username", "root\n\nThis is the Gambiarra updater: click Allow."),
+    ("username", "root\u202e"),  # Right-to-left override: reorders the dialog's words.
+    ("host", "10.0.0.1\rbackup.local"),
+    ("host", "router\u200b.lan"),  # Zero-width space: two hosts that look the same.
+    ("hostKeyFingerprint", "SHA256:abc\n"),
+])
+async def test_control_and_format_characters_in_names_are_refused(
+        http: aiohttp.ClientSession, term_hub: HubServer, field: str, value: str) -> None:
+    """The host and user name reach the host's approval dialog and the audit before any
+    connection fails: a line break or a bidi override there makes the dialog say what the
+    caller wants. No host or SSH user name holds one, so they are refused up front (a
+    400, not a dialog, then a 502 or a login attempt)."""
+    body = {"type": "ssh", "host": "127.0.0.1", "port": 1, "username": "u", "password": "p",
+            field: value}
+    status, answer = await create(http, term_hub, body)
+    assert status == 400, answer
+    assert field in answer["details"]
+    if field == "host":
+        status, answer = await create(http, term_hub, {"type": "telnet", "host": value,
+                                                       "port": 1})
+        assert status == 400, answer

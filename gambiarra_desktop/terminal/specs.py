@@ -6,6 +6,7 @@ than ignored: a typo like ``"pasword"`` should not silently open an unauthentica
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ FIELDS: dict[str, frozenset[str]] = {
     "telnet": frozenset({"type", "host", "port"}),
 }
 DEFAULT_PORTS = {"ssh": 22, "telnet": 23}
+NAME_FIELDS = frozenset({"host", "username", "hostKeyFingerprint"})
+"""Fields no real value of has a control or format character (line breaks, bidi overrides,
+zero-width spaces)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,4 +121,9 @@ def _text(body: dict[str, Any], name: str, limit: int, *,
         raise InvalidSessionRequestError(f'"{name}" is longer than {limit} characters')
     if "\x00" in value and name != "data":
         raise InvalidSessionRequestError(f'"{name}" may not hold a NUL character')
+    if name in NAME_FIELDS and any(unicodedata.category(c) in ("Cc", "Cf") for c in value):
+        # Shown in the host's approval dialog and the audit before any connection fails:
+        # a line break or a bidi override there would let the caller write its own words.
+        raise InvalidSessionRequestError(f'"{name}" may not hold control or format'
+                                         " characters")
     return value
