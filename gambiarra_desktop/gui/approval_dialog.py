@@ -41,6 +41,7 @@ class ApprovalDialog(QDialog):
         layout = QVBoxLayout(self)
         self.message = QLabel(request.words)
         self.message.setObjectName("approvalMessage")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # The target is the caller's text.
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
         where = QLabel(f"Asked from {request.peer or 'this computer'}.")

@@ -297,3 +297,17 @@ async def test_output_is_bounded_and_stripped_of_escape_codes(
     assert pane_lines(window)[-2] == "red"
     assert printable("a\x1b]0;title\x07b\x08c\r\n") == "abc\n"
     await finish(window)
+
+
+def test_approval_dialog_shows_the_target_as_plain_text(qtbot: QtBot) -> None:
+    """The target is the caller's text (an SSH user name may hold ``<``/``>``): a QLabel
+    left on AutoText renders it as HTML, so a caller could hide the real target or add its
+    own bold "this is safe" lines to the host's Allow/Deny question."""
+    from PySide6.QtGui import Qt as QtGui
+
+    target = '<h1>Gambiarra update</h1><span style="font-size:1px">root</span>@10.0.0.5:22'
+    dialog = ApprovalDialog(ApprovalRequest("r1", "ssh", target, "127.0.0.1"))
+    qtbot.addWidget(dialog)
+    assert QtGui.mightBeRichText(dialog.message.text())  # Would be HTML on AutoText.
+    assert dialog.message.textFormat() == Qt.TextFormat.PlainText
+    assert target in dialog.message.text()
