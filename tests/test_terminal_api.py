@@ -332,3 +332,23 @@ async def test_telnet_through_the_hub(http: aiohttp.ClientSession, term_hub: Hub
     status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json={
         "type": "telnet", "host": "8.8.8.8", "port": 23})
     assert status == 403 and answer["error"] == "Target not allowed", answer
+
+
+async def test_a_session_runs_at_most_four_commands_at_once(
+        http: aiohttp.ClientSession, term_hub: HubServer, admin: dict[str, str]) -> None:
+    """Each running command may hold up to 1 MB of output: a fifth at once is 429."""
+    status, _, body = await call(http, term_hub, "POST", SESSIONS, admin, json={"type": "local"})
+    assert status == 201, body
+    url = f"/v1/terminal/{body['session']['id']}/execute"
+    slow = [asyncio.create_task(call(http, term_hub, "POST", url, admin,
+                                     json={"command": "sleep 1.5; echo done"}))
+            for _ in range(4)]
+    await asyncio.sleep(0.5)
+    status, headers, body = await call(http, term_hub, "POST", url, admin,
+                                       json={"command": "echo fifth"})
+    assert status == 429 and "runs 4 commands" in body["error"], body
+    assert headers["Retry-After"] == "1"
+    assert [(s, b["result"]["stdout"]) for s, _, b in await asyncio.gather(*slow)] == [
+        (200, "done\n")] * 4
+    status, _, body = await call(http, term_hub, "POST", url, admin, json={"command": "echo ok"})
+    assert status == 200 and body["result"]["stdout"] == "ok\n"

@@ -67,6 +67,7 @@ class TerminalPage(QWidget):
         outer.addWidget(title)
         self.error = QLabel("")
         self.error.setObjectName("errorText")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # Hub words, never markup.
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.error)

@@ -42,6 +42,12 @@ class TooManySessionsError(RetryLaterError):  # 429
                          retry_after_s=1)
 
 
+class TooManyCommandsError(RetryLaterError):  # 429
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"This session already runs {limit} commands; wait for one to end",
+                         retry_after_s=1)
+
+
 class InvalidSessionRequestError(TerminalError):  # 400
     """A bad field: ``details`` names it."""
 

@@ -36,6 +36,7 @@ from gambiarra_desktop.terminal.errors import (
     SessionNotFoundError,
     TerminalDisabledError,
     TerminalError,
+    TooManyCommandsError,
     TooManySessionsError,
 )
 from gambiarra_desktop.terminal.session import OutputListener, SessionType, TerminalSession
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 MAX_SESSIONS = 8
 IDLE_TIMEOUT_S = 15 * 60.0
+MAX_RUNNING_PER_SESSION = 4
+"""Commands one session runs at once: each may hold up to 1 MB of output until it ends."""
 KNOWN_HOSTS_FILE = "terminal_known_hosts"
 
 
@@ -184,6 +187,8 @@ class TerminalManager:
         from gambiarra_desktop.execution.runner import DEFAULT_TIMEOUT_S
 
         entry = self._use(session_id)
+        if entry.busy >= MAX_RUNNING_PER_SESSION:  # Checked and counted with no await.
+            raise TooManyCommandsError(MAX_RUNNING_PER_SESSION)
         entry.busy += 1
         try:  # Audited before it runs: a command the audit cannot record does not run.
             row = await self._audit(actor, peer, "execute", entry.session, command=command,
