@@ -16,6 +16,7 @@ import pytest
 
 from gambiarra_desktop.hub import HubConfig, HubServer
 from gambiarra_desktop.terminal.approvals import ApprovalDesk, ApprovalRequest
+from gambiarra_desktop.terminal.errors import InvalidSessionRequestError
 from gambiarra_desktop.terminal.manager import TERMINAL
 from tests.conftest import HubFactory
 from tests.gateway_testkit import ADMIN_PASSWORD, login
@@ -352,3 +353,35 @@ async def test_a_session_runs_at_most_four_commands_at_once(
         (200, "done\n")] * 4
     status, _, body = await call(http, term_hub, "POST", url, admin, json={"command": "echo ok"})
     assert status == 200 and body["result"]["stdout"] == "ok\n"
+
+
+async def test_the_host_trusts_an_unknown_ssh_key_in_the_app(
+        http: aiohttp.ClientSession, term_hub: HubServer, admin: dict[str, str]) -> None:
+    """The other way to accept a host key: the 409 leaves the key waiting in the app, the
+    host trusts it there (after comparing the fingerprint), and the program's unchanged
+    request then logs in. A key can be trusted once, and never next to another one."""
+    from tests.ssh_server import PASSWORD, USER, start_ssh_server
+
+    manager = term_hub.app[TERMINAL]
+    server = await start_ssh_server()
+    try:
+        body = {"type": "ssh", "host": "127.0.0.1", "port": server.port, "username": USER,
+                "password": PASSWORD}
+        status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json=body)
+        assert status == 409 and "Terminal page" in answer["details"], answer
+        waiting = manager.unknown_host_keys()
+        assert [(k.host, k.port, k.fingerprint) for k in waiting] == [
+            ("127.0.0.1", server.port, server.fingerprint)]
+        trusted = await manager.trust_host_key(server.fingerprint, "desktop app")
+        assert trusted.fingerprint == server.fingerprint
+        assert manager.unknown_host_keys() == []
+        with pytest.raises(InvalidSessionRequestError) as refused:
+            await manager.trust_host_key(server.fingerprint, "desktop app")
+        assert "no waiting SSH host key" in str(refused.value.details)
+        status, _, answer = await call(http, term_hub, "POST", SESSIONS, admin, json=body)
+        assert status == 201, answer
+    finally:
+        await server.stop()
+    rows = await manager.audit.rows()
+    trust = next(row for row in rows if row["action"] == "trust")
+    assert trust["actor"] == "desktop app" and trust["outcome"] == server.fingerprint

@@ -78,11 +78,18 @@ class TargetUnreachableError(TerminalError):  # 502
 class HostKeyUnknownError(TerminalError):  # 409
     """The SSH host's key is not in the hub's known_hosts: the admin must accept it."""
 
-    def __init__(self, host: str, port: int, fingerprint: str) -> None:
+    def __init__(self, host: str, port: int, fingerprint: str, *, address: str = "",
+                 key: object = None) -> None:
         super().__init__("Unknown SSH host key",
                          f"{host}:{port} offers {fingerprint}; resend with"
-                         f' "hostKeyFingerprint": "{fingerprint}" to trust it')
+                         f' "hostKeyFingerprint": "{fingerprint}" to trust it, or trust it'
+                         " on the app's Terminal page")
         self.fingerprint = fingerprint
+        self.host, self.port = host, port
+        self.address = address
+        """The address the key was fetched from (known_hosts is keyed by it)."""
+        self.key = key
+        """The offered ``asyncssh.SSHKey``, so the host can trust it in the app."""
 
 
 class HostKeyMismatchError(TerminalError):  # 409

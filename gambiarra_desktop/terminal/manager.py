@@ -33,6 +33,8 @@ from gambiarra_desktop.hub.rooms.store import Store
 from gambiarra_desktop.terminal.approvals import ApprovalDesk, ApprovalRequest
 from gambiarra_desktop.terminal.errors import (
     ApprovalDeniedError,
+    HostKeyUnknownError,
+    InvalidSessionRequestError,
     SessionNotFoundError,
     TerminalDisabledError,
     TerminalError,
@@ -80,6 +82,21 @@ class _Open:
 
 
 SessionsChanged = Callable[[], None]
+MAX_UNKNOWN_KEYS = 16
+"""Unknown SSH host keys remembered for the host to trust in the app (newest kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownHostKey:
+    """An SSH host that offered a key nobody trusted yet: shown in the app, where the host
+    may trust it after comparing the fingerprint (the program then simply resends)."""
+
+    host: str
+    port: int
+    address: str
+    fingerprint: str
+    key: object
+    seen_at_ms: int
 
 
 class TerminalManager:
@@ -102,6 +119,7 @@ class TerminalManager:
         self._listeners: list[tuple[OutputListener, SessionsChanged]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
+        self._unknown_keys: dict[str, UnknownHostKey] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -172,6 +190,8 @@ class TerminalManager:
                 await session.close()
                 raise TerminalDisabledError
         except TerminalError as exc:
+            if isinstance(exc, HostKeyUnknownError):
+                self._remember_unknown(exc)
             await self._audit(actor, peer, "refused", spec=spec, outcome=exc.message)
             raise
         finally:
@@ -223,6 +243,39 @@ class TerminalManager:
         if session_id not in self._sessions:
             raise SessionNotFoundError(session_id)
         await self._end(session_id, actor, peer, "closed")
+
+    def unknown_host_keys(self) -> list[UnknownHostKey]:
+        return list(self._unknown_keys.values())
+
+    async def trust_host_key(self, fingerprint: str, actor: str) -> UnknownHostKey:
+        """The host trusts a key an SSH request was refused for (in the app, after comparing
+        the fingerprint); the program's next request for that host then logs in."""
+        self.require_enabled()
+        unknown = self._unknown_keys.pop(fingerprint, None)
+        if unknown is None:
+            raise InvalidSessionRequestError(f"no waiting SSH host key {fingerprint}")
+        from gambiarra_desktop.terminal.known_hosts import KnownHosts
+
+        known = KnownHosts(self._known_hosts_path())
+        if known.keys_for(unknown.address, unknown.port):  # Trusted meanwhile: never a second.
+            raise InvalidSessionRequestError(
+                f"{unknown.host}:{unknown.port} already has a trusted key")
+        known.trust(unknown.address, unknown.port, unknown.key)  # type: ignore[arg-type]
+        await self._audit(actor, "", "trust", None, outcome=fingerprint,
+                          spec=SessionSpec("ssh", unknown.host, unknown.port))
+        self._changed()
+        return unknown
+
+    def _remember_unknown(self, error: HostKeyUnknownError) -> None:
+        if error.key is None or not error.address:
+            return
+        self._unknown_keys.pop(error.fingerprint, None)
+        while len(self._unknown_keys) >= MAX_UNKNOWN_KEYS:
+            del self._unknown_keys[next(iter(self._unknown_keys))]
+        self._unknown_keys[error.fingerprint] = UnknownHostKey(
+            error.host, error.port, error.address, error.fingerprint, error.key,
+            int(time.time() * 1000))
+        self._changed()
 
     # --- inside ------------------------------------------------------------------------
     def _use(self, session_id: str) -> _Open:

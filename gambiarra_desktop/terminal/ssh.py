@@ -74,7 +74,8 @@ async def open_ssh(session_id: str, spec: SshSpec, known_hosts: KnownHosts, *,
         fingerprint = offered.get_fingerprint("sha256")
         accepted = spec.host_key_fingerprint
         if accepted is None:
-            raise HostKeyUnknownError(spec.host, spec.port, fingerprint)
+            raise HostKeyUnknownError(spec.host, spec.port, fingerprint, address=address,
+                                      key=offered)
         if not hmac.compare_digest(accepted.encode(), fingerprint.encode()):
             raise HostKeyMismatchError(spec.host, spec.port, fingerprint)
         known_hosts.trust(address, spec.port, offered)
