@@ -385,3 +385,39 @@ async def test_the_host_trusts_an_unknown_ssh_key_in_the_app(
     rows = await manager.audit.rows()
     trust = next(row for row in rows if row["action"] == "trust")
     assert trust["actor"] == "desktop app" and trust["outcome"] == server.fingerprint
+
+
+async def test_a_session_whose_shell_exited_says_it_has_ended(
+        http: aiohttp.ClientSession, term_hub: HubServer, admin: dict[str, str]) -> None:
+    """`exit` in the shell: the session stays listed as not connected, its last output can
+    be read, and commands or input get 409 in words (not a 502 "could not connect")."""
+    status, _, body = await call(http, term_hub, "POST", SESSIONS, admin, json={"type": "local"})
+    session_id = body["session"]["id"]
+    status, _, body = await call(http, term_hub, "POST", f"/v1/terminal/{session_id}/send",
+                                 admin, json={"data": "echo bye-$((1+1)); exit\n"})
+    assert status == 200, body
+    await wait_for_output(http, term_hub, session_id, admin, "bye-2")
+    deadline = time.monotonic() + 10
+    while True:
+        _, _, body = await call(http, term_hub, "GET", SESSIONS, admin)
+        if body["sessions"][0]["connected"] is False:
+            break
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+    for path, payload in (("send", {"data": "ls\n"}), ("execute", {"command": "echo x"})):
+        status, _, body = await call(http, term_hub, "POST", f"/v1/terminal/{session_id}/{path}",
+                                     admin, json=payload)
+        assert status == 409 and body["error"] == "This terminal session has ended", body
+    status, _, body = await call(http, term_hub, "DELETE", f"/v1/terminal/{session_id}", admin)
+    assert status == 200, body
+
+
+async def test_a_preflight_refusal_reads_like_every_other_refusal(
+        http: aiohttp.ClientSession, term_hub: HubServer, admin: dict[str, str]) -> None:
+    preflight = await call(http, term_hub, "OPTIONS", SESSIONS, {
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    plain = await call(http, term_hub, "GET", SESSIONS, {**admin, "Origin": "http://x.test"})
+    assert preflight[0] == plain[0] == 403
+    assert preflight[2] == plain[2] == {
+        "error": "Terminal sessions are only for the hub's own machine",
+        "details": "web pages may not use terminal sessions"}

@@ -15,7 +15,7 @@ class TerminalError(GatewayError):
 
 class TerminalDisabledError(TerminalError):  # 403
     def __init__(self) -> None:
-        super().__init__(DISABLED, "turn them on in the app's settings or with"
+        super().__init__(DISABLED, "turn them on on the app's Terminal page or with"
                                    " `gambiarra serve --enable-terminal`")
 
 
@@ -34,6 +34,15 @@ class TerminalNeedsJsonError(TerminalError):  # 415
 class SessionNotFoundError(TerminalError):  # 404
     def __init__(self, session_id: str) -> None:
         super().__init__("Terminal session not found", f"no session with id {session_id!r}")
+
+
+class SessionEndedError(TerminalError):  # 409
+    """Its shell exited or its connection closed: it is listed (``connected: false``) until
+    someone deletes it or it idles out, but it can run nothing more."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__("This terminal session has ended",
+                         f"{session_id} is no longer connected; delete it and open another")
 
 
 class TooManySessionsError(RetryLaterError):  # 429

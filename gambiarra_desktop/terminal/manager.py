@@ -35,6 +35,7 @@ from gambiarra_desktop.terminal.errors import (
     ApprovalDeniedError,
     HostKeyUnknownError,
     InvalidSessionRequestError,
+    SessionEndedError,
     SessionNotFoundError,
     TerminalDisabledError,
     TerminalError,
@@ -206,7 +207,7 @@ class TerminalManager:
                       timeout_s: float | None = None) -> CommandResult:
         from gambiarra_desktop.execution.runner import DEFAULT_TIMEOUT_S
 
-        entry = self._use(session_id)
+        entry = self._use(session_id, live=True)
         if entry.busy >= MAX_RUNNING_PER_SESSION:  # Checked and counted with no await.
             raise TooManyCommandsError(MAX_RUNNING_PER_SESSION)
         entry.busy += 1
@@ -230,7 +231,7 @@ class TerminalManager:
         return result
 
     async def send(self, session_id: str, data: str, actor: str, *, peer: str = "") -> None:
-        entry = self._use(session_id)
+        entry = self._use(session_id, live=True)
         await entry.session.send(data)
         await self._audit(actor, peer, "send", entry.session, size=len(data.encode()),
                           outcome="ok")
@@ -278,11 +279,15 @@ class TerminalManager:
         self._changed()
 
     # --- inside ------------------------------------------------------------------------
-    def _use(self, session_id: str) -> _Open:
+    def _use(self, session_id: str, *, live: bool = False) -> _Open:
+        """The session, or 404; ``live``: it must still be connected (409 when its shell
+        exited or its connection closed; its output can still be read)."""
         self.require_enabled()
         entry = self._sessions.get(session_id)
         if entry is None:
             raise SessionNotFoundError(session_id)
+        if live and not entry.session.connected:
+            raise SessionEndedError(session_id)
         entry.last_used = time.monotonic()
         return entry
 

@@ -58,6 +58,7 @@ DOMAIN_STATUSES: tuple[tuple[type[errors.HubError], int], ...] = (
     (terminal_errors.TerminalForbiddenError, 403),
     (terminal_errors.TerminalNeedsJsonError, 415),
     (terminal_errors.SessionNotFoundError, 404),
+    (terminal_errors.SessionEndedError, 409),
     (terminal_errors.InvalidSessionRequestError, 400),
     (terminal_errors.NotSupportedHereError, 400),
     (terminal_errors.TargetRefusedError, 403),
@@ -243,7 +244,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     """Answer preflights, and turn every failure into a JSON error with the right status."""
     if request.method == "OPTIONS":
         if is_terminal_path(request.path):  # No web page may call these: no preflight.
-            return error_response(403, "web pages may not use terminal sessions")
+            return domain_error_response(terminal_errors.TerminalForbiddenError(
+                "web pages may not use terminal sessions"))
         return _preflight(request)
     try:
         refusal = _body_refusal(request)
