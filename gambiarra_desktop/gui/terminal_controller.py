@@ -8,6 +8,10 @@ clicked the button), every other one waits for the host's answer in an
 Output arrives through ``CoreBridge.terminal_output`` for every chunk of every session and
 is kept per session, bounded to :data:`MAX_OUTPUT_CHARS`. The page never calls
 ``manager.output()``: that drains the chunks a program reading ``GET .../output`` waits for.
+
+An SSH request refused for an unknown host key leaves the key waiting in the manager; the
+page lists those keys and the host trusts one after comparing its fingerprint, so the
+program's unchanged request then logs in (no fingerprint to paste into a program).
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class TerminalController(QObject):
         view.skip_local_toggled.connect(self.set_skip_local)
         view.new_local_clicked.connect(self.new_local)
         view.end_confirmed.connect(self.end)
+        view.trust_confirmed.connect(self.trust)
         view.line_submitted.connect(self.send_line)
         view.session_chosen.connect(self.show_session)
         view.set_settings(settings.terminal_enabled, settings.terminal_skip_local_approval)
@@ -158,6 +163,7 @@ class TerminalController(QObject):
             if session_id not in live:
                 del self.outputs[session_id]
         self.view.set_sessions(sessions)
+        self.view.set_unknown_keys(manager.unknown_host_keys() if manager is not None else [])
 
     def _refresh_if_shown(self) -> None:
         if self.manager is not None and self.view.isVisible():
@@ -204,6 +210,21 @@ class TerminalController(QObject):
             await manager.close(session_id, ACTOR)
         except Exception as exc:
             self._failed("Could not end the session", exc)
+        self.refresh()
+
+    @tracked_slot(str)
+    async def trust(self, fingerprint: str) -> None:
+        """The host compared the fingerprint and said yes: the manager writes the key to the
+        hub's known hosts (audited) and drops it from the waiting list."""
+        manager = self.manager
+        if manager is None:
+            return
+        self.view.error.setText("")
+        try:
+            await manager.trust_host_key(fingerprint, ACTOR)
+        except Exception as exc:
+            self._failed("Could not trust the SSH host key", exc)
+            return
         self.refresh()
 
     def _failed(self, what: str, exc: Exception) -> None:

@@ -1,5 +1,5 @@
-"""Layout of the Terminal page: the two settings, the hosted hub's sessions, the selected
-session's live output and a line to type into it.
+"""Layout of the Terminal page: the two settings, the SSH host keys waiting to be trusted,
+the hosted hub's sessions, the selected session's live output and a line to type into it.
 
 Widgets only: ``terminal_controller.py`` fills them and calls the core. The confirmation
 before ending a session is opened with ``open()``, never ``exec()`` (a nested loop would
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gambiarra_desktop.terminal.manager import SessionInfo
+from gambiarra_desktop.terminal.manager import SessionInfo, UnknownHostKey
 
 NOT_HOSTING_TEXT = ("Host a hub to use terminal sessions: they run on the hub this app hosts,"
                     " and only this computer can reach them.")
@@ -42,6 +42,18 @@ ENABLED_HINT = (
     " token. Unless you tick the second box, you are asked before each one opens.")
 SESSION_COLUMNS = ("Session", "Type", "Target", "Created", "Connected")
 SESSION_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+KEYS_TITLE = "SSH host keys waiting"
+KEYS_HINT = ("A program asked for an SSH session to a server whose key this hub has not seen."
+             " Trust a key only if it is the one the server shows.")
+TRUST_DETAILS = (
+    "Compare it with what the server shows (on the server: ssh-keygen -lf"
+    " /etc/ssh/ssh_host_ed25519_key.pub). A program's next request for this host will then"
+    " log in.")
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets so the port stays readable."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _fixed_font() -> QFont:
@@ -54,6 +66,7 @@ class TerminalPage(QWidget):
     skip_local_toggled = Signal(bool)
     new_local_clicked = Signal()
     end_confirmed = Signal(str)  # session id, after the host said yes to the question
+    trust_confirmed = Signal(str)  # an SSH host key's fingerprint, after the host said yes
     line_submitted = Signal(str)  # what was typed, without the newline
     session_chosen = Signal(str)  # "" when nothing is selected
 
@@ -82,6 +95,8 @@ class TerminalPage(QWidget):
         self.content = self._sessions_area()
         outer.addWidget(self.content, 1)
         self.confirm_box: QMessageBox | None = None
+        self.trust_box: QMessageBox | None = None
+        self._shown_keys: tuple[tuple[str, int, str], ...] = ()
         self.show_state(hosting=False, enabled=False)
 
     def _settings_card(self) -> QFrame:
@@ -116,6 +131,7 @@ class TerminalPage(QWidget):
         buttons.addWidget(self.end_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        layout.addWidget(self._keys_card())
 
         self.table = QTableWidget(0, len(SESSION_COLUMNS))
         self.table.setHorizontalHeaderLabels(SESSION_COLUMNS)
@@ -152,6 +168,26 @@ class TerminalPage(QWidget):
         line.addWidget(self.send_button)
         layout.addLayout(line)
         return area
+
+    def _keys_card(self) -> QFrame:
+        """Hidden while no key waits: most hosts never use SSH from a program."""
+        self.keys_card = QFrame()
+        self.keys_card.setObjectName("card")
+        self.keys_card.setAccessibleName(KEYS_TITLE)
+        layout = QVBoxLayout(self.keys_card)
+        title = QLabel(KEYS_TITLE)
+        title.setObjectName("sectionTitle")
+        hint = QLabel(KEYS_HINT)
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        layout.addWidget(title)
+        layout.addWidget(hint)
+        self.keys_rows = QVBoxLayout()
+        layout.addLayout(self.keys_rows)
+        self.key_labels: list[QLabel] = []
+        self.trust_buttons: list[QPushButton] = []
+        self.keys_card.setVisible(False)
+        return self.keys_card
 
     # --- state -----------------------------------------------------------------------
     def show_state(self, *, hosting: bool, enabled: bool) -> None:
@@ -217,6 +253,59 @@ class TerminalPage(QWidget):
         self.end_button.setEnabled(chosen)
         self.send_button.setEnabled(chosen)
         self.input.setEnabled(chosen)
+
+    def set_unknown_keys(self, keys: Sequence[UnknownHostKey]) -> None:
+        """One row per waiting key; rebuilt only when the list changed, so a row the host
+        is about to click does not move under the pointer on every periodic refresh."""
+        shown = tuple((key.host, key.port, key.fingerprint) for key in keys)
+        if shown == self._shown_keys:
+            return
+        self._shown_keys = shown
+        while (item := self.keys_rows.takeAt(0)) is not None:
+            row = item.layout()
+            while row is not None and (child := row.takeAt(0)) is not None:
+                widget = child.widget()
+                if widget is not None:
+                    widget.deleteLater()
+            if row is not None:
+                row.deleteLater()
+        self.key_labels, self.trust_buttons = [], []
+        for host, port, fingerprint in shown:
+            row = QHBoxLayout()
+            label = QLabel(f"{host_port(host, port)}  {fingerprint}")
+            label.setTextFormat(Qt.TextFormat.PlainText)  # The caller's host name: never markup.
+            label.setFont(_fixed_font())
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            button = QPushButton("Trust…")
+            button.setToolTip(f"Trust this key for {host_port(host, port)}")
+            button.clicked.connect(
+                lambda _checked=False, h=host, p=port, f=fingerprint: self.ask_trust(h, p, f))
+            row.addWidget(label, 1)
+            row.addWidget(button)
+            self.keys_rows.addLayout(row)
+            self.key_labels.append(label)
+            self.trust_buttons.append(button)
+        self.keys_card.setVisible(bool(shown))
+
+    def ask_trust(self, host: str, port: int, fingerprint: str) -> None:
+        """Trusting a key lets the next program log in there: asked first, Cancel by default
+        (a key trusted by accident is what SSH's host keys exist to prevent)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Trust SSH host key",
+                          f"Trust the key {fingerprint} for {host_port(host, port)}?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                          self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # The caller's host name: never markup.
+        box.setInformativeText(TRUST_DETAILS)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.finished.connect(lambda _result: self._on_trust_answer(box, fingerprint))
+        self.trust_box = box
+        box.open()
+
+    def _on_trust_answer(self, box: QMessageBox, fingerprint: str) -> None:
+        self.trust_box = None
+        if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+            self.trust_confirmed.emit(fingerprint)
 
     # --- output ----------------------------------------------------------------------
     def show_output(self, text: str) -> None:

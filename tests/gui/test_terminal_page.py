@@ -311,3 +311,99 @@ def test_approval_dialog_shows_the_target_as_plain_text(qtbot: QtBot) -> None:
     assert QtGui.mightBeRichText(dialog.message.text())  # Would be HTML on AutoText.
     assert dialog.message.textFormat() == Qt.TextFormat.PlainText
     assert target in dialog.message.text()
+
+
+async def test_an_unknown_ssh_host_key_is_trusted_from_the_page_after_asking(
+        qtbot: QtBot, window: MainWindow) -> None:
+    """Issue 12: a program's SSH request refused for an unknown host key leaves the key
+    waiting; the page lists it, asks before trusting (Cancel by default), and once trusted
+    the same request logs in. Against a real SSH server on 127.0.0.1."""
+    from gambiarra_desktop.terminal.errors import HostKeyUnknownError
+    from tests.ssh_server import PASSWORD, USER, start_ssh_server
+
+    manager = await open_terminal_page(qtbot, window)
+    page = window.terminal_page
+    assert not page.keys_card.isVisible()  # Nothing waits: no box.
+    server = await start_ssh_server()
+    try:
+        body = {"type": "ssh", "host": "127.0.0.1", "port": server.port, "username": USER,
+                "password": PASSWORD}
+
+        # Given a request refused for the server's unknown key
+        try:
+            await manager.create(dict(body), "admin", approved=True)
+        except HostKeyUnknownError as refused:
+            assert refused.fingerprint == server.fingerprint
+        else:
+            raise AssertionError("an unknown host key was accepted unasked")
+        assert server.auth.passwords_tried == 0
+
+        # Then the page shows it, as plain text, with a Trust… button
+        await eventually(lambda: page.keys_card.isVisible())
+        assert [label.text() for label in page.key_labels] == [
+            f"127.0.0.1:{server.port}  {server.fingerprint}"]
+        assert page.key_labels[0].textFormat() == Qt.TextFormat.PlainText
+
+        # When the host clicks Trust…, a question names the key; Cancel (the default) keeps it
+        click(qtbot, page.trust_buttons[0])
+        box = page.trust_box
+        assert box is not None and box.isVisible()
+        assert box.text() == f"Trust the key {server.fingerprint} for 127.0.0.1:{server.port}?"
+        assert "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub" in box.informativeText()
+        assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Cancel).click()
+        await eventually(lambda: page.trust_box is None)
+        await asyncio.sleep(0.2)  # A trust started by mistake would have run by now.
+        assert [k.fingerprint for k in manager.unknown_host_keys()] == [server.fingerprint]
+        assert page.keys_card.isVisible()
+
+        # And Yes trusts it: the box goes, and the program's same request logs in
+        click(qtbot, page.trust_buttons[0])
+        box = page.trust_box
+        assert box is not None
+        box.button(QMessageBox.StandardButton.Yes).click()
+        await eventually(lambda: manager.unknown_host_keys() == []
+                         and not page.keys_card.isVisible())
+        assert page.error.text() == ""
+        info = await asyncio.wait_for(manager.create(dict(body), "admin", approved=True), 15)
+        assert info.type == "ssh" and info.connected
+        await manager.close(info.id, "test")
+    finally:
+        await server.stop()
+    rows = await manager.audit.rows()
+    trust = next(row for row in rows if row["action"] == "trust")
+    assert trust["actor"] == "desktop app" and trust["outcome"] == server.fingerprint
+    await finish(window)
+
+
+async def test_trusting_a_key_no_longer_waiting_says_so_in_the_page(
+        qtbot: QtBot, window: MainWindow) -> None:
+    """The key can stop waiting while the question is open (trusted another way, or pushed
+    out by newer ones): the answer is the core's words in the error label, not a crash."""
+    import pytest
+
+    from gambiarra_desktop.terminal.errors import HostKeyUnknownError
+    from tests.ssh_server import PASSWORD, USER, start_ssh_server
+
+    manager = await open_terminal_page(qtbot, window)
+    page = window.terminal_page
+    server = await start_ssh_server()
+    try:
+        body = {"type": "ssh", "host": "127.0.0.1", "port": server.port, "username": USER,
+                "password": PASSWORD}
+        with pytest.raises(HostKeyUnknownError):
+            await manager.create(body, "admin", approved=True)
+        await eventually(lambda: page.keys_card.isVisible())
+        click(qtbot, page.trust_buttons[0])
+        box = page.trust_box
+        assert box is not None
+        await manager.trust_host_key(server.fingerprint, "elsewhere")  # Meanwhile.
+        await eventually(lambda: not page.keys_card.isVisible())
+        box.button(QMessageBox.StandardButton.Yes).click()
+        await eventually(lambda: page.error.text() != "")
+        assert page.error.text() == (
+            "Could not trust the SSH host key: Invalid terminal request"
+            f" (no waiting SSH host key {server.fingerprint})")
+    finally:
+        await server.stop()
+    await finish(window)
