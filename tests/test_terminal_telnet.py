@@ -123,7 +123,9 @@ async def test_telnet_to_a_public_address_is_refused_before_connecting(address: 
 
 @pytest.mark.parametrize("address", [
     "169.254.169.254", "::ffff:169.254.169.254", "fd00:ec2::254", "169.254.1.1", "fe80::1",
-    "224.0.0.1", "ff02::1", "0.0.0.0", "::", "240.0.0.1", "255.255.255.255"])
+    "224.0.0.1", "ff02::1", "0.0.0.0", "::", "240.0.0.1", "255.255.255.255",
+    # The proxy's rule, shared: 6to4 carrying the metadata address, Alibaba's metadata.
+    "2002:a9fe:a9fe::1", "100.100.100.200"])
 @pytest.mark.parametrize("telnet", [True, False])
 async def test_unusable_addresses_are_refused_for_both_kinds(address: str, telnet: bool) -> None:
     with pytest.raises(TargetRefusedError):

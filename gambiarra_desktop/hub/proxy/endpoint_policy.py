@@ -152,31 +152,33 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     return None
 
 
-def address_problem(address: IPAddress, allow_loopback: bool) -> str | None:
+def address_problem(address: IPAddress, allow_loopback: bool,
+                    meant: str = "a model server") -> str | None:
     """What is wrong with dialing ``address`` (IPv4-mapped IPv6 already unwrapped by
     :func:`parse_ip`), or ``None``. Private LAN and CGNAT/VPN ranges are fine: that is
-    where participants are."""
+    where participants are. ``meant``: what the caller wanted to reach, for the words
+    (terminal sessions use the same rule for SSH and Telnet hosts)."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
-            return address_problem(address.ipv4_mapped, allow_loopback)
+            return address_problem(address.ipv4_mapped, allow_loopback, meant)
         embedded = _embedded_ipv4(address)
         if embedded is not None:
-            inner = address_problem(embedded, allow_loopback=False)
+            inner = address_problem(embedded, allow_loopback=False, meant=meant)
             return None if inner is None else f"an IPv6 form of {embedded}, {inner}"
     if address in METADATA_ADDRESSES:
-        return "a cloud metadata address, not a model server"
+        return f"a cloud metadata address, not {meant}"
     if address.is_unspecified or (
             isinstance(address, ipaddress.IPv4Address) and address in _THIS_NETWORK):
         return "an unspecified address, which means the hub's machine itself"
     if address.is_loopback:
         return None if allow_loopback else LOOPBACK_TEXT
     if address.is_link_local:
-        return "a link-local address (where cloud metadata lives), not a model server"
+        return f"a link-local address (where cloud metadata lives), not {meant}"
     if address.is_multicast:
-        return "a multicast address, not a model server"
+        return f"a multicast address, not {meant}"
     if address.is_reserved or (
             isinstance(address, ipaddress.IPv6Address) and address in _SITE_LOCAL):
-        return "a reserved or broadcast address, not a model server"
+        return f"a reserved or broadcast address, not {meant}"
     return None
 
 
