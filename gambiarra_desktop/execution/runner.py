@@ -115,7 +115,7 @@ async def run_command(command: str, *, cwd: Path, timeout_s: float,
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TERM_GRACE_S):
                     await capture.exited.wait()
-        _kill_group(pid)
+        kill_group(pid)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_TIMEOUT_S):
                 await capture.pipes_closed.wait()
@@ -123,7 +123,7 @@ async def run_command(command: str, *, cwd: Path, timeout_s: float,
             async with asyncio.timeout(REAP_TIMEOUT_S):
                 await capture.exited.wait()
     except BaseException:  # Cancelled: nobody waits for the answer, so nothing may live on.
-        _kill_group(pid)
+        kill_group(pid)
         raise
     finally:
         transport.close()
@@ -164,8 +164,9 @@ def _terminate_group(pid: int) -> None:
         os.killpg(pid, signal.SIGTERM)
 
 
-def _kill_group(pid: int) -> None:
-    """SIGKILL the group ``pid`` leads and everything still in its session."""
+def kill_group(pid: int) -> None:
+    """SIGKILL the group ``pid`` leads and everything still in its session (a command's,
+    or a terminal session's shell)."""
     if sys.platform == "win32":
         _kill_tree(pid)
         return

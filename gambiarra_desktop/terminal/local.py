@@ -32,7 +32,6 @@ import errno
 import logging
 import os
 import shutil
-import signal
 import struct
 import sys
 from collections.abc import Callable
@@ -43,7 +42,7 @@ from gambiarra_desktop.execution.result import CommandResult
 from gambiarra_desktop.execution.runner import (
     DEFAULT_MAX_OUTPUT_BYTES,
     MAX_TIMEOUT_S,
-    kill_session,
+    kill_group,
     run_command,
 )
 from gambiarra_desktop.terminal.errors import (
@@ -193,7 +192,7 @@ class LocalSession:
         for task in list(self._running):
             task.cancel()
         if self._pid is not None:
-            _kill_all(self._pid)
+            kill_group(self._pid)
         self._stop_reading()
         if self._master is not None:
             with contextlib.suppress(OSError):
@@ -292,7 +291,7 @@ class LocalSession:
         them (the session stays listed until closed, but nothing runs under it)."""
         self._exited.set()
         if self._pid is not None:
-            _kill_all(self._pid)
+            kill_group(self._pid)
 
     def _emit(self, text: str) -> None:
         if not text:
@@ -329,8 +328,3 @@ def _take_terminal(tty_fd: int) -> None:
         os.setsid()
     fcntl.ioctl(tty_fd, termios.TIOCSCTTY, 0)
 
-
-def _kill_all(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    kill_session(pid)
