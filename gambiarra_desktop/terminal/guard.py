@@ -16,8 +16,6 @@ a preflight with 403, so a browser never even lets a page read a refusal.
 
 from __future__ import annotations
 
-import ipaddress
-
 from aiohttp import web
 
 from gambiarra_desktop.gateway.routes import require_admin
@@ -30,12 +28,9 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 
 def is_loopback_peer(address: str | None) -> bool:
+    """``parse_ip`` unwraps IPv4-mapped IPv6: ``::ffff:127.0.0.1`` is loopback too."""
     ip = parse_ip(address)
-    if ip is None:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
+    return ip is not None and ip.is_loopback
 
 
 def is_loopback_host(host: str) -> bool:

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from gambiarra_desktop.execution.audit import AuditEntry, AuditLog
 from gambiarra_desktop.execution.result import CommandResult
+from gambiarra_desktop.execution.runner import DEFAULT_TIMEOUT_S
 from gambiarra_desktop.hub.rooms.store import Store
 from gambiarra_desktop.terminal.approvals import ApprovalDesk, ApprovalRequest
 from gambiarra_desktop.terminal.errors import (
@@ -205,8 +206,6 @@ class TerminalManager:
 
     async def execute(self, session_id: str, command: str, actor: str, *, peer: str = "",
                       timeout_s: float | None = None) -> CommandResult:
-        from gambiarra_desktop.execution.runner import DEFAULT_TIMEOUT_S
-
         entry = self._use(session_id, live=True)
         if entry.busy >= MAX_RUNNING_PER_SESSION:  # Checked and counted with no await.
             raise TooManyCommandsError(MAX_RUNNING_PER_SESSION)

@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from gambiarra_desktop.execution.runner import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
 from gambiarra_desktop.terminal.errors import InvalidSessionRequestError
 from gambiarra_desktop.terminal.session import SessionType
 
@@ -82,8 +83,6 @@ def session_spec(body: dict[str, Any]) -> SessionSpec:
 def command_of(body: dict[str, Any]) -> tuple[str, float]:
     """(command, timeout in seconds) of an ``execute`` body. ``timeout`` (seconds) is an
     extension to the seed: default 30, at most 300."""
-    from gambiarra_desktop.execution.runner import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
-
     unknown = sorted(set(body) - {"command", "timeout"})
     if unknown:
         raise InvalidSessionRequestError(f"unknown field {unknown[0]!r}")
