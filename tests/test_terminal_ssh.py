@@ -22,7 +22,8 @@ from gambiarra_desktop.terminal.errors import (
     TargetUnreachableError,
 )
 from gambiarra_desktop.terminal.known_hosts import KnownHosts
-from gambiarra_desktop.terminal.ssh import MAX_OUTPUT_BYTES, SshSession, SshSpec, open_ssh
+from gambiarra_desktop.terminal.specs import SessionSpec
+from gambiarra_desktop.terminal.ssh import MAX_OUTPUT_BYTES, SshSession, open_ssh
 from tests.conftest import eventually
 from tests.ssh_server import PASSWORD, USER, SshServer, start_ssh_server
 
@@ -42,8 +43,8 @@ def known(tmp_path: Path) -> KnownHosts:
 
 
 def spec(port: int, *, password: str | None = PASSWORD, key: str | None = None,
-         fingerprint: str | None = None, host: str = "127.0.0.1") -> SshSpec:
-    return SshSpec(host, port, USER, password, key, fingerprint)
+         fingerprint: str | None = None, host: str = "127.0.0.1") -> SessionSpec:
+    return SessionSpec("ssh", host, port, USER, password, key, fingerprint)
 
 
 async def trusted_session(server: SshServer, known: KnownHosts) -> SshSession:

@@ -307,11 +307,9 @@ class TerminalManager:
             return local
         if spec.type == "ssh":
             from gambiarra_desktop.terminal.known_hosts import KnownHosts
-            from gambiarra_desktop.terminal.ssh import SshSpec, open_ssh
+            from gambiarra_desktop.terminal.ssh import open_ssh
 
-            ssh_spec = SshSpec(spec.host, spec.port, spec.username, spec.password,
-                               spec.private_key, spec.host_key_fingerprint)
-            return await open_ssh(session_id, ssh_spec, KnownHosts(self._known_hosts_path()),
+            return await open_ssh(session_id, spec, KnownHosts(self._known_hosts_path()),
                                   on_output=self._output)
         from gambiarra_desktop.terminal.telnet import open_telnet
 

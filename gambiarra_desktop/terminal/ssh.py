@@ -22,7 +22,6 @@ import contextlib
 import hmac
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncssh
@@ -39,6 +38,7 @@ from gambiarra_desktop.terminal.errors import (
 from gambiarra_desktop.terminal.known_hosts import KnownHosts
 from gambiarra_desktop.terminal.output_ring import OutputRing
 from gambiarra_desktop.terminal.session import OutputListener, SessionType
+from gambiarra_desktop.terminal.specs import SessionSpec
 from gambiarra_desktop.terminal.targets import resolve_target
 
 log = logging.getLogger(__name__)
@@ -51,17 +51,7 @@ SEND_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 
 
-@dataclass(frozen=True)
-class SshSpec:
-    host: str
-    port: int
-    username: str
-    password: str | None = field(repr=False)
-    private_key: str | None = field(repr=False)
-    host_key_fingerprint: str | None
-
-
-async def open_ssh(session_id: str, spec: SshSpec, known_hosts: KnownHosts, *,
+async def open_ssh(session_id: str, spec: SessionSpec, known_hosts: KnownHosts, *,
                    connect_timeout_s: float = 10.0,
                    on_output: OutputListener | None = None) -> SshSession:
     """Log in to ``spec`` (after the host key checks above) and open the interactive
@@ -81,7 +71,7 @@ async def open_ssh(session_id: str, spec: SshSpec, known_hosts: KnownHosts, *,
         known_hosts.trust(address, spec.port, offered)
         trusted = [offered]
     conn = await _login(spec, address, trusted, client_keys, connect_timeout_s)
-    session = SshSession(session_id, f"{spec.username}@{spec.host}:{spec.port}", conn,
+    session = SshSession(session_id, spec.target, conn,
                          on_output=on_output)
     try:
         async with asyncio.timeout(connect_timeout_s):
@@ -240,7 +230,7 @@ class _Capture(asyncssh.SSHClientSession[bytes]):
         self.done.set()
 
 
-def _client_keys(spec: SshSpec) -> list[asyncssh.SSHKey] | None:
+def _client_keys(spec: SessionSpec) -> list[asyncssh.SSHKey] | None:
     """The one key the request brought, or None (password login). None, not ``[]``:
     asyncssh reads ``~/.ssh``'s keys when given an empty list."""
     if spec.private_key is None:
@@ -253,7 +243,7 @@ def _client_keys(spec: SshSpec) -> list[asyncssh.SSHKey] | None:
                                          " PEM private key") from None
 
 
-async def _offered_key(spec: SshSpec, address: str, timeout_s: float) -> asyncssh.SSHKey:
+async def _offered_key(spec: SessionSpec, address: str, timeout_s: float) -> asyncssh.SSHKey:
     """The host key ``address`` offers, from a key exchange with no login attempt."""
     try:
         async with asyncio.timeout(timeout_s):
@@ -265,7 +255,7 @@ async def _offered_key(spec: SshSpec, address: str, timeout_s: float) -> asyncss
     return key
 
 
-async def _login(spec: SshSpec, address: str, trusted: list[asyncssh.SSHKey],
+async def _login(spec: SessionSpec, address: str, trusted: list[asyncssh.SSHKey],
                  client_keys: list[asyncssh.SSHKey] | None,
                  timeout_s: float) -> asyncssh.SSHClientConnection:
     by_key = client_keys is not None
