@@ -185,7 +185,8 @@ class Accounting:
         if key is not None and key.tpm is not None:
             rule = self.rules(key, False)[1][0]
             used = row.prompt_tokens + row.completion_tokens
-            self.limiter.count_tokens(f"key:{key.id}", rule, used - self._take_hold(rule))
+            # row.person is the caller's person ("key:<id>"), the subject admission counted.
+            self.limiter.count_tokens(row.person, rule, used - self._take_hold(rule))
 
     def settle_tokens(self) -> None:
         """At the end of a chat request: an estimate no row replaced (the request failed
