@@ -10,11 +10,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gambiarra_desktop.hub import HubConfig, HubServer
-from tests.conftest import HubFactory
-from tests.gateway_testkit import ADMIN_PASSWORD, login
+from gambiarra_desktop.hub import HubServer
+from tests import test_terminal_api
+from tests.gateway_testkit import login
 
-SESSIONS = "/v1/terminal/sessions"
+SESSIONS = test_terminal_api.SESSIONS
+term_hub = test_terminal_api.term_hub
+"""The API tests' hub with terminal sessions on (one definition of it)."""
 
 BROKEN_PKCS8_RSA = """-----BEGIN PRIVATE KEY-----
 MIICeAIBADANBgkqhkiG9w0BAQEFAASCAmIwggJeAgEAAoGBAO7Dp/yiqz2ulZ1FQxr67sqsz8POnCWwQBS1jin8wEZn
@@ -31,15 +33,6 @@ EaiGX6qmOXj/mnSLjdY5
 """
 """A 1024-bit RSA key (made for this test, never used anywhere) with a few bytes changed:
 asyncssh's PKCS#8 reader raises OverflowError on it, not KeyImportError."""
-
-
-@pytest.fixture
-async def term_hub(make_hub: HubFactory, monkeypatch: pytest.MonkeyPatch,
-                   tmp_path: Any) -> HubServer:
-    monkeypatch.setenv("GAMBIARRA_ADMIN_PASSWORD", ADMIN_PASSWORD)
-    work = tmp_path / "work"
-    work.mkdir()
-    return await make_hub(HubConfig(enable_terminal=True, terminal_workdir=str(work)))
 
 
 async def create(http: aiohttp.ClientSession, hub: HubServer, body: dict[str, Any]
