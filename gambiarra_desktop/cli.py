@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 
 from gambiarra_desktop import __version__
 from gambiarra_desktop.accounting.rate_limits import REDIS_SCHEMES
+from gambiarra_desktop.agent.config import DEFAULT_HOST as AGENT_DEFAULT_HOST
+from gambiarra_desktop.agent.config import DEFAULT_HUB_BASE_URL, RELAY_TIMEOUT_S
+from gambiarra_desktop.agent.config import DEFAULT_PORT as AGENT_DEFAULT_PORT
 from gambiarra_desktop.commands.exit_codes import SERVE_EPILOG
 from gambiarra_desktop.commands.keys_args import add_commands as add_keys_commands
 from gambiarra_desktop.hub.config import HubConfig
@@ -93,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                             " only from this machine; off by default")
     serve.add_argument("--terminal-workdir", type=Path, metavar="DIR", default=None,
                        help="folder local terminal commands start in (default: your home)")
+
+    _add_agent_command(commands)
 
     create = commands.add_parser("create", help="create a room on a hub")
     create.add_argument("--name", "-n", required=True, help="room name")
@@ -173,12 +178,49 @@ def _add_gateway_commands(
                           help="read the password as one line from stdin (no prompts)")
 
 
+def _port_from_env() -> int:
+    """Seed 004: ``PORT`` sets the agent's port; a value that is not a port is ignored."""
+    value = os.environ.get("PORT", "")
+    return int(value) if value.isdigit() and 0 < int(value) < 65536 else AGENT_DEFAULT_PORT
+
+
+def _add_agent_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``agent``: seed 004's agent API (tools that run commands, behind approvals)."""
+    agent = commands.add_parser(
+        "agent", help="run the agent API (seed 004) on this machine's loopback",
+        description="The agent API: POST /chat streams an agent's events over SSE; every"
+                    " tool call waits for POST /chat/relay/:id (or a stored rule). Callers"
+                    " send the token from the agent-token file in the data dir.")
+    agent.add_argument("--host", default=AGENT_DEFAULT_HOST,
+                       help="loopback address to bind (%(default)s); nothing else is allowed")
+    agent.add_argument("--port", "-p", type=int, default=_port_from_env(),
+                       help="port (default: $PORT, else %(default)s)")
+    agent.add_argument("--base-url", default=DEFAULT_HUB_BASE_URL, metavar="URL",
+                       help="the OpenAI-compatible API the models are called at: the local"
+                            " hub's gateway (%(default)s) or a room's"
+                            " http://HUB:3000/rooms/CODE/v1")
+    agent.add_argument("--workspace", type=Path, default=None, metavar="DIR",
+                       help="the folder the tools work in (default: the current folder)")
+    agent.add_argument("--model", default=os.environ.get("DEFAULT_MODEL") or None,
+                       help="model used when a request names none (default: $DEFAULT_MODEL)")
+    agent.add_argument("--relay-timeout", type=_positive_seconds, default=RELAY_TIMEOUT_S,
+                       metavar="S", help="seconds a permission waits before it counts as"
+                                         " denied (%(default)g)")
+    agent.add_argument("--data-dir", type=Path, help="where the token, rules and audit live")
+    agent.add_argument("--log-level", default="info",
+                       choices=["debug", "info", "warning", "error"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from gambiarra_desktop.commands.serve import serve
 
         return _run(serve(args))
+    if args.command == "agent":
+        from gambiarra_desktop.commands.agent import run_agent
+
+        return _run(run_agent(args))
     if args.command == "create":
         from gambiarra_desktop.commands.rooms import create
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from gambiarra_desktop.hub.rooms.store import Store
 
-AuditAction = Literal["open", "refused", "close", "execute", "send", "trust"]
+AuditAction = Literal["open", "refused", "close", "execute", "send", "trust", "patch"]
 MAX_COMMAND_CHARS = 4096
 RETENTION_DAYS = 365
 DAY_MS = 86_400_000

@@ -19,30 +19,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gambiarra_desktop.gateway.routes import require_admin
-from gambiarra_desktop.hub.ip_addresses import parse_ip
+from gambiarra_desktop.local_callers import from_a_browser, is_loopback_host, is_loopback_peer
 from gambiarra_desktop.terminal.errors import TerminalForbiddenError, TerminalNeedsJsonError
 from gambiarra_desktop.terminal.manager import TERMINAL, TerminalManager
-
-BROWSER_HEADERS = ("Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest")
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
-
-
-def is_loopback_peer(address: str | None) -> bool:
-    """``parse_ip`` unwraps IPv4-mapped IPv6: ``::ffff:127.0.0.1`` is loopback too."""
-    ip = parse_ip(address)
-    return ip is not None and ip.is_loopback
-
-
-def is_loopback_host(host: str) -> bool:
-    """``Host`` header value (name or IP, with or without a port)."""
-    name = host.strip().lower()
-    if name.startswith("["):  # [::1]:3000
-        name = name[1:].partition("]")[0]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    if name in LOOPBACK_NAMES:
-        return True
-    return is_loopback_peer(name)
 
 
 async def admit(request: web.Request) -> tuple[TerminalManager, str]:
@@ -52,7 +31,7 @@ async def admit(request: web.Request) -> tuple[TerminalManager, str]:
     if not is_loopback_peer(request.remote):
         raise TerminalForbiddenError("terminal sessions answer only programs on the hub's"
                                      " own machine")
-    if any(name in request.headers for name in BROWSER_HEADERS):
+    if from_a_browser(request.headers):
         raise TerminalForbiddenError("web pages may not use terminal sessions")
     if not is_loopback_host(request.headers.get("Host", "")):
         raise TerminalForbiddenError("call the hub as localhost or 127.0.0.1")
