@@ -16,6 +16,7 @@ from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig, HubServer
 
 HubFactory = Callable[..., Awaitable[HubServer]]
+pytest_plugins = ["tests.agent_kit"]  # make_agent: an agent API on a scripted fake model.
 
 
 async def eventually(predicate: Callable[[], object], within_s: float = 5.0) -> None:

@@ -55,15 +55,19 @@ class Workspace:
             raise ToolError(f"{self.relative(path)} is a folder, not a file") from exc
         except OSError as exc:
             raise ToolError(f"cannot open {self.relative(path)}: {exc.strerror}") from exc
-        with os.fdopen(descriptor, "rb") as file:
-            opened = os.fstat(file.fileno())
+        try:
+            opened = os.fstat(descriptor)
             try:
                 checked = os.stat(path)
             except OSError as exc:
                 raise ToolError(f"{self.relative(path)} changed while being opened") from exc
             if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino):
                 raise ToolError(f"{self.relative(path)} changed while being opened")
+            if stat.S_ISDIR(opened.st_mode):
+                raise ToolError(f"{self.relative(path)} is a folder, not a file")
             if not stat.S_ISREG(opened.st_mode):
                 raise ToolError(f"{self.relative(path)} is not a regular file")
-            return file.read(limit), opened.st_size
-
+            with os.fdopen(os.dup(descriptor), "rb") as file:
+                return file.read(limit), opened.st_size
+        finally:
+            os.close(descriptor)

@@ -65,6 +65,8 @@ def _plan(file: FilePatch, context: ToolContext) -> Change:
     name = workspace.relative(path)
     exists = path.exists()
     original: str | None = None
+    if not exists and file.old_path is not None:
+        raise ToolError(f"{name} does not exist; a new file's diff starts with --- /dev/null")
     if exists:
         content, size = workspace.read_bytes(path, MAX_FILE_BYTES + 1)
         if size > MAX_FILE_BYTES:
