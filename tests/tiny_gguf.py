@@ -12,7 +12,9 @@ N_EMBD = 64
 N_HEAD = 4
 N_FF = 128
 N_LAYER = 2
-N_CTX = 512
+N_CTX = 4096
+"""The context the model says it was trained for: llama.cpp caps a server's n_ctx to it,
+and the agent's system prompt and tool schemas alone are ~600 tokens."""
 WORDS = ["▁hello", "▁world", "▁the", "▁llama", "▁model", "▁hub", "▁room", "▁share"]
 
 
