@@ -170,3 +170,13 @@ async def test_commands_run_in_the_workspace_with_a_scrubbed_environment(
     assert output["stdout"].splitlines()[0] == str(kit.workspace)
     assert "sk-must-not-leak" not in output["stdout"]
     assert os.environ["OPENAI_API_KEY"] == "sk-must-not-leak"
+
+
+async def test_read_splits_lines_as_diff_tools_do(jail: ToolContext) -> None:
+    odd = jail.workspace.root / "odd.txt"
+    odd.write_bytes(b"one\x0cstill one\rand more\ntwo\n")
+    result = await read({"filePath": "odd.txt", "limit": 1}, jail)
+    assert result["content"] == "one\x0cstill one\rand more\n" and result["totalLines"] == 2
+    diff = "--- a/odd.txt\n+++ b/odd.txt\n@@ -2 +2 @@\n-two\n+2\n"
+    await patch({"patch": diff}, jail)
+    assert odd.read_bytes() == b"one\x0cstill one\rand more\n2\n"

@@ -28,7 +28,7 @@ async def read(params: Any, context: ToolContext) -> dict[str, Any]:
         raise ToolError(f"{context.workspace.relative(path)} is larger than"
                         f" {MAX_FILE_BYTES // 1024 // 1024} MB; read a part of it with bash")
     context.reads.note(path, content)
-    lines = content.decode("utf-8", errors="replace").splitlines(keepends=True)
+    lines = _lines(content.decode("utf-8", errors="replace"))
     chosen: list[str] = []
     used = 0
     truncated = False
@@ -51,3 +51,12 @@ def _positive(value: Any, name: str, default: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10_000_000:
         raise ToolError(f"{name} must be a whole number of lines, 1 or more")
     return value
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at ``\n`` only, endings kept: what diff tools (and ``patch``) call a line.
+    ``str.splitlines`` would also split at form feeds, ``\r`` or U+2028, and the model's
+    patch context would then never match the file."""
+    lines = text.split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
