@@ -10,6 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from gambiarra_desktop.agent.relays import PermissionRequest, RelayAnswer
 from gambiarra_desktop.discovery.browser import HubChange
 from gambiarra_desktop.events import Event
 from gambiarra_desktop.share.agent import AgentStatus
@@ -27,6 +28,8 @@ class CoreBridge(QObject):
     terminal_sessions = Signal()  # the hosted hub's session list changed
     approval_asked = Signal(object)  # ApprovalRequest
     approval_settled = Signal(str)  # request id: answered, timed out or withdrawn
+    agent_relay_asked = Signal(object)  # agent PermissionRequest
+    agent_relay_settled = Signal(str, object)  # relay id, RelayAnswer
 
     def on_hub_change(self, change: HubChange) -> None:
         signal = {"found": self.hub_found, "updated": self.hub_updated,
@@ -63,3 +66,11 @@ class CoreBridge(QObject):
 
     def on_approval_settled(self, request_id: str) -> None:
         self.approval_settled.emit(request_id)
+
+    def on_agent_relay_asked(self, request: PermissionRequest) -> None:
+        """A tool call of the agent waits for a yes (``RelayDesk.subscribe``): from the
+        app's own chats and from HTTP clients of the in-process agent API alike."""
+        self.agent_relay_asked.emit(request)
+
+    def on_agent_relay_settled(self, relay_id: str, answer: RelayAnswer) -> None:
+        self.agent_relay_settled.emit(relay_id, answer)

@@ -23,8 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gambiarra_desktop.agent.relays import PermissionRequest
 from gambiarra_desktop.discovery.hosting import HostedHub
 from gambiarra_desktop.firewall import firewall_advice
+from gambiarra_desktop.gui import agent_text
+from gambiarra_desktop.gui.agent_controller import AgentController
+from gambiarra_desktop.gui.agent_view import AgentPage
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.discovery_controller import DiscoveryController
@@ -88,8 +92,9 @@ class MainWindow(QMainWindow):
         self.gateway_page = GatewayPage()
         self.usage_page = UsagePage()
         self.terminal_page = TerminalPage()
+        self.agent_page = AgentPage()
         for page in (self.welcome, self.hub_page, self.room_page, self.gateway_page,
-                     self.usage_page, self.terminal_page):
+                     self.usage_page, self.terminal_page, self.agent_page):
             self.stack.addWidget(page)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -119,6 +124,10 @@ class MainWindow(QMainWindow):
         self.terminal = TerminalController(self.terminal_page, self.bridge, self.settings,
                                            self.tasks)
         self.sidebar.terminal_clicked.connect(self.show_terminal)
+        self.agent = AgentController(self.agent_page, self.bridge, self.settings, self.tasks,
+                                     config.data_dir)
+        self.sidebar.agent_clicked.connect(self.show_agent)
+        self.bridge.agent_relay_asked.connect(self._on_agent_asked)
         self._unsubscribe_hub: Callable[[], None] = _nothing
         self.share.served_people.connect(self.room.show_served)
 
@@ -184,6 +193,7 @@ class MainWindow(QMainWindow):
 
     async def start(self) -> None:
         await self.discovery.start()
+        self.agent.restore()
 
     def _owner_token(self, entry: HubEntry) -> str | None:
         """The hub this app hosts is this user's: they may delete any room on it."""
@@ -198,6 +208,7 @@ class MainWindow(QMainWindow):
         self._unsubscribe_hub = (hosted.server.app[BUS].subscribe(self.bridge.on_hub_event)
                                  if hosted else _nothing)
         self.terminal.on_hosting_changed(hosted)
+        self.agent.on_hosting_changed(hosted)
         self.tasks.spawn(self._retarget(hosted))
         if hosted is not None:
             self.discovery.select("local")
@@ -211,6 +222,12 @@ class MainWindow(QMainWindow):
     def _on_cost_alert(self, data: object) -> None:
         if self.tray is not None:
             self.tray.notify_cost_alert(data)
+
+    def _on_agent_asked(self, request: object) -> None:
+        """A pending approval is said in the tray too: the window may be hidden."""
+        if self.tray is not None and isinstance(request, PermissionRequest):
+            self.tray.notify_approval(request.tool,
+                                      agent_text.notify_text(request.tool, request.params))
 
     def _on_rooms_counted(self, key: str, count: int) -> None:
         entry = self.discovery.entries.get(key)
@@ -231,6 +248,10 @@ class MainWindow(QMainWindow):
     def show_terminal(self) -> None:
         self.stack.setCurrentWidget(self.terminal_page)
         self.terminal.refresh()
+
+    def show_agent(self) -> None:
+        self.stack.setCurrentWidget(self.agent_page)
+        self.agent.refresh_rules()
 
     @tracked_slot(object)
     async def show_hub(self, entry: HubEntry) -> None:
@@ -305,6 +326,7 @@ class MainWindow(QMainWindow):
         self._unsubscribe_hub()
         await self.gateway.close()
         self.terminal.close()  # Open questions answered no before the hub goes.
+        await self.agent.close()  # Its chats end and its site closes before the hub goes.
         await self.host.stop()
         await self.tasks.cancel_all()
         if self.tray is not None:

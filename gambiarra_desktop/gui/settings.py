@@ -1,5 +1,6 @@
 """What the app remembers between runs (QSettings): nickname, last endpoint, rooms this
-user created, manual hubs, theme, window geometry and the terminal's two switches."""
+user created, manual hubs, theme, window geometry, the terminal's two switches and the
+Agent page's choices."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import socket
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from gambiarra_desktop.agent.config import DEFAULT_HUB_BASE_URL, DEFAULT_PORT
 
 
 class AppSettings:
@@ -92,6 +95,53 @@ class AppSettings:
     @terminal_skip_local_approval.setter
     def terminal_skip_local_approval(self, value: bool) -> None:
         self._s.setValue("terminal/dont_ask_local", "true" if value else "false")
+
+    @property
+    def agent_enabled(self) -> bool:
+        """"Agent API on 127.0.0.1:4000": off unless turned on, since the agent runs
+        commands on this machine (each one asked first)."""
+        return self._flag("agent/enabled")
+
+    @agent_enabled.setter
+    def agent_enabled(self, value: bool) -> None:
+        self._s.setValue("agent/enabled", "true" if value else "false")
+
+    @property
+    def agent_port(self) -> int:
+        """Another port only when 4000 is taken by something else on this machine."""
+        try:
+            return int(self._get("agent/port", str(DEFAULT_PORT)))
+        except ValueError:
+            return DEFAULT_PORT
+
+    @agent_port.setter
+    def agent_port(self, value: int) -> None:
+        self._s.setValue("agent/port", value)
+
+    @property
+    def agent_workspace(self) -> str:
+        return self._get("agent/workspace")
+
+    @agent_workspace.setter
+    def agent_workspace(self, value: str) -> None:
+        self._s.setValue("agent/workspace", value)
+
+    @property
+    def agent_model(self) -> str:
+        return self._get("agent/model", "auto")
+
+    @agent_model.setter
+    def agent_model(self, value: str) -> None:
+        self._s.setValue("agent/model", value)
+
+    @property
+    def agent_base_url(self) -> str:
+        """Where the agent's model calls go when this app hosts no hub."""
+        return self._get("agent/base_url", DEFAULT_HUB_BASE_URL) or DEFAULT_HUB_BASE_URL
+
+    @agent_base_url.setter
+    def agent_base_url(self, value: str) -> None:
+        self._s.setValue("agent/base_url", value)
 
     def _json_list(self, key: str) -> list[str]:
         try:

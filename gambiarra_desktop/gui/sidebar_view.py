@@ -28,6 +28,7 @@ class SidebarView(QWidget):
     gateway_clicked = Signal()
     usage_clicked = Signal()
     terminal_clicked = Signal()
+    agent_clicked = Signal()
     retry_port_clicked = Signal(int)
     add_address_submitted = Signal(str)
 
@@ -86,6 +87,11 @@ class SidebarView(QWidget):
         self.terminal_button.setToolTip("Shells and SSH/Telnet sessions of the hub you host")
         self.terminal_button.clicked.connect(self.terminal_clicked)
         layout.addWidget(self.terminal_button)
+        self.agent_button = QPushButton("Agent: a coding agent you approve")
+        self.agent_button.setToolTip("Chat with a coding agent that asks before each command,"
+                                     " and the agent API for programs on this computer")
+        self.agent_button.clicked.connect(self.agent_clicked)
+        layout.addWidget(self.agent_button)
         layout.addSpacing(12)
 
         layout.addWidget(self._section("HUBS ON YOUR NETWORK"))

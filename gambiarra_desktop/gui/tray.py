@@ -9,6 +9,8 @@ from gambiarra_desktop.gui.resources import icon
 from gambiarra_desktop.usage_text import cost_alert_text
 
 COST_ALERT_TITLE = "Gambiarra: cost alert"
+APPROVAL_TITLE = "Gambiarra: the agent asks"
+APPROVAL_SHOWN_MS = 15000
 
 
 class Tray(QSystemTrayIcon):
@@ -42,3 +44,10 @@ class Tray(QSystemTrayIcon):
         if isinstance(data, dict):
             self.last_message = (COST_ALERT_TITLE, cost_alert_text(data))
             self.showMessage(*self.last_message, QSystemTrayIcon.MessageIcon.Warning, 10000)
+
+    def notify_approval(self, tool: str, what: str) -> None:
+        """The agent waits for a yes (``what``: the command or file): said where it is seen
+        with the window hidden, since nothing runs until someone answers."""
+        self.last_message = (APPROVAL_TITLE, f"{tool}: {what}")
+        self.showMessage(*self.last_message, QSystemTrayIcon.MessageIcon.Information,
+                         APPROVAL_SHOWN_MS)

@@ -1,0 +1,529 @@
+"""Layout of the Agent page: the agent API's switch, the model and workspace, the approval
+cards, the transcript of the app's own chat, the stored "always" rules and the prompt.
+
+Widgets only: ``agent_controller.py`` fills them and calls the core. Every text that comes
+from a model, a command or a client is shown as plain text (never markup), and the folder
+picker is opened with ``open()``, never ``exec()`` (a nested loop would stall the agent and
+the hub sharing this event loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gambiarra_desktop.agent.permissions import Rule
+
+NOTE_TEXT = ("Files the agent reads and command output are sent to whichever machine serves"
+             " the model (in a room: a participant's computer).")
+OFF_TEXT = ("Off. Turn it on to chat with the agent here, or to let programs on this computer"
+            " use it.")
+NO_RULES_TEXT = "No \"always\" rules for this workspace: every tool call asks."
+RULE_ROLE = Qt.ItemDataRole.UserRole + 1
+MAX_BLOCKS = 400
+"""Transcript blocks kept on screen; the oldest go first (a long chat stays light)."""
+CARD_TEXT_LINES = 12
+
+
+def fixed_font() -> QFont:
+    """Commands and diffs line up in columns: a monospaced font keeps them readable."""
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def _plain_label(text: str, name: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # Model, client or command words.
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def _code_box(text: str, max_lines: int = CARD_TEXT_LINES) -> QPlainTextEdit:
+    """Read-only, selectable, monospaced; as tall as its text up to ``max_lines``."""
+    box = QPlainTextEdit(text)
+    box.setReadOnly(True)
+    box.setFont(fixed_font())
+    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    lines = min(max(text.count("\n") + 1, 1), max_lines)
+    box.setFixedHeight(box.fontMetrics().lineSpacing() * lines + 22)
+    return box
+
+
+class ApprovalCard(QFrame):
+    """One tool call waiting for a yes: what exactly, which tool, whose model proposed it,
+    and Allow once / Always allow / Deny. Deny is the default button."""
+
+    answered = Signal(str, str)  # relay id, "once" | "always" | "deny"
+
+    def __init__(self, relay_id: str, heading: str, exact: str, proposed: str, source: str,
+                 rule_words: str, can_always: bool) -> None:
+        super().__init__()
+        self.relay_id = relay_id
+        self.setObjectName("card")
+        self.setAccessibleName(f"Approval: {heading}")
+        layout = QVBoxLayout(self)
+        title = _plain_label(f"The agent asks to {heading}", "sectionTitle")
+        layout.addWidget(title)
+        self.exact = _code_box(exact)
+        self.exact.setAccessibleName("Exactly what would run")
+        layout.addWidget(self.exact)
+        self.proposed = _plain_label(f"{proposed} · asked by {source}", "muted")
+        layout.addWidget(self.proposed)
+        self.rule = _plain_label(rule_words, "hint")
+        layout.addWidget(self.rule)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.deny_button = QPushButton("Deny")
+        self.deny_button.setDefault(True)
+        self.once_button = QPushButton("Allow once")
+        self.always_button = QPushButton("Always allow")
+        self.always_button.setToolTip(rule_words)
+        self.always_button.setEnabled(can_always)
+        for button, choice in ((self.deny_button, "deny"), (self.once_button, "once"),
+                               (self.always_button, "always")):
+            button.clicked.connect(lambda _=False, c=choice: self.answered.emit(relay_id, c))
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+
+
+class ToolBlock(QFrame):
+    """A tool call in the transcript: the tool, the exact input, then its output."""
+
+    def __init__(self, heading: str, exact: str) -> None:
+        super().__init__()
+        self.setObjectName("card")
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        self.heading = _plain_label(heading, "sectionTitle")
+        self.status = _plain_label("", "muted")
+        top.addWidget(self.heading, 1)
+        top.addWidget(self.status)
+        layout.addLayout(top)
+        self.input = _code_box(exact, 8)
+        self.input.setAccessibleName("Tool input")
+        layout.addWidget(self.input)
+        self.output = _code_box("", 14)
+        self.output.setAccessibleName("Tool output")
+        self.output.hide()
+        layout.addWidget(self.output)
+        self.result_label = _plain_label("")
+        self.result_label.hide()
+        layout.addWidget(self.result_label)
+
+    def set_waiting(self) -> None:
+        self.status.setText("waiting for your answer above")
+
+    def set_result(self, kind: str, text: str) -> None:
+        """The output (monospaced), or the denial / error as a line of its own."""
+        if kind == "ok":
+            self.status.setText("done")
+            self.output.setPlainText(text)
+            lines = min(max(text.count("\n") + 1, 1), 14)
+            self.output.setFixedHeight(self.output.fontMetrics().lineSpacing() * lines + 22)
+            self.output.show()
+            return
+        self.status.setText(kind)
+        self.result_label.setObjectName("errorText" if kind == "error" else "muted")
+        self.result_label.setText(text)
+        self.result_label.show()
+
+    def text(self) -> str:
+        heading = self.heading.text()
+        if self.status.text():
+            heading += f" ({self.status.text()})"
+        shown = [heading, self.input.toPlainText()]
+        if self.output.isVisibleTo(self):
+            shown.append(self.output.toPlainText())
+        if self.result_label.isVisibleTo(self):
+            shown.append(self.result_label.text())
+        return "\n".join(shown)
+
+
+class Transcript(QScrollArea):
+    """The app's chat: prompts, streamed text (deltas appended to their message's block),
+    reasoning in a muted style, tool blocks, errors in red. Kept to :data:`MAX_BLOCKS`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setAccessibleName("Agent transcript")
+        inner = QWidget()
+        self._layout = QVBoxLayout(inner)
+        self._layout.addStretch(1)
+        self.setWidget(inner)
+        self._blocks: list[QWidget] = []
+        self._texts: dict[str, QLabel] = {}
+        self._tools: dict[str, ToolBlock] = {}
+        self.placeholder = _plain_label("Ask the agent something below. Each command or file"
+                                        " change waits for your approval.", "hint")
+        self._add(self.placeholder)
+
+    def _add(self, widget: QWidget) -> None:
+        bar = self.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 4
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._blocks.append(widget)
+        while len(self._blocks) > MAX_BLOCKS:
+            old = self._blocks.pop(0)
+            self._forget(old)
+            old.deleteLater()
+        if at_end:
+            self._scroll_to_end()
+
+    def _forget(self, widget: QWidget) -> None:
+        self._texts = {key: label for key, label in self._texts.items() if label is not widget}
+        self._tools = {key: block for key, block in self._tools.items() if block is not widget}
+
+    def _scroll_to_end(self) -> None:
+        QTimer.singleShot(0, lambda: self.verticalScrollBar().setValue(
+            self.verticalScrollBar().maximum()))
+
+    def clear(self) -> None:
+        for widget in self._blocks:
+            widget.deleteLater()
+        self._blocks, self._texts, self._tools = [], {}, {}
+        self.placeholder = _plain_label("New chat.", "hint")
+        self._add(self.placeholder)
+
+    def add_prompt(self, text: str) -> None:
+        label = _plain_label(f"You: {text}")
+        label.setStyleSheet("font-weight: 600;")
+        self._add(label)
+
+    def append_text(self, message_id: str, content: str, *, reasoning: bool) -> None:
+        """A streamed delta: the first one of a message makes its block, the rest append."""
+        key = ("reasoning:" if reasoning else "text:") + message_id
+        label = self._texts.get(key)
+        if label is None:
+            label = _plain_label("", "muted" if reasoning else "")
+            if reasoning:
+                label.setAccessibleName("Reasoning")
+                font = label.font()
+                font.setItalic(True)
+                label.setFont(font)
+            self._texts[key] = label
+            self._add(label)
+        label.setText(label.text() + content)
+
+    def add_tool(self, call_id: str, heading: str, exact: str) -> ToolBlock:
+        block = ToolBlock(heading, exact)
+        self._tools[call_id] = block
+        self._add(block)
+        return block
+
+    def tool(self, call_id: str) -> ToolBlock | None:
+        return self._tools.get(call_id)
+
+    def add_error(self, text: str) -> None:
+        self._add(_plain_label(text, "errorText"))
+
+    def add_note(self, text: str) -> None:
+        self._add(_plain_label(text, "muted"))
+
+    def plain_text(self) -> str:
+        """Everything shown, top to bottom (what a test or a copy would read)."""
+        parts = []
+        for widget in self._blocks:
+            if isinstance(widget, ToolBlock | QLabel):
+                parts.append(widget.text())
+        return "\n".join(parts)
+
+
+class AgentPage(QWidget):
+    enable_toggled = Signal(bool)
+    port_chosen = Signal(int)
+    base_url_edited = Signal(str)
+    models_refresh_clicked = Signal()
+    model_chosen = Signal(str)
+    workspace_edited = Signal(str)
+    prompt_submitted = Signal(str)
+    stop_clicked = Signal()
+    new_chat_clicked = Signal()
+    relay_answered = Signal(str, str)  # relay id, "once" | "always" | "deny"
+    rule_remove_clicked = Signal(object)  # Rule
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("page")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(28, 24, 28, 24)
+        title = QLabel("Agent")
+        title.setObjectName("pageTitle")
+        outer.addWidget(title)
+        self.note = _plain_label(NOTE_TEXT, "hint")
+        self.note.setAccessibleName("Where your files go")
+        outer.addWidget(self.note)
+        self.error = _plain_label("", "errorText")
+        outer.addWidget(self.error)
+        outer.addWidget(self._server_card())
+        outer.addLayout(self._chat_settings())
+        self.approvals_area = self._approvals_area()
+        outer.addWidget(self.approvals_area)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.transcript = Transcript()
+        splitter.addWidget(self.transcript)
+        splitter.addWidget(self._rules_panel())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        outer.addWidget(splitter, 1)
+        outer.addLayout(self._prompt_row())
+        self.folder_dialog: QFileDialog | None = None
+        self.cards: dict[str, ApprovalCard] = {}
+        self._shown_rules: tuple[str, tuple[Rule, ...]] = ("", ())
+        self.set_running(False)
+
+    # --- building --------------------------------------------------------------------
+    def _server_card(self) -> QFrame:
+        card = QFrame()
+        card.setObjectName("card")
+        layout = QVBoxLayout(card)
+        top = QHBoxLayout()
+        self.switch = QPushButton("Agent API on 127.0.0.1:4000")
+        self.switch.setObjectName("switch")
+        self.switch.setCheckable(True)
+        self.switch.setToolTip("Runs the agent in this app; programs on this computer reach"
+                               " it with the token in the file named below")
+        self.switch.toggled.connect(self.enable_toggled)
+        self.state = _plain_label(OFF_TEXT, "muted")
+        self.state.setAccessibleName("Agent API state")
+        top.addWidget(self.switch)
+        top.addWidget(self.state, 1)
+        layout.addLayout(top)
+        self.port_row = QWidget()
+        port_layout = QHBoxLayout(self.port_row)
+        port_layout.setContentsMargins(0, 0, 0, 0)
+        port_layout.addWidget(QLabel("Another port:"))
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(1024, 65535)
+        self.port_spin.setAccessibleName("Port for the agent API")
+        self.port_button = QPushButton("Use this port")
+        self.port_button.clicked.connect(lambda: self.port_chosen.emit(self.port_spin.value()))
+        port_layout.addWidget(self.port_spin)
+        port_layout.addWidget(self.port_button)
+        port_layout.addStretch(1)
+        self.port_row.hide()
+        layout.addWidget(self.port_row)
+        url_row = QHBoxLayout()
+        url_row.addWidget(QLabel("Models from:"))
+        self.base_url = QLineEdit()
+        self.base_url.setAccessibleName("Model server address")
+        self.base_url.setPlaceholderText("http://127.0.0.1:3000/v1")
+        self.base_url.editingFinished.connect(
+            lambda: self.base_url_edited.emit(self.base_url.text().strip()))
+        url_row.addWidget(self.base_url, 1)
+        layout.addLayout(url_row)
+        self.config_hint = _plain_label("", "hint")
+        self.config_hint.hide()
+        layout.addWidget(self.config_hint)
+        return card
+
+    def _chat_settings(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Model:"))
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.setMinimumWidth(200)
+        self.model.setAccessibleName("Model")
+        self.model.addItem("auto")
+        self.model.currentTextChanged.connect(self.model_chosen)
+        row.addWidget(self.model)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("List the models the model server offers")
+        self.refresh_button.clicked.connect(self.models_refresh_clicked)
+        row.addWidget(self.refresh_button)
+        self.model_error = _plain_label("", "errorText")
+        row.addWidget(self.model_error, 1)
+        row.addSpacing(16)
+        row.addWidget(QLabel("Workspace:"))
+        self.workspace = QLineEdit()
+        self.workspace.setAccessibleName("Workspace folder")
+        self.workspace.setPlaceholderText("The folder the agent works in")
+        self.workspace.setMinimumWidth(240)
+        self.workspace.editingFinished.connect(
+            lambda: self.workspace_edited.emit(self.workspace.text().strip()))
+        row.addWidget(self.workspace, 2)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self.browse)
+        row.addWidget(self.browse_button)
+        return row
+
+    def _approvals_area(self) -> QScrollArea:
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setAccessibleName("Waiting for your approval")
+        area.setMaximumHeight(320)
+        inner = QWidget()
+        self.approvals = QVBoxLayout(inner)
+        self.approvals.setContentsMargins(0, 0, 0, 0)
+        self.approvals.addStretch(1)
+        area.setWidget(inner)
+        area.hide()
+        return area
+
+    def _rules_panel(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(8, 0, 0, 0)
+        title = QLabel("ALWAYS ALLOWED HERE")
+        title.setObjectName("sectionTitle")
+        layout.addWidget(title)
+        self.rules_hint = _plain_label(NO_RULES_TEXT, "hint")
+        layout.addWidget(self.rules_hint)
+        self.rules = QListWidget()
+        self.rules.setAccessibleName("Always-allow rules of this workspace")
+        self.rules.setWordWrap(True)
+        self.rules.itemSelectionChanged.connect(self._on_rule_selection)
+        layout.addWidget(self.rules, 1)
+        self.remove_rule_button = QPushButton("Remove")
+        self.remove_rule_button.setToolTip("The next such call asks again")
+        self.remove_rule_button.setEnabled(False)
+        self.remove_rule_button.clicked.connect(self._remove_selected_rule)
+        layout.addWidget(self.remove_rule_button)
+        return panel
+
+    def _prompt_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.prompt = QLineEdit()
+        self.prompt.setAccessibleName("Prompt")
+        self.prompt.setPlaceholderText("Ask the agent, then press Enter")
+        self.prompt.returnPressed.connect(self._submit)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
+        self.send_button.clicked.connect(self._submit)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("danger")
+        self.stop_button.setToolTip("Stop the agent: a running command is killed")
+        self.stop_button.clicked.connect(self.stop_clicked)
+        self.new_button = QPushButton("New chat")
+        self.new_button.clicked.connect(self.new_chat_clicked)
+        self.status = _plain_label("", "muted")
+        row.addWidget(self.prompt, 1)
+        row.addWidget(self.send_button)
+        row.addWidget(self.stop_button)
+        row.addWidget(self.new_button)
+        row.addWidget(self.status)
+        return row
+
+    # --- state -----------------------------------------------------------------------
+    def set_switch(self, on: bool, port: int) -> None:
+        """The state as it is, shown without emitting (nothing was clicked)."""
+        with QSignalBlocker(self.switch):
+            self.switch.setChecked(on)
+        self.switch.setText(f"Agent API on 127.0.0.1:{port}")
+
+    def set_state(self, text: str) -> None:
+        self.state.setText(text)
+
+    def show_port_row(self, suggested: int | None) -> None:
+        self.port_row.setVisible(suggested is not None)
+        if suggested is not None:
+            self.port_spin.setValue(suggested)
+
+    def set_base_url(self, url: str, *, editable: bool, why: str = "") -> None:
+        self.base_url.setText(url)
+        self.base_url.setReadOnly(not editable)
+        self.base_url.setToolTip(why)
+
+    def set_config_hint(self, text: str) -> None:
+        self.config_hint.setText(text)
+        self.config_hint.setVisible(bool(text))
+
+    def set_models(self, models: Sequence[str], current: str) -> None:
+        with QSignalBlocker(self.model):
+            self.model.clear()
+            self.model.addItems(list(models))
+            self.model.setCurrentText(current)
+
+    def set_running(self, running: bool) -> None:
+        self.send_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.new_button.setEnabled(not running)
+        self.status.setText("Working…" if running else "")
+
+    # --- approvals -------------------------------------------------------------------
+    def add_approval(self, card: ApprovalCard) -> None:
+        if card.relay_id in self.cards:
+            return
+        card.answered.connect(self.relay_answered)
+        self.cards[card.relay_id] = card
+        self.approvals.insertWidget(self.approvals.count() - 1, card)
+        self.approvals_area.show()
+
+    def remove_approval(self, relay_id: str) -> None:
+        card = self.cards.pop(relay_id, None)
+        if card is not None:
+            card.hide()
+            card.deleteLater()
+        self.approvals_area.setVisible(bool(self.cards))
+
+    # --- rules -----------------------------------------------------------------------
+    def set_rules(self, workspace: str, rules: Sequence[tuple[Rule, float]]) -> None:
+        """Rebuilt only when changed, so a row about to be clicked does not move."""
+        shown = (workspace, tuple(rule for rule, _ in rules))
+        if shown == self._shown_rules:
+            return
+        self._shown_rules = shown
+        self.rules.clear()
+        for rule, created in rules:
+            when = datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M")
+            item = QListWidgetItem(f"{rule.tool}: {rule.words} (since {when})")
+            item.setData(RULE_ROLE, rule)
+            item.setToolTip(rule.words)
+            self.rules.addItem(item)
+        self.rules_hint.setText(NO_RULES_TEXT if workspace else
+                                "Choose a workspace to see its rules.")
+        self.rules_hint.setVisible(not rules)
+        self.remove_rule_button.setEnabled(False)
+
+    def rule_texts(self) -> list[str]:
+        return [self.rules.item(row).text() for row in range(self.rules.count())]
+
+    def _on_rule_selection(self) -> None:
+        self.remove_rule_button.setEnabled(bool(self.rules.selectedItems()))
+
+    def _remove_selected_rule(self) -> None:
+        for item in self.rules.selectedItems():
+            self.rule_remove_clicked.emit(item.data(RULE_ROLE))
+
+    # --- actions ---------------------------------------------------------------------
+    def _submit(self) -> None:
+        text = self.prompt.text().strip()
+        if text and self.send_button.isEnabled():
+            self.prompt_submitted.emit(text)
+
+    def browse(self) -> None:
+        dialog = QFileDialog(self, "The agent's workspace", self.workspace.text())
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.fileSelected.connect(self._folder_chosen)
+        self.folder_dialog = dialog
+        dialog.open()
+
+    def _folder_chosen(self, folder: str) -> None:
+        self.folder_dialog = None
+        if folder:
+            self.workspace.setText(folder)
+            self.workspace_edited.emit(folder)
