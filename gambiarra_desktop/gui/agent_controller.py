@@ -389,7 +389,7 @@ class AgentController(QObject):
         source = ("this page's chat" if request.session_id in self.session_ids
                   else "a program using the agent API")
         card = ApprovalCard(
-            request.relay_id, agent_text.tool_heading(request.tool),
+            request.relay_id, agent_text.ask_heading(request.tool),
             agent_text.call_text(request.tool, request.params),
             agent_text.proposed_by(request.proposed_by, server.service.config.base_url),
             source, agent_text.rule_text(request.tool, request.rule), request.rule is not None)

@@ -50,6 +50,12 @@ def tool_heading(tool: str) -> str:
     return f"{tool}: {words}" if words else tool
 
 
+def ask_heading(tool: str) -> str:
+    """An approval card's title: "run a command (bash)"."""
+    words = TOOL_WORDS.get(tool)
+    return f"{words} ({tool})" if words else f"use the tool {tool}"
+
+
 def proposed_by(who: str | None, base_url: str) -> str:
     """Whose model asked: a room participant's machine, or the model server itself."""
     return f"Proposed by {who}" if who else f"Proposed by the model at {base_url}"

@@ -43,6 +43,9 @@ RULE_ROLE = Qt.ItemDataRole.UserRole + 1
 MAX_BLOCKS = 400
 """Transcript blocks kept on screen; the oldest go first (a long chat stays light)."""
 CARD_TEXT_LINES = 12
+BOX_CHROME_PX = 28
+APPROVALS_MAX_PX = 420
+"""A text box's frame, document margin and stylesheet padding around its lines."""
 
 
 def fixed_font() -> QFont:
@@ -66,9 +69,16 @@ def _code_box(text: str, max_lines: int = CARD_TEXT_LINES) -> QPlainTextEdit:
     box.setReadOnly(True)
     box.setFont(fixed_font())
     box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-    lines = min(max(text.count("\n") + 1, 1), max_lines)
-    box.setFixedHeight(box.fontMetrics().lineSpacing() * lines + 22)
+    fit_lines(box, text, max_lines)
     return box
+
+
+def fit_lines(box: QPlainTextEdit, text: str, max_lines: int) -> None:
+    """Tall enough for ``text``, at most ``max_lines``. Longer or wrapped text scrolls
+    inside the box, with a scroll bar that says so: an approval never hides the tail of a
+    command without a sign."""
+    lines = min(text.count("\n") + 1, max_lines)  # A last "\\n" is a block too.
+    box.setFixedHeight((box.fontMetrics().lineSpacing() + 1) * lines + BOX_CHROME_PX)
 
 
 class ApprovalCard(QFrame):
@@ -84,8 +94,10 @@ class ApprovalCard(QFrame):
         self.setObjectName("card")
         self.setAccessibleName(f"Approval: {heading}")
         layout = QVBoxLayout(self)
+        top = QHBoxLayout()  # The buttons first in reading order, never scrolled away.
         title = _plain_label(f"The agent asks to {heading}", "sectionTitle")
-        layout.addWidget(title)
+        top.addWidget(title, 1)
+        layout.addLayout(top)
         self.exact = _code_box(exact)
         self.exact.setAccessibleName("Exactly what would run")
         layout.addWidget(self.exact)
@@ -93,8 +105,6 @@ class ApprovalCard(QFrame):
         layout.addWidget(self.proposed)
         self.rule = _plain_label(rule_words, "hint")
         layout.addWidget(self.rule)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
         self.deny_button = QPushButton("Deny")
         self.deny_button.setDefault(True)
         self.once_button = QPushButton("Allow once")
@@ -104,8 +114,7 @@ class ApprovalCard(QFrame):
         for button, choice in ((self.deny_button, "deny"), (self.once_button, "once"),
                                (self.always_button, "always")):
             button.clicked.connect(lambda _=False, c=choice: self.answered.emit(relay_id, c))
-            buttons.addWidget(button)
-        layout.addLayout(buttons)
+            top.addWidget(button)
 
 
 class ToolBlock(QFrame):
@@ -118,6 +127,7 @@ class ToolBlock(QFrame):
         top = QHBoxLayout()
         self.heading = _plain_label(heading, "sectionTitle")
         self.status = _plain_label("", "muted")
+        self.status.setWordWrap(False)
         top.addWidget(self.heading, 1)
         top.addWidget(self.status)
         layout.addLayout(top)
@@ -133,15 +143,14 @@ class ToolBlock(QFrame):
         layout.addWidget(self.result_label)
 
     def set_waiting(self) -> None:
-        self.status.setText("waiting for your answer above")
+        self.status.setText("waiting for your answer")
 
     def set_result(self, kind: str, text: str) -> None:
         """The output (monospaced), or the denial / error as a line of its own."""
         if kind == "ok":
             self.status.setText("done")
             self.output.setPlainText(text)
-            lines = min(max(text.count("\n") + 1, 1), 14)
-            self.output.setFixedHeight(self.output.fontMetrics().lineSpacing() * lines + 22)
+            fit_lines(self.output, text, 14)
             self.output.show()
             return
         self.status.setText(kind)
@@ -374,7 +383,6 @@ class AgentPage(QWidget):
         area = QScrollArea()
         area.setWidgetResizable(True)
         area.setAccessibleName("Waiting for your approval")
-        area.setMaximumHeight(320)
         inner = QWidget()
         self.approvals = QVBoxLayout(inner)
         self.approvals.setContentsMargins(0, 0, 0, 0)
@@ -420,6 +428,7 @@ class AgentPage(QWidget):
         self.new_button = QPushButton("New chat")
         self.new_button.clicked.connect(self.new_chat_clicked)
         self.status = _plain_label("", "muted")
+        self.status.setWordWrap(False)
         row.addWidget(self.prompt, 1)
         row.addWidget(self.send_button)
         row.addWidget(self.stop_button)
@@ -470,14 +479,24 @@ class AgentPage(QWidget):
         card.answered.connect(self.relay_answered)
         self.cards[card.relay_id] = card
         self.approvals.insertWidget(self.approvals.count() - 1, card)
-        self.approvals_area.show()
+        self._fit_approvals()
+
+    def _fit_approvals(self) -> None:
+        """As tall as the cards (a diff is seen whole), at most :data:`APPROVALS_MAX_PX`:
+        more cards scroll, and the transcript keeps its room."""
+        self.approvals_area.setVisible(bool(self.cards))
+        inner = self.approvals_area.widget()
+        if self.cards and inner is not None:
+            wanted = inner.sizeHint().height() + 4
+            self.approvals_area.setFixedHeight(min(wanted, APPROVALS_MAX_PX))
 
     def remove_approval(self, relay_id: str) -> None:
         card = self.cards.pop(relay_id, None)
         if card is not None:
+            self.approvals.removeWidget(card)
             card.hide()
             card.deleteLater()
-        self.approvals_area.setVisible(bool(self.cards))
+        self._fit_approvals()
 
     # --- rules -----------------------------------------------------------------------
     def set_rules(self, workspace: str, rules: Sequence[tuple[Rule, float]]) -> None:

@@ -19,7 +19,13 @@ from pytestqt.qtbot import QtBot
 from gambiarra_desktop.agent.server import AgentServer
 from gambiarra_desktop.devtools.scripted_model import ScriptedCall, ScriptedModel, ScriptedReply
 from gambiarra_desktop.gui.agent_controller import PORT_BUSY
-from gambiarra_desktop.gui.agent_view import NOTE_TEXT, OFF_TEXT, AgentPage, ApprovalCard
+from gambiarra_desktop.gui.agent_view import (
+    NOTE_TEXT,
+    OFF_TEXT,
+    AgentPage,
+    ApprovalCard,
+    fixed_font,
+)
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.tray import APPROVAL_TITLE, Tray
 from tests.gui.conftest import eventually, finish
@@ -112,7 +118,7 @@ async def test_allow_once_runs_the_exact_command_and_the_tray_says_so(
     card = await one_card(page)
     assert card.exact.toPlainText() == "echo hi"
     assert card.exact.isReadOnly()
-    assert "bash" in card.accessibleName()
+    assert card.accessibleName() == "Approval: run a command (bash)"
     assert "Proposed by alice" in card.proposed.text()
     assert "this page's chat" in card.proposed.text()
     assert card.always_button.isEnabled()
@@ -399,3 +405,59 @@ async def test_quitting_stops_the_chat_and_the_server(
     with socket.socket() as again:  # The site is closed.
         again.bind(("127.0.0.1", port))
     assert not (workspace / "late").exists()
+
+
+async def test_a_patch_card_shows_the_exact_diff_and_its_rule(
+        qtbot: QtBot, window: MainWindow, workspace: Path, models: list[ScriptedModel]
+) -> None:
+    diff = "--- a/notes.txt\n+++ b/notes.txt\n@@ -1 +1 @@\n-old\n+new\n"
+    model = await scripted(
+        ScriptedReply(calls=(ScriptedCall("patch", {"patch": diff}, "p1"),)),
+        ScriptedReply(text="left as is"))
+    models.append(model)
+    (workspace / "notes.txt").write_text("old\n")
+    await agent_on(qtbot, window, model.url, workspace)
+    page = window.agent_page
+    send(qtbot, page, "change the notes")
+
+    card = await one_card(page)
+    assert card.exact.toPlainText() == diff
+    assert card.exact.font().family() == fixed_font().family()  # Columns line up.
+    assert card.accessibleName() == "Approval: change files (patch)"
+    assert card.rule.text() == "Always allow = always patch exactly: notes.txt"
+    click(qtbot, card.deny_button)
+    await eventually(lambda: "left as is" in transcript(page))
+    assert (workspace / "notes.txt").read_text() == "old\n"
+    await finish(window)
+
+
+async def test_a_hosted_hub_serves_the_models_and_an_idle_agent_follows_it(
+        qtbot: QtBot, window: MainWindow, workspace: Path, models: list[ScriptedModel]
+) -> None:
+    model = await scripted()
+    models.append(model)
+    first = await agent_on(qtbot, window, model.url, workspace)
+    page = window.agent_page
+    assert first.service.config.base_url == model.url and not page.base_url.isReadOnly()
+
+    # When this app hosts a hub, the agent (idle) is restarted on the hub's gateway
+    click(qtbot, window.sidebar.host_button)
+    await eventually(lambda: window.host.hosted is not None)
+    hosted = window.host.hosted
+    assert hosted is not None
+    hub_url = f"{hosted.server.url}/v1"
+    await eventually(lambda: window.agent.server not in (None, first))
+    server = window.agent.server
+    assert server is not None and server.service.config.base_url == hub_url
+    assert page.base_url.text() == hub_url and page.base_url.isReadOnly()
+    await eventually(lambda: hub_url in page.state.text())
+
+    # And when it stops hosting, the address from the settings is back
+    await eventually(lambda: window.sidebar.host_button.isEnabled())
+    click(qtbot, window.sidebar.host_button)
+    await eventually(lambda: window.host.hosted is None)
+    await eventually(lambda: window.agent.server not in (None, server))
+    again = window.agent.server
+    assert again is not None and again.service.config.base_url == model.url
+    assert page.base_url.text() == model.url and not page.base_url.isReadOnly()
+    await finish(window)
