@@ -9,8 +9,6 @@ one whose stream went away is settled as denied too: nothing waits forever.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +16,7 @@ from typing import Any
 
 from gambiarra_desktop.agent.errors import RelayNotFoundError
 from gambiarra_desktop.agent.permissions import Rule
-
-log = logging.getLogger(__name__)
+from gambiarra_desktop.approval_desk import Desk
 
 MAX_PENDING = 64
 TIMED_OUT = "timed out"
@@ -54,9 +51,11 @@ Settled = Callable[[str, RelayAnswer], None]
 
 class RelayDesk:
     def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        self._pending: dict[str, tuple[PermissionRequest, asyncio.Future[RelayAnswer]]] = {}
-        self._listeners: list[tuple[Asked, Settled]] = []
+        self._desk: Desk[PermissionRequest, RelayAnswer] = Desk(timeout_s, MAX_PENDING)
+
+    @property
+    def timeout_s(self) -> float:
+        return self._desk.timeout_s
 
     @staticmethod
     def new_id() -> str:
@@ -64,53 +63,22 @@ class RelayDesk:
 
     def subscribe(self, on_asked: Asked, on_settled: Settled) -> Callable[[], None]:
         """Tell the app about every relay; those already waiting are told at once."""
-        pair = (on_asked, on_settled)
-        self._listeners.append(pair)
-        for request, _ in list(self._pending.values()):
-            _call(on_asked, request)
-        return lambda: self._listeners.remove(pair) if pair in self._listeners else None
+        return self._desk.listen(on_asked, on_settled)
 
     def pending(self) -> list[PermissionRequest]:
-        return [request for request, _ in self._pending.values()]
+        return self._desk.pending()
 
     async def ask(self, request: PermissionRequest) -> RelayAnswer:
         """The first answer, or a denial on timeout, a full desk or cancellation."""
-        if len(self._pending) >= MAX_PENDING:
-            return RelayAnswer(False, reason="too many permission requests are waiting")
-        future: asyncio.Future[RelayAnswer] = asyncio.get_running_loop().create_future()
-        self._pending[request.relay_id] = (request, future)  # Checked and taken, no await.
-        for on_asked, _ in list(self._listeners):
-            _call(on_asked, request)
-        answer = RelayAnswer(False, reason=STREAM_CLOSED)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                answer = await asyncio.shield(future)
-        except TimeoutError:
-            answer = RelayAnswer(False, reason=TIMED_OUT)
-        finally:
-            self._settle(request.relay_id, answer)
-        return answer
+        return await self._desk.wait(
+            request.relay_id, request, timed_out=RelayAnswer(False, reason=TIMED_OUT),
+            full=RelayAnswer(False, reason="too many permission requests are waiting"),
+            gone=RelayAnswer(False, reason=STREAM_CLOSED))
 
     def answer(self, relay_id: str, answer: RelayAnswer, session_id: str | None = None) -> None:
         """Settle a waiting relay. ``session_id`` (an HTTP client's) must be the relay's own:
         one session cannot answer another's. Raises :class:`RelayNotFoundError`."""
-        entry = self._pending.get(relay_id)
-        if entry is None or (session_id is not None and entry[0].session_id != session_id):
+        request = self._desk.waiting(relay_id)
+        if request is None or (session_id is not None and request.session_id != session_id):
             raise RelayNotFoundError
-        self._settle(relay_id, answer)
-
-    def _settle(self, relay_id: str, answer: RelayAnswer) -> None:
-        entry = self._pending.pop(relay_id, None)
-        if entry is None:
-            return
-        if not entry[1].done():
-            entry[1].set_result(answer)
-        for _, on_settled in list(self._listeners):
-            _call(on_settled, relay_id, answer)
-
-
-def _call(listener: Callable[..., None], *arguments: object) -> None:
-    try:
-        listener(*arguments)
-    except Exception:  # A broken window must not leave a tool call waiting.
-        log.exception("relay listener failed")
+        self._desk.settle(relay_id, answer)
