@@ -77,7 +77,7 @@ def fit_lines(box: QPlainTextEdit, text: str, max_lines: int) -> None:
     """Tall enough for ``text``, at most ``max_lines``. Longer or wrapped text scrolls
     inside the box, with a scroll bar that says so: an approval never hides the tail of a
     command without a sign."""
-    lines = min(text.count("\n") + 1, max_lines)  # A last "\\n" is a block too.
+    lines = min(text.count("\n") + 1, max_lines)  # A last newline is a block too.
     box.setFixedHeight((box.fontMetrics().lineSpacing() + 1) * lines + BOX_CHROME_PX)
 
 

@@ -49,7 +49,7 @@ from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.gui.terminal_controller import TerminalController
 from gambiarra_desktop.gui.terminal_view import TerminalPage
 from gambiarra_desktop.gui.theme import ThemeMode, apply_theme
-from gambiarra_desktop.gui.tray import Tray
+from gambiarra_desktop.gui.tray import APPROVAL_TITLE, Tray
 from gambiarra_desktop.gui.usage_controller import UsageController
 from gambiarra_desktop.gui.usage_view import UsagePage
 from gambiarra_desktop.hub.keys import BUS
@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
             self.tray.quit_action.triggered.connect(self.quit_requested.set)
             self.tray.share_action.toggled.connect(self.room_page.share.share_switch.setChecked)
             self.tray.activated.connect(self._on_tray_activated)
+            self.tray.messageClicked.connect(self._on_tray_message_clicked)
             self.tray.show()
         self.bridge.cost_alert.connect(self._on_cost_alert)
         self._apply_theme(self.settings.theme)  # type: ignore[arg-type]
@@ -293,6 +294,13 @@ class MainWindow(QMainWindow):
     def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
             self.bring_back()
+
+    def _on_tray_message_clicked(self) -> None:
+        """A click on "the agent asks" opens the page with its card."""
+        self.bring_back()
+        if self.tray is not None and self.tray.last_message is not None \
+                and self.tray.last_message[0] == APPROVAL_TITLE:
+            self.show_agent()
 
     def bring_back(self) -> None:
         self.showNormal()

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
@@ -27,6 +27,7 @@ from gambiarra_desktop.gui.agent_view import (
     fixed_font,
 )
 from gambiarra_desktop.gui.main_window import MainWindow
+from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.tray import APPROVAL_TITLE, Tray
 from tests.gui.conftest import eventually, finish
 from tests.sse_client import SseReader
@@ -144,6 +145,11 @@ async def test_allow_once_runs_the_exact_command_and_the_tray_says_so(
     assert server.service.rules.rules(workspace) == []
     # The model got the output, tied to its call
     assert '"stdout": "hi\\n"' in model.requests[1]["messages"][-1]["content"]
+    # A click on the tray's message brings the window back on this page
+    window.show_terminal()
+    tray.messageClicked.connect(window._on_tray_message_clicked)
+    tray.messageClicked.emit()
+    assert window.stack.currentWidget() is page
     window.tray = None
     await finish(window)
 
@@ -461,3 +467,33 @@ async def test_a_hosted_hub_serves_the_models_and_an_idle_agent_follows_it(
     assert again is not None and again.service.config.base_url == model.url
     assert page.base_url.text() == model.url and not page.base_url.isReadOnly()
     await finish(window)
+
+
+async def test_the_switch_is_remembered_and_the_agent_comes_back_on_at_start(
+        qtbot: QtBot, window: MainWindow, workspace: Path, models: list[ScriptedModel],
+        tmp_path: Path) -> None:
+    model = await scripted()
+    models.append(model)
+    await agent_on(qtbot, window, model.url, workspace)
+    await finish(window)  # Quit with the agent on.
+    window.settings.sync()
+
+    # Given the settings file of that run: a new window starts the agent by itself
+    stored = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    assert stored.agent_enabled and stored.agent_workspace == str(workspace)
+    assert stored.agent_base_url == model.url
+    again = MainWindow(window.config, stored)
+    try:
+        await again.start()
+        await eventually(lambda: again.agent.server is not None)
+        server = again.agent.server
+        assert server is not None
+        assert server.service.config.workspace == workspace
+        assert server.service.config.base_url == model.url
+        assert again.agent_page.switch.isChecked()
+        assert again.agent_page.workspace.text() == str(workspace)
+    finally:
+        await finish(again)
+        again.close()
+        again.deleteLater()
+    assert again.agent.server is None
