@@ -39,7 +39,8 @@ from gambiarra_desktop.agent.service import AgentSession
 from gambiarra_desktop.agent.workspace import Workspace
 from gambiarra_desktop.discovery.hosting import HostedHub
 from gambiarra_desktop.gui import agent_text
-from gambiarra_desktop.gui.agent_view import OFF_TEXT, AgentPage, ApprovalCard
+from gambiarra_desktop.gui.agent_view import OFF_TEXT, AgentPage
+from gambiarra_desktop.gui.agent_widgets import ApprovalCard
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot

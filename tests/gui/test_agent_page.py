@@ -19,13 +19,8 @@ from pytestqt.qtbot import QtBot
 from gambiarra_desktop.agent.server import AgentServer
 from gambiarra_desktop.devtools.scripted_model import ScriptedCall, ScriptedModel, ScriptedReply
 from gambiarra_desktop.gui.agent_controller import PORT_BUSY
-from gambiarra_desktop.gui.agent_view import (
-    NOTE_TEXT,
-    OFF_TEXT,
-    AgentPage,
-    ApprovalCard,
-    fixed_font,
-)
+from gambiarra_desktop.gui.agent_view import NOTE_TEXT, OFF_TEXT, AgentPage
+from gambiarra_desktop.gui.agent_widgets import ApprovalCard, fixed_font
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.tray import APPROVAL_TITLE, Tray
