@@ -3,6 +3,7 @@ client that goes away taking its running command with it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -180,3 +181,10 @@ async def test_read_splits_lines_as_diff_tools_do(jail: ToolContext) -> None:
     diff = "--- a/odd.txt\n+++ b/odd.txt\n@@ -2 +2 @@\n-two\n+2\n"
     await patch({"patch": diff}, jail)
     assert odd.read_bytes() == b"one\x0cstill one\rand more\n2\n"
+
+
+async def test_a_fifo_is_refused_without_waiting_for_a_writer(jail: ToolContext) -> None:
+    os.mkfifo(jail.workspace.root / "pipe")
+    async with asyncio.timeout(5):
+        with pytest.raises(ToolError, match="not a regular file"):
+            await read({"filePath": "pipe"}, jail)

@@ -46,7 +46,9 @@ class Workspace:
     def read_bytes(self, path: Path, limit: int) -> tuple[bytes, int]:
         """At most ``limit`` bytes of a resolved regular file, and its whole size. The file
         opened must still be the one :meth:`resolve` checked."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
+        # it is refused below as not a regular file (regular files ignore the flag).
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             descriptor = os.open(path, flags)
         except FileNotFoundError as exc:
