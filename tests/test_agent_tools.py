@@ -188,3 +188,18 @@ async def test_a_fifo_is_refused_without_waiting_for_a_writer(jail: ToolContext)
     async with asyncio.timeout(5):
         with pytest.raises(ToolError, match="not a regular file"):
             await read({"filePath": "pipe"}, jail)
+
+
+async def test_a_client_that_stops_reading_loses_its_session(make_agent: AgentFactory) -> None:
+    kit = await make_agent([ScriptedReply(text="x" * 4_000_000)], write_timeout_s=0.5)
+    kit.model.split_every = 4096
+    reader, writer = await asyncio.open_connection("127.0.0.1", kit.server.port)
+    body = b'{"model": "scripted", "messages": [{"role": "user", "content": "talk"}]}'
+    writer.write(b"POST /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + kit.server.token.encode() +
+                 b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    await eventually(lambda: kit.server.service.session_count() == 1, within_s=5)
+    # Never read: the socket buffers fill, and the server gives up on this client.
+    await eventually(lambda: kit.server.service.session_count() == 0, within_s=15)
+    writer.close()

@@ -35,6 +35,9 @@ class AgentConfig:
     """Sent to ``base_url`` (a hub API key, or a room password) when set."""
     relay_timeout_s: float = RELAY_TIMEOUT_S
     heartbeat_s: float = HEARTBEAT_S
+    write_timeout_s: float = 60.0
+    """A client that stops reading for this long is gone: its session (one of a few slots)
+    is freed rather than held by a full socket buffer."""
     default_max_iterations: int = DEFAULT_MAX_ITERATIONS
     max_sessions: int = MAX_SESSIONS
     model_timeout_s: float = MODEL_TIMEOUT_S

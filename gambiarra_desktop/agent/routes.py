@@ -74,6 +74,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
     response = web.StreamResponse(headers=STREAM_HEADERS)
     task = asyncio.create_task(run(), name=f"agent {session.id}")
+    event: AgentEvent | bytes | None
     try:
         await response.prepare(request)
         while True:
@@ -81,11 +82,17 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 async with asyncio.timeout(service.config.heartbeat_s):
                     event = await queue.get()
             except TimeoutError:
-                await response.write(HEARTBEAT)
-                continue
+                event = HEARTBEAT
             if event is None:
                 break
-            await response.write(events.sse_frame(event))
+            async with asyncio.timeout(service.config.write_timeout_s):
+                await response.write(event if isinstance(event, bytes)
+                                     else events.sse_frame(event))
+    except TimeoutError:
+        log.info("agent session %s: the client stopped reading; ending it", session.id)
+        if request.transport is not None:
+            request.transport.abort()  # Nothing more can be written to it anyway.
+        return response
     finally:  # The client went away (or the run ended): nothing of the run may live on.
         if not task.done():
             task.cancel()
