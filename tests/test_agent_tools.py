@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from pathlib import Path
 
 import psutil
@@ -191,9 +192,12 @@ async def test_a_fifo_is_refused_without_waiting_for_a_writer(jail: ToolContext)
 
 
 async def test_a_client_that_stops_reading_loses_its_session(make_agent: AgentFactory) -> None:
-    kit = await make_agent([ScriptedReply(text="x" * 4_000_000)], write_timeout_s=0.5)
+    kit = await make_agent([ScriptedReply(text="x" * 7_000_000)], write_timeout_s=0.5)
     kit.model.split_every = 4096
-    reader, writer = await asyncio.open_connection("127.0.0.1", kit.server.port)
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # No autotuned megabytes.
+    client.connect(("127.0.0.1", kit.server.port))
+    reader, writer = await asyncio.open_connection(sock=client)
     body = b'{"model": "scripted", "messages": [{"role": "user", "content": "talk"}]}'
     writer.write(b"POST /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Authorization: Bearer " + kit.server.token.encode() +

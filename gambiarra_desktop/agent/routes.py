@@ -63,14 +63,23 @@ async def chat(request: web.Request) -> web.StreamResponse:
     session = service.open_session(request.remote or "")
     queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue(MAX_QUEUED_EVENTS)
 
+    reading = True
+
+    async def emit(event: AgentEvent) -> None:
+        """Once the client is gone, events are dropped: the run's cleanup (``harness_end``
+        in a ``finally``) must not wait forever on a full queue nobody empties."""
+        if reading:
+            await queue.put(event)
+
     async def run() -> None:
         try:
-            await service.run(session, plan, queue.put)
+            await service.run(session, plan, emit)
         except Exception:
             log.exception("agent session %s failed", session.id)
             await queue.put(events.error("the agent stopped on an internal error"))
-        finally:
-            await queue.put(None)
+        finally:  # No await here: a cancelled run must end even with the queue full.
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
 
     response = web.StreamResponse(headers=STREAM_HEADERS)
     task = asyncio.create_task(run(), name=f"agent {session.id}")
@@ -82,6 +91,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 async with asyncio.timeout(service.config.heartbeat_s):
                     event = await queue.get()
             except TimeoutError:
+                if task.done() and queue.empty():
+                    break  # Its end marker found the queue full: nothing more will come.
                 event = HEARTBEAT
             if event is None:
                 break
@@ -94,6 +105,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
             request.transport.abort()  # Nothing more can be written to it anyway.
         return response
     finally:  # The client went away (or the run ended): nothing of the run may live on.
+        reading = False
         if not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
