@@ -1,10 +1,12 @@
 """Security review of the agent API (issue 13): the running server attacked for real, on
 127.0.0.1 only.
 
-Tests marked ``xfail(strict=True)`` are problems found by the review: each fails on the
-code as it is and names the fix in its reason, so the file stays green until the fix lands
-(then the strict xfail turns red and the marker is removed). The passing tests pin
-refusals the existing agent tests did not cover (raw HTTP the aiohttp client cannot send).
+Each numbered section is a problem the review found and that is now fixed (its test
+failed before the fix): rules that shared a key across shell quoting, a NaN timeout past
+the cap, a patch written through a planted temporary name, the site without the hub's
+connection guard, a FIFO read that hung, a client leaving with a full event queue. The
+rest pin refusals the other agent tests do not cover (raw HTTP the aiohttp client cannot
+send).
 """
 
 from __future__ import annotations
@@ -72,15 +74,8 @@ QUOTED_VERSUS_EXPANDED = [
     ("cat '~/.ssh/id_rsa'", "cat ~/.ssh/id_rsa"),  # Tilde: outside the workspace.
     ("'GIT_DIR=/tmp/x' git status", "GIT_DIR=/tmp/x git status"),  # An env-var prefix.
 ]
-RULE_ARGV_REASON = (
-    "permissions.plain_argv keys a rule on the argv AFTER quote removal but BEFORE the"
-    " shell's expansions: a quoted word and the same word unquoted (glob, ~, NAME=value"
-    " prefix) share one rule, so 'always' on rm -f '*' also allows rm -f *. Fix: never"
-    " make a rule of a command with * ? [ ~ or a leading NAME= word (or keep the quoting"
-    " in the key)")
 
 
-@pytest.mark.xfail(strict=True, reason=RULE_ARGV_REASON)
 @pytest.mark.parametrize(("approved", "later"), QUOTED_VERSUS_EXPANDED)
 def test_a_quoted_word_and_its_expansion_never_share_a_rule(
         tmp_path: Path, approved: str, later: str) -> None:
@@ -89,7 +84,6 @@ def test_a_quoted_word_and_its_expansion_never_share_a_rule(
     assert rule is None or rule != rule_for("bash", {"command": later}, workspace)
 
 
-@pytest.mark.xfail(strict=True, reason=RULE_ARGV_REASON)
 async def test_always_allowing_rm_of_a_file_named_star_does_not_allow_rm_star(
         make_agent: AgentFactory) -> None:
     kit = await make_agent([
@@ -115,11 +109,6 @@ async def test_always_allowing_rm_of_a_file_named_star_does_not_allow_rm_star(
 
 # --- 2. The command time cap ---------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tools/bash.py:31 accepts a NaN timeout (the model's JSON arguments are read with"
-    " json.loads, which takes NaN); min(nan, cap) is nan and runner.run_command's clamp"
-    " keeps it, so the command runs past the server's cap. Fix: require"
-    " math.isfinite(timeout) in bash.py and clamp non-finite values in run_command"))
 async def test_a_nan_timeout_cannot_lift_the_command_time_cap(
         make_agent: AgentFactory) -> None:
     kit = await make_agent([
@@ -165,13 +154,6 @@ async def test_reading_a_fifo_is_refused_without_hanging(make_agent: AgentFactor
 
 # --- 4. Patch writes through a planted symlink ---------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tools/patch.py:99-100 writes the new content to a PREDICTABLE temporary name"
-    " (.<name>.agent-<pid>.tmp) opened with O_CREAT|O_TRUNC but without O_EXCL or"
-    " O_NOFOLLOW: a symlink planted under that name (a cloned repository, an earlier"
-    " command) makes the patch write a file outside the workspace, and the rename then"
-    " leaves the workspace file a link to it. Fix: tempfile.mkstemp(dir=path.parent) or"
-    " os.open(..., O_CREAT | O_EXCL | O_NOFOLLOW) with a random suffix"))
 async def test_a_patch_never_writes_through_a_planted_symlink(
         make_agent: AgentFactory, tmp_path: Path) -> None:
     diff = "--- a/app.txt\n+++ b/app.txt\n@@ -1 +1 @@\n-one\n+two\n"
@@ -194,18 +176,8 @@ async def test_a_patch_never_writes_through_a_planted_symlink(
 
 # --- 5. Connection-level limits the hub has and the agent site lacks ----------------------
 
-SITE_REASON = (
-    "server.py:63 runs the agent on a plain web.AppRunner, without the hub's"
-    " GuardedAppRunner/ConnectionGate (hub/api/connections.py): no connection cap, no"
-    " request-head deadline (a connection that dribbles its head is kept ~1 h), compressed"
-    " bodies inflated (auto_decompress) and malformed HTTP answered in text with a logged"
-    " traceback. Any local user's program, before any token check, can pin the process's"
-    " descriptors (in the desktop app the hub's too). Fix: start it with"
-    " GuardedAppRunner(app, ConnectionGate(...), header_timeout_s, auto_decompress=False)"
-    " and refuse Content-Encoding in the guard (body_checks.encoding_refusal)")
 
 
-@pytest.mark.xfail(strict=True, reason=SITE_REASON)
 async def test_a_connection_that_dribbles_its_request_head_is_closed(
         make_agent: AgentFactory) -> None:
     kit = await make_agent([])
@@ -222,7 +194,6 @@ async def test_a_connection_that_dribbles_its_request_head_is_closed(
         writer.close()
 
 
-@pytest.mark.xfail(strict=True, reason=SITE_REASON)
 async def test_a_compressed_body_is_refused_not_inflated(make_agent: AgentFactory) -> None:
     kit = await make_agent([ScriptedReply(text="never")])
     body = gzip.compress(b'{"model": "scripted", "messages": [{"role": "user",'

@@ -34,8 +34,8 @@ class AgentUnauthorizedError(AgentError):
 class AgentNeedsJsonError(AgentError):
     """A body that is not ``application/json`` (415): HTML forms cannot send JSON."""
 
-    def __init__(self) -> None:
-        super().__init__("Content-Type must be application/json")
+    def __init__(self, message: str = "Content-Type must be application/json") -> None:
+        super().__init__(message)
 
 
 class InvalidAgentRequestError(AgentError):

@@ -6,7 +6,8 @@ page. Checked on every request, in this order (security rule 2):
 2. No browser markers (``Origin``, ``Sec-Fetch-*``) (403): web pages may not run commands.
 3. ``Host`` is a loopback name (403): defeats DNS rebinding.
 4. ``Authorization: Bearer <agent token>`` (401).
-5. A ``POST`` body is ``application/json`` (415): an HTML form cannot send that.
+5. A ``POST`` body is ``application/json`` (415): an HTML form cannot send that; and not
+   compressed (415): it is never inflated.
 
 No response carries CORS headers, and a preflight is answered 403, so a browser never lets
 a page read anything from here.
@@ -22,6 +23,7 @@ from gambiarra_desktop.agent.errors import (
     AgentUnauthorizedError,
 )
 from gambiarra_desktop.agent.token import TokenCheck
+from gambiarra_desktop.hub.api import body_checks
 from gambiarra_desktop.hub.api.bearer import bearer_value
 from gambiarra_desktop.local_callers import from_a_browser, is_loopback_host, is_loopback_peer
 
@@ -37,3 +39,5 @@ def admit(request: web.Request, token: TokenCheck) -> None:
         raise AgentUnauthorizedError
     if request.method == "POST" and request.content_type != "application/json":
         raise AgentNeedsJsonError
+    if (refusal := body_checks.encoding_refusal(request.headers)) is not None:
+        raise AgentNeedsJsonError(refusal)

@@ -13,12 +13,14 @@ Three sources, narrowest first:
 3. Otherwise the call waits for a relay answer (:mod:`agent.relays`).
 
 A command that the shell would not run as one plain argv (chaining, pipes, redirection,
-subshells, backquotes, ``$`` expansions, comments, several lines) can never become a rule:
-it always asks, because its exact text says nothing about what it will really do.
+subshells, backquotes, ``$`` expansions, globs, ``~``, braces, a leading ``NAME=value``,
+comments, several lines) can never become a rule: it always asks, because its exact text
+says nothing about what it will really do.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,6 +38,13 @@ SHELL_OPERATORS = frozenset(";&|<>()")
 NEVER_IN_A_RULE = ("`", "$", "\n", "\r", "#", "\\")
 """Backquotes and ``$`` expand even inside double quotes; ``#`` starts a comment; a
 backslash can hide an operator from a naive reader. All of these always ask."""
+EXPANDING = frozenset("*?[]~{}")
+"""A word with a glob, a tilde or braces means one thing quoted and another bare, and the
+argv the rule keeps has lost its quotes: ``rm -f '*'`` must never allow ``rm -f *``. Such
+words never become rules."""
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+"""``NAME=value command``: the environment changes what the command does (``GIT_DIR=``,
+``LD_PRELOAD=``), so a leading assignment never becomes a rule either."""
 MAX_RULE_ARGS = 64
 
 
@@ -74,6 +83,8 @@ def plain_argv(command: str) -> tuple[str, ...] | None:
     if not argv or len(argv) > MAX_RULE_ARGS:
         return None
     if any(token and set(token) <= SHELL_OPERATORS for token in argv):
+        return None
+    if any(EXPANDING.intersection(token) for token in argv) or ASSIGNMENT.match(argv[0]):
         return None
     return argv
 

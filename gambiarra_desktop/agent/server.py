@@ -13,6 +13,7 @@ from gambiarra_desktop.agent.http_errors import agent_middleware
 from gambiarra_desktop.agent.keys import SERVICE, TOKEN
 from gambiarra_desktop.agent.service import AgentService
 from gambiarra_desktop.agent.token import AGENT_TOKEN_FILE, TokenCheck, load_or_create_agent_token
+from gambiarra_desktop.hub.api.connections import ConnectionGate, GuardedAppRunner
 from gambiarra_desktop.local_callers import is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """A conversation with file contents in it; far more is a mistake or an attack."""
 SHUTDOWN_TIMEOUT_S = 3.0
+MAX_CONNECTIONS = 64
+"""Every caller is on this machine, so one cap serves as total and per address: a few
+sessions, their relay answers and model lists, far below the open-file limit."""
+HEADER_TIMEOUT_S = 10.0
 
 
 class NotLoopbackError(ValueError):
@@ -60,8 +65,13 @@ class AgentServer:
         """Raises ``OSError`` when the port cannot be bound, ``StoreError`` for a bad data
         dir, ``OSError``/``NotADirectoryError`` for a missing workspace."""
         await self.service.start()
-        runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None,
-                               shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        # The hub's connection guard: a cap on open connections and a deadline for each
+        # request head, both before any token is checked (security rule 5); compressed
+        # bodies are refused by the guard, never inflated.
+        runner = GuardedAppRunner(
+            self.app, ConnectionGate(MAX_CONNECTIONS, MAX_CONNECTIONS), HEADER_TIMEOUT_S,
+            handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            auto_decompress=False)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -95,6 +96,8 @@ async def run_command(command: str, *, cwd: Path, timeout_s: float,
     :func:`scrubbed_environment` (a caller's own ``env`` is used as given). Output is UTF-8
     with undecodable bytes replaced. Raises ``OSError`` when the shell cannot be started
     (e.g. ``cwd`` does not exist)."""
+    if not math.isfinite(timeout_s):  # NaN passes every comparison; infinity is no limit.
+        timeout_s = MAX_TIMEOUT_S
     timeout_s = min(max(timeout_s, 0.001), MAX_TIMEOUT_S)
     loop = asyncio.get_running_loop()
     capture = _Capture(max_output_bytes)

@@ -5,6 +5,7 @@ before it runs. ``timeout`` is in seconds, capped by the server's limit."""
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from gambiarra_desktop.agent.errors import ToolError
@@ -28,7 +29,8 @@ async def bash(params: Any, context: ToolContext) -> dict[str, Any]:
     timeout = params.get("timeout", DEFAULT_TIMEOUT_S)
     if timeout is None:
         timeout = DEFAULT_TIMEOUT_S
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) \
+            or not math.isfinite(timeout) or timeout <= 0:
         raise ToolError("timeout must be a positive number of seconds")
     timeout_s = min(float(timeout), context.bash_timeout_cap_s)
     row = None

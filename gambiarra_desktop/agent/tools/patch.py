@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,15 @@ def _write_all(changes: list[Change]) -> None:
             path.unlink(missing_ok=True)
             continue
         mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-        temporary = path.with_name(f".{path.name}.agent-{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        # mkstemp: a random name opened O_EXCL, so a link planted in the workspace under a
+        # guessable name can never be written through.
+        descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                            suffix=".agent.tmp")
+        temporary = Path(name)
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(new)
+            os.chmod(temporary, mode)  # Our own new file (mkstemp made it 0600).
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)
