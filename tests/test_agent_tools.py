@@ -207,3 +207,17 @@ async def test_a_client_that_stops_reading_loses_its_session(make_agent: AgentFa
     # Never read: the socket buffers fill, and the server gives up on this client.
     await eventually(lambda: kit.server.service.session_count() == 0, within_s=15)
     writer.close()
+
+
+async def test_the_agents_own_data_dir_is_off_limits_inside_the_workspace(
+        make_agent: AgentFactory, tmp_path: Path) -> None:
+    kit = await make_agent([])
+    inside = kit.workspace / ".gambiarra"
+    inside.mkdir()
+    (inside / "agent-rules.json").write_text("{}")
+    context = ToolContext(Workspace(kit.workspace, (inside,)), "s", "127.0.0.1", None, 5, 4096)
+    with pytest.raises(ToolError, match="the agent's own data"):
+        await read({"filePath": ".gambiarra/agent-rules.json"}, context)
+    session = kit.server.service.open_session("test")
+    assert session.workspace.off_limits == ((tmp_path / "data").resolve(),)
+    kit.server.service.close_session(session.id)

@@ -76,7 +76,7 @@ class AgentService:
 
     def open_session(self, peer: str, workspace: Path | None = None) -> AgentSession:
         """Take a session slot (:class:`TooManySessionsError` when none is free)."""
-        chosen = Workspace(workspace or self.config.workspace)
+        chosen = Workspace(workspace or self.config.workspace, (self.config.data_dir,))
         if len(self._sessions) >= self.config.max_sessions:
             raise TooManySessionsError(self.config.max_sessions)
         session = AgentSession("session_" + secrets.token_hex(8), peer, chosen)

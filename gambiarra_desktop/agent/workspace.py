@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from gambiarra_desktop.agent.errors import ToolError
@@ -19,10 +20,13 @@ MAX_PATH_CHARS = 4096
 
 
 class Workspace:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, off_limits: Sequence[Path] = ()) -> None:
         self.root = root.resolve(strict=True)
         if not self.root.is_dir():
             raise NotADirectoryError(str(root))
+        self.off_limits = tuple(path.resolve() for path in off_limits)
+        """Folders inside the workspace the file tools still refuse: the agent's own data
+        dir (its token, its rules) when someone keeps it in the project folder."""
 
     def resolve(self, file_path: object) -> Path:
         """The real path of ``file_path`` inside the workspace, or a :class:`ToolError`."""
@@ -37,6 +41,9 @@ class Workspace:
         if real != self.root and not real.is_relative_to(self.root):
             raise ToolError(f"{file_path} is outside the workspace ({self.root}); only files"
                             " inside it can be used")
+        if any(real == limit or real.is_relative_to(limit) for limit in self.off_limits):
+            raise ToolError(f"{file_path} is the agent's own data (its token and rules);"
+                            " the tools may not use it")
         return real
 
     def relative(self, path: Path) -> str:
