@@ -130,3 +130,27 @@ def test_window_renders_at_200_percent(tmp_path: Path) -> None:
     assert float(ratio) == 2.0
     image = QImage(str(out))
     assert (image.width(), image.height()) == (2 * SIZE[0], 2 * SIZE[1])
+
+
+async def test_agent_page_with_an_approval_waiting(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    from gambiarra_desktop.devtools.scripted_model import ScriptedCall, ScriptedReply
+    from tests.gui.test_agent_page import agent_on, one_card, scripted, send
+
+    window.resize(*SIZE)
+    model = await scripted(
+        ScriptedReply(reasoning="The tests live in tests/; running them shows what fails.",
+                      text="I will run the test suite first.",
+                      calls=(ScriptedCall("bash", {"command": "make test"}, "c1"),)),
+        ScriptedReply(text="All green."))
+    workspace = tmp_path / "project"
+    workspace.mkdir()
+    try:
+        await agent_on(qtbot, window, model.url, workspace)
+        send(qtbot, window.agent_page, "Why does make test fail?")
+        card = await one_card(window.agent_page)
+        await _shoot(window, "08-agent-approval")
+        card.deny_button.click()
+    finally:
+        await window.agent.close()
+        await model.stop()
