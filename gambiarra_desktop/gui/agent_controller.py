@@ -3,10 +3,9 @@
 The switch starts an :class:`AgentServer` on 127.0.0.1 (4000 unless taken); its
 :class:`AgentService` runs the page's own chats, and its relay desk is the same one the HTTP
 clients' ``/chat`` streams wait on, so every pending approval, whoever started the chat,
-gets a card here (and a tray notice), and the first answer wins on either side. The chat
-is a tracked task: Stop cancels it, and the core then kills a running command and settles
-its relay. Model calls go to the hub this app hosts (``auto`` works there) or, when it
-hosts none, to the address in the settings.
+gets a card here (and a tray notice), and the first answer wins on either side. The
+page's own chat lives in ``agent_chat.py``. Model calls go to the hub this app hosts
+(``auto`` works there) or, when it hosts none, to the address in the settings.
 
 The page's chat needs the switch on: the service and its rules belong to the server, and a
 second service beside it would keep a second, diverging copy of the rules file.
@@ -19,7 +18,6 @@ import errno
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -27,18 +25,21 @@ from gambiarra_desktop.agent.config import AgentConfig
 from gambiarra_desktop.agent.errors import (
     ModelCallError,
     RelayNotFoundError,
-    TooManySessionsError,
 )
-from gambiarra_desktop.agent.events import AgentEvent
-from gambiarra_desktop.agent.orchestrator import RunSettings
-from gambiarra_desktop.agent.permissions import NO_NARROWING, Rule
+from gambiarra_desktop.agent.permissions import Rule
 from gambiarra_desktop.agent.relays import PermissionRequest, RelayAnswer
-from gambiarra_desktop.agent.requests import ChatPlan
 from gambiarra_desktop.agent.server import AgentServer
-from gambiarra_desktop.agent.service import AgentSession
 from gambiarra_desktop.agent.workspace import Workspace
 from gambiarra_desktop.discovery.hosting import HostedHub
 from gambiarra_desktop.gui import agent_text
+from gambiarra_desktop.gui.agent_chat import (
+    NEEDS_SWITCH,
+    NEEDS_WORKSPACE,
+    STOP_WAIT_S,
+    AgentChat,
+    folder_path,
+    folder_problem,
+)
 from gambiarra_desktop.gui.agent_view import OFF_TEXT, AgentPage
 from gambiarra_desktop.gui.agent_widgets import ApprovalCard
 from gambiarra_desktop.gui.bridge import CoreBridge
@@ -48,16 +49,10 @@ from gambiarra_desktop.hub.errors import HubError
 
 log = logging.getLogger(__name__)
 
-PEER = "desktop app"
-"""Who the audit names for the page's own chats."""
 HOST = "127.0.0.1"
 REFRESH_MS = 1000
 """The rules list is re-read this often while shown: a client's "always" adds one."""
 DENIED_IN_APP = "denied in the app"
-STOP_WAIT_S = 10.0
-"""The core ends a chat (kills its command) and closes its site well within this."""
-NEEDS_SWITCH = "Turn on the agent above first: the page's chat runs in it."
-NEEDS_WORKSPACE = "Choose the folder the agent works in (Workspace) first."
 PORT_BUSY = ("Port {port} is taken by another program on this computer: choose another port"
              " below and click Use this port.")
 HUB_URL_WHY = "This app hosts a hub: the agent uses its gateway, where the model auto works."
@@ -80,12 +75,7 @@ class AgentController(QObject):
         self.data_dir = data_dir
         self.server: AgentServer | None = None
         self.hub_url: str | None = None
-        self.chat_task: asyncio.Task[None] | None = None
-        self.session_ids: set[str] = set()
-        """The page's own sessions: their cards say so, the others came from a program."""
-        self.history: list[dict[str, Any]] = []
-        self._top_agent = ""
-        self._reply: list[str] = []
+        self.chat = AgentChat(view, tasks, self.refresh_rules)
         self._unsubscribe: Callable[[], None] = _nothing
         self._switching = asyncio.Lock()
         self._stopping: asyncio.Future[None] | None = None
@@ -150,7 +140,7 @@ class AgentController(QObject):
             self.view.error.setText(NEEDS_WORKSPACE)
             return
         port = self.settings.agent_port
-        config = AgentConfig(workspace=_folder_path(folder), data_dir=self.data_dir,
+        config = AgentConfig(workspace=folder_path(folder), data_dir=self.data_dir,
                              base_url=self.base_url())
         try:
             server = AgentServer(config, HOST, port)
@@ -160,7 +150,7 @@ class AgentController(QObject):
                 self.view.error.setText(PORT_BUSY.format(port=port))
                 self.view.show_port_row(port + 1 if port < 65535 else 1024)
             else:
-                self.view.error.setText(f"Could not start the agent: {_reason(exc, folder)}")
+                self.view.error.setText(f"Could not start the agent: {folder_problem(exc, folder)}")
             return
         except Exception as exc:  # A bad data dir (StoreError), anything else: said here.
             self._failed("Could not start the agent", exc)
@@ -177,7 +167,7 @@ class AgentController(QObject):
         """The chat is cancelled, the site closed (its clients' runs end, their relays are
         settled and their cards go), then the desk is left."""
         server, self.server = self.server, None
-        await self._cancel_chat()
+        await self.chat.cancel()
         if server is not None:
             # Shielded and kept: quitting cancels every task, and a stop cut halfway would
             # leave the site open; close() waits for it instead.
@@ -243,7 +233,7 @@ class AgentController(QObject):
         folder = self.view.workspace.text().strip()
         if not folder:  # Being retyped: the running agent keeps its folder meanwhile.
             return
-        if config.base_url == self.base_url() and config.workspace == _folder_path(folder):
+        if config.base_url == self.base_url() and config.workspace == folder_path(folder):
             self.view.set_config_hint("")
             return
         if self.chat_task is not None or server.service.session_count():
@@ -281,113 +271,26 @@ class AgentController(QObject):
         if model.strip():
             self.settings.agent_model = model.strip()
 
-    # --- the page's chat -------------------------------------------------------------
+    # --- the page's chat (gui/agent_chat.py) ---------------------------------------
+    @property
+    def chat_task(self) -> asyncio.Task[None] | None:
+        return self.chat.task
+
     def send(self, prompt: str) -> None:
-        server = self.server
-        self.view.error.setText("")
-        if server is None:
-            self.view.error.setText(NEEDS_SWITCH)
-            return
-        if self.chat_task is not None:
-            return
-        folder = self.view.workspace.text().strip()
-        if not folder:
-            self.view.error.setText(NEEDS_WORKSPACE)
-            return
-        try:
-            session = server.service.open_session(PEER, workspace=_folder_path(folder))
-        except TooManySessionsError as exc:
-            self.view.error.setText(exc.message)
-            return
-        except OSError as exc:
-            self.view.error.setText(f"Cannot use the workspace: {_reason(exc, folder)}")
-            return
-        model = self.view.model.currentText().strip() or "auto"
-        messages = [*self.history, {"role": "user", "content": prompt}]
-        plan = ChatPlan(messages, RunSettings(model, server.service.config.default_max_iterations,
-                                              NO_NARROWING))
-        self.session_ids.add(session.id)
-        self.view.transcript.add_prompt(prompt)
-        self.view.prompt.clear()
-        self.view.set_running(True)
-        self.chat_task = self.tasks.spawn(self._chat(server, session, plan))
-
-    async def _chat(self, server: AgentServer, session: AgentSession, plan: ChatPlan) -> None:
-        self._top_agent, self._reply = "", []
-        try:
-            await server.service.run(session, plan, self._on_event)
-        except asyncio.CancelledError:
-            self.view.transcript.add_note("Stopped.")
-            raise
-        except Exception as exc:
-            log.exception("the agent's chat failed")
-            self.view.transcript.add_error(f"The agent stopped: {exc}")
-        finally:
-            self.session_ids.discard(session.id)
-            reply = "".join(self._reply)
-            self.history = [*plan.messages] + (
-                [{"role": "assistant", "content": reply}] if reply else [])
-            self.chat_task = None
-            self.view.set_running(False)
-            self.refresh_rules()
-
-    async def _on_event(self, event: AgentEvent) -> None:
-        """Each event as a client would read it, shown as it comes."""
-        kind = event.get("type")
-        transcript = self.view.transcript
-        if kind == "harness_start":
-            if "parentId" not in event:
-                self._top_agent = str(event.get("agentId", ""))
-            else:
-                transcript.add_note("A sub-agent started.")
-        elif kind == "harness_end" and "parentId" in event:
-            transcript.add_note("The sub-agent finished.")
-        elif kind in ("text", "reasoning"):
-            content = str(event.get("content", ""))
-            transcript.append_text(str(event.get("id", "")), content,
-                                   reasoning=kind == "reasoning")
-            if kind == "text" and event.get("agentId") == self._top_agent:
-                self._reply.append(content)
-        elif kind == "tool_call":
-            name = str(event.get("name", ""))
-            transcript.add_tool(str(event.get("id", "")), agent_text.tool_heading(name),
-                                agent_text.call_text(name, event.get("input")))
-        elif kind == "relay":
-            block = transcript.tool(str(event.get("toolCallId", "")))
-            if block is not None:
-                block.set_waiting()
-        elif kind == "tool_result":
-            block = transcript.tool(str(event.get("id", "")))
-            if block is not None:
-                block.set_result(*agent_text.result_text(event.get("output")))
-        elif kind == "usage":
-            self.view.status.setText(f"Working… ({event.get('inputTokens', 0)} tokens in,"
-                                     f" {event.get('outputTokens', 0)} out)")
-        elif kind == "error":
-            transcript.add_error(f"Error: {event.get('message', '')}")
+        self.chat.send(self.server, prompt)
 
     def stop(self) -> None:
-        """The core kills a running command and settles a waiting relay."""
-        if self.chat_task is not None:
-            self.chat_task.cancel()
-
-    async def _cancel_chat(self) -> None:
-        task = self.chat_task
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        self.chat.stop()
 
     def new_chat(self) -> None:
-        if self.chat_task is None:
-            self.history = []
-            self.view.transcript.clear()
+        self.chat.new()
 
     # --- approvals -------------------------------------------------------------------
     def on_asked(self, request: PermissionRequest) -> None:
         server = self.server
         if server is None or request.relay_id in self.view.cards:
             return
-        source = ("this page's chat" if request.session_id in self.session_ids
+        source = ("this page's chat" if request.session_id in self.chat.session_ids
                   else "a program using the agent API")
         card = ApprovalCard(
             request.relay_id, agent_text.ask_heading(request.tool),
@@ -418,7 +321,7 @@ class AgentController(QObject):
         if not folder:
             return None
         try:
-            return Workspace(_folder_path(folder)).root
+            return Workspace(folder_path(folder)).root
         except OSError:
             return None
 
@@ -452,13 +355,3 @@ class AgentController(QObject):
         log.error("%s", what, exc_info=exc)
         self.view.error.setText(f"{what}: {exc}")
 
-
-def _folder_path(folder: str) -> Path:
-    """What the user typed, ``~`` included, as a path (the core resolves it)."""
-    return Path(folder).expanduser()
-
-
-def _reason(exc: OSError, folder: str) -> str:
-    if isinstance(exc, FileNotFoundError | NotADirectoryError):
-        return f"{folder} is not a folder on this computer"
-    return exc.strerror or str(exc)
