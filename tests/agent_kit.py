@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 
 from gambiarra_desktop.agent.config import AgentConfig
@@ -71,6 +72,14 @@ async def rest(reader: SseReader, limit: int = 400) -> list[Event]:
         except EOFError:
             return seen
     raise AssertionError(f"the stream did not end within {limit} events")
+
+
+def process_gone(pid: int) -> bool:
+    """Exited (a zombie waiting for its parent counts: it runs nothing)."""
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
 
 
 def joined(events: list[Event], kind: str) -> str:

@@ -17,7 +17,7 @@ from gambiarra_desktop.agent.tools.patch import patch
 from gambiarra_desktop.agent.tools.read import MAX_READ_BYTES, read
 from gambiarra_desktop.agent.workspace import Workspace
 from gambiarra_desktop.devtools.scripted_model import ScriptedCall, ScriptedReply
-from tests.agent_kit import AgentFactory, ask, rest, until
+from tests.agent_kit import AgentFactory, ask, process_gone, rest, until
 from tests.conftest import eventually
 
 
@@ -129,14 +129,7 @@ async def test_a_client_that_goes_away_kills_its_running_command(
     assert psutil.Process(pid).name() == "sleep"
     assert kit.server.service.session_count() == 1
     reader.response.close()  # The client goes away mid-command.
-
-    def gone() -> bool:
-        try:
-            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
-    await eventually(gone, within_s=10)
+    await eventually(lambda: process_gone(pid), within_s=10)
     await eventually(lambda: kit.server.service.session_count() == 0, within_s=10)
     rows = await kit.server.service.audit.rows()
     assert rows[0]["command"] == "echo $$ > pid; exec sleep 60"

@@ -24,6 +24,7 @@ from gambiarra_desktop.gui.agent_widgets import ApprovalCard, fixed_font
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.tray import APPROVAL_TITLE, Tray
+from tests.agent_kit import process_gone
 from tests.gui.conftest import eventually, finish
 from tests.sse_client import SseReader
 
@@ -290,13 +291,7 @@ async def test_stop_kills_the_running_command_and_frees_the_session(
     click(qtbot, page.stop_button)
 
     # Then its process is gone, the session freed, and the page can send again
-    def gone() -> bool:
-        try:
-            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
-    await eventually(gone, within_s=10)
+    await eventually(lambda: process_gone(pid), within_s=10)
     await eventually(lambda: window.agent.chat_task is None)
     assert server.service.session_count() == 0
     assert "Stopped." in transcript(page)
