@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
             self.tray.messageClicked.connect(self._on_tray_message_clicked)
             self.tray.show()
         self.bridge.cost_alert.connect(self._on_cost_alert)
-        self._apply_theme(self.settings.theme)  # type: ignore[arg-type]
+        self._apply_theme(self.settings.theme)
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

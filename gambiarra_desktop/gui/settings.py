@@ -1,6 +1,10 @@
 """What the app remembers between runs (QSettings): nickname, last endpoint, rooms this
 user created, manual hubs, theme, window geometry, the terminal's two switches and the
-Agent page's choices."""
+Agent page's choices.
+
+Everything read back is checked: the file may come from an older or newer app, or a hand
+edit, and a value the app cannot use falls back to its default instead of stopping the
+app at start."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ import socket
 from PySide6.QtCore import QByteArray, QSettings
 
 from gambiarra_desktop.agent.config import DEFAULT_HUB_BASE_URL, DEFAULT_PORT
+from gambiarra_desktop.gui.theme import THEME_MODES, ThemeMode
+
+MAX_PORT = 65535
 
 
 class AppSettings:
@@ -45,8 +52,10 @@ class AppSettings:
         self._s.setValue("share/model", value)
 
     @property
-    def theme(self) -> str:
-        return self._get("view/theme", "system")
+    def theme(self) -> ThemeMode:
+        """An unknown value (an older or newer app, a hand-edited file) is "system"."""
+        value = self._get("view/theme", "system")
+        return value if value in THEME_MODES else "system"  # type: ignore[return-value]
 
     @theme.setter
     def theme(self, value: str) -> None:
@@ -54,10 +63,7 @@ class AppSettings:
 
     @property
     def host_port(self) -> int:
-        try:
-            return int(self._get("host/port", "3000"))
-        except ValueError:
-            return 3000
+        return self._port("host/port", 3000)
 
     @host_port.setter
     def host_port(self, value: int) -> None:
@@ -72,6 +78,14 @@ class AppSettings:
     @redis_url.setter
     def redis_url(self, value: str) -> None:
         self._s.setValue("host/redis_url", value)
+
+    def _port(self, key: str, default: int) -> int:
+        """A port number from the file, or ``default`` when it is not one (0: any free)."""
+        try:
+            port = int(self._get(key, str(default)))
+        except ValueError:
+            return default
+        return port if 0 <= port <= MAX_PORT else default
 
     def _flag(self, key: str) -> bool:
         """A checkbox's state; anything but a clear "true" is off (INI files hold text)."""
@@ -109,10 +123,7 @@ class AppSettings:
     @property
     def agent_port(self) -> int:
         """Another port only when 4000 is taken by something else on this machine."""
-        try:
-            return int(self._get("agent/port", str(DEFAULT_PORT)))
-        except ValueError:
-            return DEFAULT_PORT
+        return self._port("agent/port", DEFAULT_PORT)
 
     @agent_port.setter
     def agent_port(self, value: int) -> None:

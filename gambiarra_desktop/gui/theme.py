@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from gambiarra_desktop.gui.resources import resource_text
 
 ThemeMode = Literal["system", "light", "dark"]
+THEME_MODES: tuple[ThemeMode, ...] = ("system", "light", "dark")
 
 PALETTES: dict[str, dict[str, str]] = {
     "light": {
