@@ -55,7 +55,7 @@ class AppSettings:
     def theme(self) -> ThemeMode:
         """An unknown value (an older or newer app, a hand-edited file) is "system"."""
         value = self._get("view/theme", "system")
-        return value if value in THEME_MODES else "system"  # type: ignore[return-value]
+        return value if value in THEME_MODES else "system"
 
     @theme.setter
     def theme(self, value: str) -> None:
