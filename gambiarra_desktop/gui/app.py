@@ -121,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gambiarra_desktop.gui.config import GuiConfig
     from gambiarra_desktop.gui.main_window import MainWindow
     from gambiarra_desktop.gui.settings import AppSettings
+    from gambiarra_desktop.gui.single_instance import SingleInstance
 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Gambiarra Desktop")
@@ -147,6 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gambiarra-desktop: cannot create the data dir {config.data_dir}: {exc}",
               file=sys.stderr)
         return 1
+    instance = SingleInstance(config.data_dir)
+    if not instance.claim():
+        print("Gambiarra Desktop is already running with this data dir; its window was"
+              " brought forward.", flush=True)
+        return 0
     log.info("Gambiarra Desktop %s on %s; data in %s", __version__, app.platformName(),
              config.data_dir)
     loop = qasync.QEventLoop(app)
@@ -154,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run() -> int:
         window = MainWindow(config, settings)
+        instance.activated.connect(window.bring_back)
         quit_on_signals(window)
         window.show()
         await window.start()
@@ -178,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with loop:
             return loop.run_until_complete(run())
     finally:
+        instance.release()
         if scratch is not None:
             scratch.cleanup()
 
