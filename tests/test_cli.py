@@ -167,6 +167,14 @@ def test_served_hub_proxies_chat_on_its_production_event_loop(
         fake.wait(timeout=10)
 
 
+def test_a_secret_that_starts_with_a_dash_is_read_as_printed() -> None:
+    # One secret in 64 starts with "-": "--secret -X…" would be read as another option.
+    from gambiarra_desktop.cli import build_parser
+
+    args = build_parser().parse_args(["delete", "--code", "ABC234", "--secret=-Xy_9"])
+    assert args.secret == "-Xy_9"
+
+
 def test_delete_with_the_creator_secret_or_the_owner_token(
     served_hub: tuple[str, subprocess.Popen[str]], tmp_path: Path,
 ) -> None:
@@ -176,7 +184,7 @@ def test_delete_with_the_creator_secret_or_the_owner_token(
         created = run_cli("create", "--name", name, "--hub", url)
         assert created.returncode == 0, created.stderr
         code = re.search(r"Code: ([A-Z0-9]{6})", created.stdout)
-        secret = re.search(r"--secret (\S+)", created.stdout)
+        secret = re.search(r"(--secret=\S+)", created.stdout)
         assert code and secret, created.stdout
         codes.append((code.group(1), secret.group(1)))
     (first, first_secret), (second, _) = codes
@@ -184,7 +192,7 @@ def test_delete_with_the_creator_secret_or_the_owner_token(
     wrong = run_cli("delete", "--code", first, "--hub", url, "--secret", "not-it")
     assert wrong.returncode == 1
     assert "creator" in wrong.stderr
-    done = run_cli("delete", "--code", first.lower(), "--hub", url, "--secret", first_secret)
+    done = run_cli("delete", "--code", first.lower(), "--hub", url, first_secret)
     assert done.returncode == 0, done.stderr
     assert f"Room {first} deleted." in done.stdout
     # The hub's owner, on its machine: the owner token from the hub's data dir.

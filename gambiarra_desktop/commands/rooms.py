@@ -38,7 +38,7 @@ async def create(args: argparse.Namespace) -> int:
     if isinstance(secret, str):
         print("\nTo delete the room later (keep this to yourself; it is shown only now):")
         print(f"  gambiarra delete --code {terminal_safe(room['code'])} --hub {args.hub}"
-              f" --secret {terminal_safe(secret)}")
+              f" --secret={terminal_safe(secret)}")  # "=": a secret may start with "-".
     return 0
 
 
