@@ -12,7 +12,7 @@ from PySide6.QtGui import QTextCursor
 
 from gambiarra_desktop.gateway_client import GatewayApiError, GatewayClient
 from gambiarra_desktop.gui.models import RoomSession
-from gambiarra_desktop.gui.room_view import PlaygroundTab
+from gambiarra_desktop.gui.playground_view import PlaygroundTab
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 

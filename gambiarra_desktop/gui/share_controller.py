@@ -14,8 +14,8 @@ from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.gateway_controller import error_text
 from gambiarra_desktop.gui.models import RoomSession
-from gambiarra_desktop.gui.room_view import ShareTab
 from gambiarra_desktop.gui.settings import AppSettings
+from gambiarra_desktop.gui.share_view import ShareTab
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.share.agent import AgentStatus, ShareAgent, ShareSettings
 from gambiarra_desktop.share.local_servers import (

@@ -1,0 +1,70 @@
+"""The room's Participants tab: who shares what, what they served, and the activity log."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QSplitter,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gambiarra_desktop.gui.room_widgets import framed_card
+
+PARTICIPANT_COLUMNS = ["Nickname", "Model", "Status", "Transport", "Machine", "Served",
+                       "Last tok/s"]
+SERVED_BY_ME_COLUMNS = ["Person", "Requests", "Tokens"]
+
+
+class ParticipantsTab(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.table = QTableWidget(0, len(PARTICIPANT_COLUMNS))
+        self.table.setHorizontalHeaderLabels(PARTICIPANT_COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setAccessibleName("Participants")
+        self.empty = QLabel("Nobody shares a model in this room yet. Open “Share my model”.")
+        self.empty.setObjectName("hint")
+        activity_card, activity_layout = framed_card()
+        activity_layout.addWidget(QLabel("<b>Activity</b>"))
+        self.activity = QListWidget()
+        self.activity.setObjectName("activity")
+        self.activity.setAccessibleName("Room activity")
+        activity_layout.addWidget(self.activity)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.table)
+        top_layout.addWidget(self.empty)
+        self.served_panel = QWidget()  # Shown while this machine shares into the room.
+        served_layout = QVBoxLayout(self.served_panel)
+        served_layout.setContentsMargins(0, 0, 0, 0)
+        served_layout.addWidget(QLabel("<b>Served by my machine</b>"))
+        self.served = QTableWidget(0, len(SERVED_BY_ME_COLUMNS))
+        self.served.setHorizontalHeaderLabels(SERVED_BY_ME_COLUMNS)
+        self.served.setAccessibleName("People served by my machine")
+        self.served.verticalHeader().hide()
+        self.served.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.served.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.served.setMaximumHeight(150)
+        served_layout.addWidget(self.served)
+        self.served_hint = QLabel("")
+        self.served_hint.setObjectName("hint")
+        self.served_hint.setWordWrap(True)
+        served_layout.addWidget(self.served_hint)
+        self.served_panel.hide()
+        top_layout.addWidget(self.served_panel)
+        splitter.addWidget(top)
+        splitter.addWidget(activity_card)
+        splitter.setSizes([300, 200])
+        layout.addWidget(splitter)

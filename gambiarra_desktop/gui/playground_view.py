@@ -1,0 +1,71 @@
+"""The Playground tab: chat with the room's models."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class PlaygroundTab(QWidget):
+    send_clicked = Signal()
+    stop_clicked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Model"))
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model for the playground")
+        self.model_combo.setMinimumWidth(260)
+        row.addWidget(self.model_combo)
+        self.refresh_button = QPushButton("Refresh")
+        row.addWidget(self.refresh_button)
+        self.cross_check = QCheckBox("Cross-check the answer")
+        self.cross_check.setToolTip("auto only: a second model reviews the answer first")
+        self.cross_check.hide()
+        row.addWidget(self.cross_check)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.answered_by = QLabel("")
+        self.answered_by.setObjectName("muted")
+        self.answered_by.setWordWrap(True)
+        self.answered_by.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.answered_by)
+        self.output = QPlainTextEdit()
+        self.output.setObjectName("reply")
+        self.output.setReadOnly(True)
+        self.output.setAccessibleName("Reply")
+        self.output.setPlaceholderText("The reply streams here.")
+        layout.addWidget(self.output, 1)
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("Ask the room something… (Ctrl+Enter to send)")
+        self.prompt.setMaximumHeight(90)
+        self.prompt.setAccessibleName("Prompt")
+        layout.addWidget(self.prompt)
+        buttons = QHBoxLayout()
+        self.error = QLabel("")
+        self.error.setObjectName("errorText")
+        self.error.setWordWrap(True)
+        buttons.addWidget(self.error, 1)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop_clicked)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
+        self.send_button.clicked.connect(self.send_clicked)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.send_button)
+        layout.addLayout(buttons)
+        self.send_shortcut = QShortcut(QKeySequence("Ctrl+Return"), self.prompt)
+        self.send_shortcut.activated.connect(self.send_clicked)

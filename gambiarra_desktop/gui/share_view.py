@@ -1,0 +1,75 @@
+"""The Share my model tab: pick a model server and a model, and one switch to share it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gambiarra_desktop.gui.room_widgets import StatusPill, framed_card
+
+
+class ShareTab(QWidget):
+    detect_clicked = Signal()
+    check_clicked = Signal()
+    share_toggled = Signal(bool)
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        card, card_layout = framed_card()
+        form = QFormLayout()
+        self.server_combo = QComboBox()
+        self.server_combo.setAccessibleName("Model server")
+        self.detect_button = QPushButton("Look again")
+        self.detect_button.clicked.connect(self.detect_clicked)
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.server_combo, 1)
+        server_row.addWidget(self.detect_button)
+        form.addRow("Model server", server_row)
+        self.endpoint = QLineEdit()
+        self.endpoint.setPlaceholderText("http://127.0.0.1:11434")
+        self.endpoint.setAccessibleName("Model server address")
+        self.check_button = QPushButton("Check")
+        self.check_button.clicked.connect(self.check_clicked)
+        self.endpoint.returnPressed.connect(self.check_clicked)
+        endpoint_row = QHBoxLayout()
+        endpoint_row.addWidget(self.endpoint, 1)
+        endpoint_row.addWidget(self.check_button)
+        form.addRow("Address", endpoint_row)
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        self.model_combo.setAccessibleName("Model to share")
+        form.addRow("Model", self.model_combo)
+        self.nickname = QLineEdit()
+        self.nickname.setAccessibleName("Your nickname")
+        form.addRow("Your name", self.nickname)
+        card_layout.addLayout(form)
+        self.detect_hint = QLabel("")
+        self.detect_hint.setObjectName("hint")
+        self.detect_hint.setWordWrap(True)
+        card_layout.addWidget(self.detect_hint)
+        switch_row = QHBoxLayout()
+        self.share_switch = QPushButton("Share my model")
+        self.share_switch.setObjectName("switch")
+        self.share_switch.setCheckable(True)
+        self.share_switch.toggled.connect(self.share_toggled)
+        self.status = StatusPill()
+        switch_row.addWidget(self.share_switch)
+        switch_row.addWidget(self.status)
+        switch_row.addStretch(1)
+        card_layout.addLayout(switch_row)
+        self.reason = QLabel("Sharing goes through an outbound tunnel: no port to open.")
+        self.reason.setObjectName("hint")
+        self.reason.setWordWrap(True)
+        card_layout.addWidget(self.reason)
+        layout.addWidget(card)
+        layout.addStretch(1)
