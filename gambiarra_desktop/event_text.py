@@ -23,6 +23,8 @@ def describe(name: str, data: Any, nicknames: Mapping[str, str] | None = None) -
         return f"{who} is back online"
     if name == "llm:queued":
         return f"a request waits for a free participant (position {data.get('position')})"
+    if name == "queue:changed":
+        return f"{data.get('waiting')} request(s) wait for a free participant"
     if name == "llm:request":
         return f"request for {data.get('model')} went to {who}"
     if name == "llm:complete" and isinstance(data.get("metrics"), dict):

@@ -27,6 +27,10 @@ class EventType(StrEnum):
     LLM_REQUEST = "llm:request"
     LLM_COMPLETE = "llm:complete"
     LLM_ERROR = "llm:error"
+    QUEUE_CHANGED = "queue:changed"
+    """An extension to the seed: the room's queue changed (a request waits, is served or
+    gives up). ``{"waiting": N, "positions": {requestId: place}}``, where the ids are those
+    clients sent as ``X-Request-Id`` (never prompts), so a client can show its own place."""
     COST_ALERT = "cost:alert"
     """Today's (UTC) cost crossed the alert threshold; published once per day with room
     code "" and never hub-wide: only the admin's ``/v1/events`` stream carries it."""

@@ -40,7 +40,8 @@ async def test_events_arrive_in_order_with_their_payloads(
         )
         assert status == 200
         assert await events.next_event() == (
-            "llm:request", {"participantId": "alice", "model": "*", "queueMs": 0})
+            "llm:request",
+            {"participantId": "alice", "model": "*", "queueMs": 0, "inFlight": 1})
         name, complete = await events.next_event()
         assert name == "llm:complete"
         assert complete["participantId"] == "alice"

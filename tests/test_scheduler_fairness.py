@@ -30,7 +30,7 @@ def scheduler(max_queue: int = 64, max_wait_s: float = 5.0,
     stats = StatsBook()
     for pid, limit in (slots or {"p": 1}).items():
         stats.get(ROOM, pid).capacity.configure(limit, "declared")
-    return Scheduler(stats, max_queue, max_wait_s, lambda _room, _position: None)
+    return Scheduler(stats, max_queue, max_wait_s, lambda _room, _position, _id: None)
 
 
 async def until(predicate: Callable[[], object], within_s: float = 2.0) -> None:

@@ -67,12 +67,23 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
                             on_removed=on_room_removed)
     stats = StatsBook()
 
-    def on_queued(room_code: str, position: int) -> None:
+    def on_queued(room_code: str, position: int, request_id: str) -> None:
         room = registry.get(room_code)
         if room is not None:
-            registry.publish(EventType.LLM_QUEUED, room, {"position": position})
+            data: dict[str, object] = {"position": position}
+            if request_id:  # Additive: only when the client named its request.
+                data["requestId"] = request_id
+            registry.publish(EventType.LLM_QUEUED, room, data)
 
-    scheduler = Scheduler(stats, config.queue_max_per_room, config.queue_max_wait_s, on_queued)
+    def on_queue_changed(room_code: str) -> None:
+        room = registry.get(room_code) if registry.has_listeners else None
+        if room is not None:
+            registry.publish(EventType.QUEUE_CHANGED, room,
+                             {"waiting": scheduler.waiting(room_code),
+                              "positions": scheduler.positions(room_code)})
+
+    scheduler = Scheduler(stats, config.queue_max_per_room, config.queue_max_wait_s, on_queued,
+                          on_queue_changed)
 
     async def on_tunnel_lost(room_code: str, participant_id: str) -> None:
         room = registry.get(room_code)

@@ -15,6 +15,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,16 @@ PARTICIPANT_HEADER = "X-Gambiarra-Participant"
 QUEUE_MS_HEADER = "X-Gambiarra-Queue-Ms"
 HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
 """Printable id characters stay readable in the header; anything else is %-encoded."""
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def request_id_of(request: web.Request) -> str:
+    """The client's name for its request, echoed in the room's queue events so it can find
+    its own place in line; "" when absent or not a short ``[A-Za-z0-9-]`` id (ignored, not
+    refused: a client that sends some other id format must still be served)."""
+    value = request.headers.get(REQUEST_ID_HEADER, "")
+    return value if REQUEST_ID.fullmatch(value) else ""
 
 
 class _TryAnotherError(Exception):
@@ -158,13 +169,14 @@ class ChatProxy:
         caller = caller_of(request) or Caller(request.remote or "")
         hop_header = self.hops.outgoing(request.headers.getall("Via", []))
         tried: set[str] = set()
+        request_id = request_id_of(request)
         last_problem = ErrorText.NO_PARTICIPANT
         fallback: web.Response | None = None
         for _attempt in range(1 + self._config.failover_retries):
             try:
                 lease = await self._scheduler.acquire(
                     room.code, match.candidates, frozenset(tried),
-                    person=caller.person, priority=caller.priority)
+                    person=caller.person, priority=caller.priority, request_id=request_id)
             except NoCandidatesError:
                 break
             if caller.key is not None and self.key_book is not None:
@@ -179,10 +191,11 @@ class ChatProxy:
                                CompletionMeter(), hop_header, extra_headers, whole,
                                require_content, label, caller)
             if self._registry.has_listeners:
-                self._registry.publish(
-                    EventType.LLM_REQUEST, room,
-                    {"participantId": participant["id"], "model": body.get("model"),
-                     "queueMs": round(lease.queued_ms)})
+                data = {"participantId": participant["id"], "model": body.get("model"),
+                        "queueMs": round(lease.queued_ms), "inFlight": lease.stats.in_flight}
+                if request_id:  # Additive fields: how busy it is, and whose request.
+                    data["requestId"] = request_id
+                self._registry.publish(EventType.LLM_REQUEST, room, data)
             try:
                 return await self._serve(request, attempt)
             except _TryAnotherError as exc:
@@ -317,6 +330,9 @@ class ChatProxy:
             log.warning("%s is degraded for %g s after %d failures", participant["nickname"],
                         self._config.degraded_cooldown_s, stats.consecutive_failures)
         log.warning("proxy to %s failed: %s", participant["nickname"], message)
+        # "inFlight" (additive) as it will be once this attempt's slot is freed.
+        in_flight = stats.in_flight - (0 if attempt.lease.released else 1)
         self._registry.publish(
             EventType.LLM_ERROR, attempt.room,
-            {"participantId": participant["id"], "error": message})
+            {"participantId": participant["id"], "error": message,
+             "inFlight": max(0, in_flight)})

@@ -34,6 +34,12 @@ not make everyone else wait for all of it. A person is an API key, else the clie
   space helps nobody); when someone else then finds it full, the newest waiter of the person
   holding the most, if that is more than their share, is answered 429 to make room: it waited
   the least, and that person still holds half the queue. Only that person sees 429s.
+- A waiter's place in line (:meth:`Scheduler.positions`) is the order the rotation above
+  would serve the queue in if slots freed one at a time, so a client can be told "position
+  N" truthfully even though the queue is not first in first out. It ignores which waiters a
+  freed slot fits (that depends on which participant frees), so it is the order, not a
+  promise. Every change of the queue (a waiter in, served, gone, pushed out) is reported once
+  through ``on_change``, so listeners never poll.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import heapq
 import itertools
 import math
 import time
@@ -52,6 +59,9 @@ from gambiarra_desktop.hub.proxy.stats import ParticipantStats, StatsBook
 from gambiarra_desktop.protocol import ParticipantInfo
 
 Candidates = Callable[[], list[ParticipantInfo]]
+QueueChanged = Callable[[str], None]
+"""Called with the room's code after any change to its queue; the listener reads
+:meth:`Scheduler.waiting` and :meth:`Scheduler.positions` only if anyone listens."""
 """Re-evaluated whenever a slot frees up, so participants that came or went count."""
 
 QUEUE_FULL = "Every matching participant is busy and the queue is full; retry later"
@@ -73,6 +83,10 @@ class Lease:
     _released: bool = False
     person: str = ""
 
+    @property
+    def released(self) -> bool:
+        return self._released
+
     def release(self) -> None:
         if not self._released:
             self._released = True
@@ -89,6 +103,8 @@ class _Waiter:
     order: int
     """Arrival order in the hub, the last tie-break between people."""
     enqueued: float = field(default_factory=time.monotonic)
+    request_id: str = ""
+    """The client's ``X-Request-Id``, so it can find its own place in the line."""
 
 
 @dataclass(slots=True)
@@ -132,14 +148,18 @@ class Scheduler:
         stats: StatsBook,
         max_queue: int,
         max_wait_s: float,
-        on_queued: Callable[[str, int], None],
+        on_queued: Callable[[str, int, str], None],
+        on_change: QueueChanged | None = None,
     ) -> None:
+        """``on_queued(room, position, request id)``: a request joined the queue.
+        ``on_change``: the queue changed in any way (see the module's notes)."""
         self._stats = stats
         self._max_queue = max_queue
         self._share = max(1, max_queue // 2)
         """Waiters one person may hold while anyone else waits (see the module's notes)."""
         self._max_wait_s = max_wait_s
         self._on_queued = on_queued
+        self._on_change = on_change
         self._rooms: dict[str, _Room] = {}
         self._arrivals = itertools.count()
         self.rejected: collections.Counter[str] = collections.Counter()
@@ -147,6 +167,34 @@ class Scheduler:
     def waiting(self, room_code: str) -> int:
         room = self._rooms.get(room_code)
         return room.waiting if room is not None else 0
+
+    def positions(self, room_code: str) -> dict[str, int]:
+        """Each identified waiter's 1-based place in the order the rotation would serve the
+        queue (priority, then turn, then arrival; a person served goes behind everyone)."""
+        room = self._rooms.get(room_code)
+        if room is None or not room.waiting:
+            return {}
+        heap = [(-person.priority, person.turn, person.waiters[0].order, name, 0)
+                for name, person in room.people.items() if person.waiters]
+        heapq.heapify(heap)
+        clock = 2 * room.handed
+        places: dict[str, int] = {}
+        place = 0
+        while heap:  # At most room.waiting rounds: bounded by the queue's own bound.
+            priority, _turn, _order, name, index = heapq.heappop(heap)
+            waiters = room.people[name].waiters
+            place += 1
+            if waiters[index].request_id:
+                places[waiters[index].request_id] = place
+            if index + 1 < len(waiters):
+                clock += 2
+                heapq.heappush(heap, (priority, clock, waiters[index + 1].order, name,
+                                      index + 1))
+        return places
+
+    def _changed(self, room_code: str) -> None:
+        if self._on_change is not None:
+            self._on_change(room_code)
 
     @property
     def retry_after_s(self) -> int:
@@ -173,10 +221,11 @@ class Scheduler:
 
     async def acquire(
         self, room_code: str, candidates: Candidates, exclude: frozenset[str] = frozenset(),
-        person: str = "", priority: int = 0,
+        person: str = "", priority: int = 0, request_id: str = "",
     ) -> Lease:
         """A slot for ``person`` (a key or an address; "" counts as one anonymous person)
-        on a matching participant, now or after waiting in the room's queue."""
+        on a matching participant, now or after waiting in the room's queue. ``request_id``
+        names the waiter in queue events (already checked by the caller)."""
         matching = [p for p in candidates() if p["id"] not in exclude]
         if not matching:
             raise NoCandidatesError
@@ -187,7 +236,8 @@ class Scheduler:
             room.serve(person, room.person(person))
             # It never waited in the queue: the picking time is routing, not queueing.
             return self._lease(room_code, chosen, 0.0, person)
-        waiter = self._enqueue(room_code, room, person, priority, candidates, exclude)
+        waiter = self._enqueue(room_code, room, person, priority, candidates, exclude,
+                               request_id)
         try:
             await asyncio.wait({waiter.future}, timeout=self._max_wait_s)
         except asyncio.CancelledError:
@@ -206,7 +256,7 @@ class Scheduler:
 
     def _enqueue(
         self, room_code: str, room: _Room, name: str, priority: int,
-        candidates: Candidates, exclude: frozenset[str],
+        candidates: Candidates, exclude: frozenset[str], request_id: str = "",
     ) -> _Waiter:
         """Take a place in the queue, within the room's bound and the person's share
         (checked and taken with no await in between)."""
@@ -224,10 +274,12 @@ class Scheduler:
         person = room.person(name)
         person.priority = priority
         waiter = _Waiter(candidates, exclude, asyncio.get_running_loop().create_future(),
-                         priority, next(self._arrivals))
+                         priority, next(self._arrivals), request_id=request_id)
         person.waiters.append(waiter)
         room.waiting += 1
-        self._on_queued(room_code, room.waiting)
+        positions = self.positions(room_code) if request_id else {}
+        self._on_queued(room_code, positions.get(request_id, room.waiting), request_id)
+        self._changed(room_code)
         return waiter
 
     def _push_out(self, room_code: str, room: _Room, newcomer: str) -> bool:
@@ -240,7 +292,7 @@ class Scheduler:
         room.waiting -= 1
         waiter.future.set_result(None)
         self.rejected[room_code] += 1
-        return True
+        return True  # The caller's own enqueue reports the change.
 
     def _abandon(self, room_code: str, name: str, waiter: _Waiter) -> None:
         """Leave the queue; a slot already handed to this waiter goes to the next one."""
@@ -264,6 +316,7 @@ class Scheduler:
         room.forget_if_idle(name, person)
         if not room.people:
             del self._rooms[room_code]
+        self._changed(room_code)
 
     def release(self, lease: Lease) -> None:
         lease.stats.in_flight -= 1
@@ -287,6 +340,7 @@ class Scheduler:
             return
         stuck: set[str] = set()
         """People none of whose waiters fits a slot: serving others only takes slots."""
+        served = False
         while room.waiting:
             ready = sorted(
                 ((name, person) for name, person in room.people.items()
@@ -294,10 +348,13 @@ class Scheduler:
                 key=lambda item: (-item[1].priority, item[1].turn, item[1].waiters[0].order))
             for name, person in ready:
                 if self._serve_one(room_code, room, name, person):
+                    served = True
                     break
                 stuck.add(name)
             else:
-                return
+                break
+        if served:
+            self._changed(room_code)
 
     def _serve_one(self, room_code: str, room: _Room, name: str, person: _Person) -> bool:
         """Give a free slot to this person's oldest waiter that one fits, if any."""
