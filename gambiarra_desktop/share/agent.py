@@ -12,6 +12,12 @@ login page, a proxy) counts as transient: the portal usually goes away once the 
 in, so the agent shows "reconnecting" with that reason and keeps retrying with backoff.
 An error nobody foresaw ends the agent as "failed" with its text, never silently, and
 ``stop()`` never raises.
+
+Before each health call the agent asks its own model server for its models (bounded by
+``model_check_timeout_s``). A server that stopped answering makes the state "model-down"
+and the health call says ``"serving": false``, so the hub takes the participant offline
+and stops routing to it (instead of returning 502s while the room shows it "online");
+the next health call after the server answers again brings it back, by itself.
 """
 
 from __future__ import annotations
@@ -34,9 +40,14 @@ from gambiarra_desktop.share.tunnel_client import TunnelClient, TunnelRejectedEr
 
 log = logging.getLogger(__name__)
 
-AgentState = Literal["stopped", "starting", "sharing", "reconnecting", "failed"]
+AgentState = Literal["stopped", "starting", "sharing", "reconnecting", "model-down", "failed"]
 PERMANENT_JOIN_STATUSES = frozenset({400, 401, 404})
 LEAVE_TIMEOUT_S = 3.0
+MODEL_CHECK_TIMEOUT_S = 3.0
+MODEL_DOWN_REASON = ("model server not answering: start it again; sharing resumes by"
+                     " itself")
+MODEL_GONE_REASON = ("the model server no longer lists {model}: load it again; sharing"
+                     " resumes by itself")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,7 @@ class ShareSettings:
     specs: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     health_interval_s: float = HEALTH_CHECK_INTERVAL_S
+    model_check_timeout_s: float = MODEL_CHECK_TIMEOUT_S
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
 
@@ -92,6 +104,10 @@ class ShareAgent:
         self._secret: str | None = None
         """The participant secret of the last join: re-joins, health calls and the leave
         carry it, so the hub knows they come from this agent."""
+        self._model_down = False
+        self._sharing_reason = ""
+        """What "sharing" says (direct or through the tunnel), shown again once the model
+        server answers after an outage."""
 
     @property
     def status(self) -> AgentStatus:
@@ -166,7 +182,7 @@ class ShareAgent:
                     backoff.reset()
                     token = joined.get("tunnelToken")
                     if s.transport == "direct" or not token:
-                        self._set("sharing", f"sharing {s.model} with room {s.room_code}")
+                        self._set_sharing(f"sharing {s.model} with room {s.room_code}")
                     else:
                         self._set("starting", "opening the tunnel to the hub")
                     await self._stay_joined(hub, session, token)
@@ -199,21 +215,62 @@ class ShareAgent:
     async def _stay_joined(
         self, hub: HubClient, session: aiohttp.ClientSession, token: str | None
     ) -> None:
-        jobs: list[Coroutine[Any, Any, None]] = [self._heartbeats(hub)]
+        jobs: list[Coroutine[Any, Any, None]] = [self._heartbeats(hub, session)]
         if token:
             jobs.append(self._tunnel(hub, session, token))
         await _first_failure(jobs)
 
-    async def _heartbeats(self, hub: HubClient) -> None:
+    def _set_sharing(self, reason: str) -> None:
+        """Sharing, unless the model server is down: an open tunnel does not make it so."""
+        self._sharing_reason = reason
+        if not self._model_down:
+            self._set("sharing", reason)
+
+    async def _heartbeats(self, hub: HubClient, session: aiohttp.ClientSession) -> None:
         s = self.settings
+        first = True
         while True:
-            await asyncio.sleep(s.health_interval_s)
+            # A join clears the hub's "model down"; say it again at once, not a beat later.
+            if not (first and self._model_down):
+                await asyncio.sleep(s.health_interval_s)
+            first = False
+            problem = await self._model_problem_now(session)
+            payload: dict[str, Any] = {"id": s.participant_id}
+            if problem:
+                payload["serving"] = False  # Extra to the seed: the hub stops routing here.
             try:
-                await hub.heartbeat(s.room_code, s.participant_id, self._secret)
+                await hub.request("POST", f"/rooms/{s.room_code}/health", payload,
+                                  self._secret)
             except HubApiError as exc:
                 if exc.status == 404:
                     raise _RejoinNeededError(exc.message) from exc
                 raise
+            self._on_model_check(problem)
+
+    async def _model_problem_now(self, session: aiohttp.ClientSession) -> str:
+        """Why the model server cannot serve the shared model now (``""``: it can), asked
+        with a hard bound so a hung server cannot hold the health call past the hub's
+        timeout."""
+        s = self.settings
+        try:
+            async with asyncio.timeout(s.model_check_timeout_s):
+                models = await list_models(session, s.endpoint, s.model_check_timeout_s / 2)
+        except (ModelServerError, TimeoutError):
+            return MODEL_DOWN_REASON
+        return "" if s.model in models else MODEL_GONE_REASON.format(model=s.model)
+
+    def _on_model_check(self, problem: str) -> None:
+        """Said after the hub heard it, so the app never claims more than the hub does."""
+        if problem:
+            if not self._model_down:
+                log.warning("sharing paused: %s (%s)", problem, self.settings.endpoint)
+            self._model_down = True
+            self._set("model-down", problem)
+        elif self._model_down:
+            self._model_down = False
+            log.info("the model server at %s answers again", self.settings.endpoint)
+            self._set("sharing", self._sharing_reason or
+                      f"sharing {self.settings.model} with room {self.settings.room_code}")
 
     async def _tunnel(self, hub: HubClient, session: aiohttp.ClientSession, token: str) -> None:
         s = self.settings
@@ -225,7 +282,7 @@ class ShareAgent:
         def connected() -> None:
             self.tunnel_connections += 1
             backoff.reset()
-            self._set("sharing", f"sharing {s.model} with room {s.room_code} through the tunnel")
+            self._set_sharing(f"sharing {s.model} with room {s.room_code} through the tunnel")
 
         while True:
             try:

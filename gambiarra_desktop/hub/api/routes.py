@@ -165,8 +165,12 @@ async def participant_health(request: web.Request) -> web.Response:
     if not isinstance(participant_id, str):
         raise ApiError(400, "Invalid field: id must be a string")
     loading = body.get("loading") is True  # Extra to the seed: "still loading my model".
+    # Extra to the seed: "serving": false, "my model server does not answer" (offline
+    # until a health call without it); a seed client never sends it, so it stays served.
+    serving = body.get("serving") is not False
     await request.app[REGISTRY].heartbeat(
-        room, participant_id, loading, _participant_secret(request), _vouching_peer(request))
+        room, participant_id, loading, _participant_secret(request), _vouching_peer(request),
+        serving=serving)
     request.app[SCHEDULER].dispatch(room.code)
     return json_response({"success": True})
 

@@ -7,7 +7,9 @@ A participant moves through these states; every arrow is a method of
     online  --health------------------------------> online   (lastSeen; "loading" flag)
     online  --sweep: silent > timeout (x4 loading)-> offline  participant:offline
     online  --its tunnel dropped (mark_offline)----> offline  participant:offline
+    online  --health "serving": false--------------> offline  participant:offline (reason)
     offline --health, or its tunnel opens---------> online   participant:online
+              (not while its last health call said "serving": false: then only lastSeen)
     any     --join again (same owner)-------------> online   participant:joined
     any     --leave (same owner)------------------> (none)   participant:left
 
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 LIMIT_RETRY_AFTER_S = 60
+MODEL_SERVER_DOWN = "its model server is not answering"
 
 
 def _shielded(
@@ -316,6 +319,7 @@ class RoomRegistry:
         if peer is not None:
             room.joined_from[participant["id"]] = peer
         room.loading.discard(participant["id"])
+        room.model_down.discard(participant["id"])  # It checked its server to join.
         await self._set_active(room)
         log.info("room %s: %s %s with %s at %s", room.code, request.nickname,
                  "rejoined" if previous else "joined", request.model, request.endpoint)
@@ -336,16 +340,24 @@ class RoomRegistry:
         room.joined_from.pop(participant_id, None)
         room.seat_holders.pop(participant_id, None)
         room.loading.discard(participant_id)
+        room.model_down.discard(participant_id)
         self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
         await self._update_idle(room)
 
     @_shielded
     async def heartbeat(self, room: Room, participant_id: str, loading: bool = False,
                         secret: str | None = None, peer: str | None = None,
-                        trusted: bool = False) -> None:
+                        trusted: bool = False, serving: bool | None = None) -> None:
         """Record a health call; a participant that was offline comes back online.
         ``trusted`` skips the owner check (the caller already proved it, e.g. a tunnel
-        that opened with the participant's secret)."""
+        that opened with the participant's secret).
+
+        ``serving`` is what the participant says of its own model server. ``False`` (it
+        does not answer) takes the participant offline and keeps it there, tunnel or not,
+        until a health call says otherwise: an open tunnel to a dead server only turns
+        every request into a 502, while "offline" lets the router answer as it does when
+        nobody is online, or pick someone else. ``None`` (a tunnel opening) says nothing
+        about the server, so it cannot undo what the last health call said."""
         if trusted:
             participant = room.participants.get(participant_id)
             if participant is None:
@@ -356,6 +368,19 @@ class RoomRegistry:
             room.loading.add(participant_id)
         else:
             room.loading.discard(participant_id)
+        if serving is True:
+            room.model_down.discard(participant_id)
+        elif serving is False:
+            room.model_down.add(participant_id)
+        if participant_id in room.model_down:
+            participant["lastSeen"] = now_ms()  # Alive, so never swept or forgotten.
+            if participant["status"] == "offline":
+                await self._store.update_presence(
+                    room.stored.id, participant_id, "offline", participant["lastSeen"])
+            else:
+                await self.mark_offline(room, participant_id, MODEL_SERVER_DOWN,
+                                        said_by_participant=True)
+            return
         was_offline = participant["status"] == "offline"
         participant["lastSeen"] = now_ms()
         participant["status"] = "online"
@@ -368,8 +393,11 @@ class RoomRegistry:
             await self._set_active(room)
 
     @_shielded
-    async def mark_offline(self, room: Room, participant_id: str, reason: str) -> None:
-        """Offline at once, for example when the participant's tunnel dropped."""
+    async def mark_offline(self, room: Room, participant_id: str, reason: str,
+                           said_by_participant: bool = False) -> None:
+        """Offline at once, for example when the participant's tunnel dropped.
+        ``said_by_participant``: the participant itself gave ``reason`` (its model server
+        is down), so the event carries it; the hub's own guesses stay in its log."""
         participant = room.participants.get(participant_id)
         if participant is None or participant["status"] == "offline":
             return
@@ -377,7 +405,10 @@ class RoomRegistry:
         await self._store.update_presence(
             room.stored.id, participant_id, "offline", participant["lastSeen"])
         log.info("room %s: %s is offline: %s", room.code, participant["nickname"], reason)
-        self._publish(EventType.PARTICIPANT_OFFLINE, room, {"participantId": participant_id})
+        data: dict[str, Any] = {"participantId": participant_id}
+        if said_by_participant:  # An extra to the seed's event: the room sees why.
+            data["reason"] = reason
+        self._publish(EventType.PARTICIPANT_OFFLINE, room, data)
         await self._update_idle(room)
 
     async def mark_stale_offline(self, timeout_s: float, loading_factor: float = 1.0) -> int:

@@ -75,6 +75,9 @@ class Room:
     loading: set[str] = field(default_factory=set)
     """Participants whose health calls say their model is still loading: not routed to,
     and given a longer grace period before they count as gone."""
+    model_down: set[str] = field(default_factory=set)
+    """Participants whose health calls say their model server does not answer: offline
+    (not routed to) until a health call says it answers again, even with a tunnel up."""
     joined_from: dict[str, str] = field(default_factory=dict)
     """The socket peer address each participant joined from: it decides whether a
     loopback endpoint means "the participant's own machine" (allowed only when that is the
