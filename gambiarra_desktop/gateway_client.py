@@ -21,11 +21,11 @@ import aiohttp
 
 from gambiarra_desktop.http_session import SessionHolder
 from gambiarra_desktop.hub_client import (
-    NOT_JSON,
     HubApiError,
     HubUnreachableError,
     error_parts,
 )
+from gambiarra_desktop.plain_errors import HUB, not_ours_text, unreachable_text
 from gambiarra_desktop.protocol import PARTICIPANT_SECRET_HEADER
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -35,9 +35,10 @@ DEFAULT_CHAT_TIMEOUT_S = 300.0
 MAX_REPLY_BYTES = 32 * 1024 * 1024
 """A reply larger than this is not the gateway's; reading it whole could exhaust memory."""
 GAMBIARRA_HEADER_PREFIX = "x-gambiarra-"
-WRONG_SHAPE = ("the hub answered JSON that is not a gateway's reply"
-               " (an older hub, or a wrong address?)")
-TOO_LARGE = f"the hub's reply is larger than {MAX_REPLY_BYTES // (1024 * 1024)} MB"
+WRONG_SHAPE = ("The hub answered JSON that is not a gateway's reply: an older hub, or a"
+               " wrong address? Check the address and port.")
+TOO_LARGE = (f"The hub's reply is larger than {MAX_REPLY_BYTES // (1024 * 1024)} MB, which no"
+             " gateway sends. Check the address and port.")
 MAX_EVENT_BYTES = 64 * 1024
 """One ``/v1/events`` event larger than this is not the hub's; the stream is dropped."""
 
@@ -103,19 +104,18 @@ class GatewayClient(SessionHolder):
                 gambiarra = {_header_name(name): value for name, value in response.headers.items()
                              if name.lower().startswith(GAMBIARRA_HEADER_PREFIX)}
         except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = str(exc) or type(exc).__name__
             raise GatewayUnreachableError(
-                f"cannot reach the hub at {self.base_url}: {reason}") from exc
+                unreachable_text(HUB, self.base_url + path, exc)) from exc
         text = raw.decode("utf-8", "replace")
         if status >= 400:
             parts = error_parts(text)
             if parts is None:  # A proxy's or portal's page: its HTML is no message.
-                raise GatewayApiError(status, f"HTTP {status}: {NOT_JSON}")
+                raise GatewayApiError(status, not_ours_text(HUB, self.base_url, status))
             raise GatewayApiError(status, *parts)
         try:
             return (json.loads(text) if text else None), gambiarra
         except ValueError:
-            raise GatewayApiError(502, NOT_JSON) from None
+            raise GatewayApiError(502, not_ours_text(HUB, self.base_url, status)) from None
 
     async def _object(self, method: str, path: str, payload: Any = None,
                       field: str | None = None,
@@ -271,14 +271,13 @@ class GatewayClient(SessionHolder):
                 if response.status >= 400:
                     text = (await _read_capped(response)).decode("utf-8", "replace")
                     parts = error_parts(text)
-                    raise GatewayApiError(response.status,
-                                          *(parts or (f"HTTP {response.status}: {NOT_JSON}",)))
+                    raise GatewayApiError(response.status, *(parts or (
+                        not_ours_text(HUB, self.base_url, response.status),)))
                 async for name, data in _sse(response):
                     yield name, data
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise GatewayUnreachableError(
-                f"cannot reach the hub at {self.base_url}: {exc or type(exc).__name__}",
-            ) from exc
+                unreachable_text(HUB, self.base_url + "/v1/events", exc)) from exc
 
 
 def _segment(value: str) -> str:
@@ -315,6 +314,7 @@ async def _sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any
                 try:
                     data = json.loads("\n".join(data_lines))
                 except ValueError:
-                    raise GatewayApiError(502, NOT_JSON) from None
+                    raise GatewayApiError(
+                        502, not_ours_text(HUB, str(response.url), response.status)) from None
                 yield name, data
             name, data_lines, size = "message", [], 0

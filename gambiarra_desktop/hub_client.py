@@ -14,12 +14,12 @@ from typing import Any
 import aiohttp
 
 from gambiarra_desktop.http_session import SessionHolder
+from gambiarra_desktop.plain_errors import HUB, not_ours_text, unreachable_text
 from gambiarra_desktop.protocol import PARTICIPANT_SECRET_HEADER
 
 DEFAULT_TIMEOUT_S = 10.0
-NOT_JSON = ("the hub answered with something that is not JSON"
-            " (a captive portal or a proxy in the way?)")
-WRONG_SHAPE = "the hub answered JSON that is not a Gambiarra hub's reply (wrong address?)"
+WRONG_SHAPE = ("The address answered JSON that is not a Gambiarra hub's reply."
+               " Check the address and port.")
 
 
 class HubApiError(Exception):
@@ -52,10 +52,11 @@ def error_parts(text: str) -> tuple[str, str | None] | None:
     return str(error), None if details is None else str(details)
 
 
-def error_message(status: int, text: str) -> str:
-    """The message of a seed-format error body, or the raw text."""
+def error_message(status: int, text: str, url: str = "") -> str:
+    """The message of a seed-format error body; for anything else (another server's HTML
+    404 page, a proxy's text) a plain sentence, never the body itself."""
     parts = error_parts(text)
-    return parts[0] if parts else (text or f"HTTP {status}")
+    return parts[0] if parts else not_ours_text(HUB, url, status)
 
 
 class HubClient(SessionHolder):
@@ -92,10 +93,9 @@ class HubClient(SessionHolder):
             ) as response:
                 text = await response.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {reason}") from exc
+            raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
         if response.status >= 400:
-            raise HubApiError(response.status, error_message(response.status, text))
+            raise HubApiError(response.status, error_message(response.status, text, url))
         if not text:
             return None
         try:
@@ -103,7 +103,7 @@ class HubClient(SessionHolder):
         except ValueError:
             # A captive portal or a proxy's login page answers 200 with HTML: that is no
             # success, and callers that read fields from it would fail in odd ways.
-            raise HubApiError(502, NOT_JSON) from None
+            raise HubApiError(502, not_ours_text(HUB, url, response.status)) from None
 
     async def _object(
         self, method: str, path: str, payload: Any = None, required: str | None = None,
@@ -173,7 +173,8 @@ class HubClient(SessionHolder):
             ) as response:
                 if response.status >= 400:
                     text = await response.text()
-                    raise HubApiError(response.status, error_message(response.status, text))
+                    raise HubApiError(response.status,
+                                      error_message(response.status, text, url))
                 name, data_lines = "message", []
                 async for raw in response.content:
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -182,33 +183,44 @@ class HubClient(SessionHolder):
                     elif line.startswith("data:"):
                         data_lines.append(line[5:].strip())
                     elif not line and data_lines:
-                        yield name, json.loads("\n".join(data_lines))
+                        yield name, _json_or_not_ours("\n".join(data_lines), url)
                         name, data_lines = "message", []
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
+            raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
 
     async def chat_stream(self, code: str, model: str, prompt: str) -> AsyncIterator[str]:
         """A one-message chat with the room, as the text pieces arrive."""
         payload = {"model": model, "stream": True,
                    "messages": [{"role": "user", "content": prompt}]}
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
+        url = f"{self.openai_base_url(code)}/chat/completions"
         try:
-            async with self.session.post(f"{self.openai_base_url(code)}/chat/completions",
-                                         json=payload, timeout=timeout,
+            async with self.session.post(url, json=payload, timeout=timeout,
                                          headers=self._headers) as response:
                 if response.status >= 400:
                     text = await response.text()
-                    raise HubApiError(response.status, error_message(response.status, text))
+                    raise HubApiError(response.status,
+                                      error_message(response.status, text, url))
                 async for raw in response.content:
                     line = raw.decode("utf-8", "replace").strip()
                     if not line.startswith("data:") or line == "data: [DONE]":
                         continue
-                    chunk = json.loads(line[5:])
+                    chunk = _json_or_not_ours(line[5:], url)
+                    if not isinstance(chunk, dict):
+                        continue
                     if "error" in chunk:
-                        raise HubApiError(502, error_message(502, json.dumps(chunk)))
+                        raise HubApiError(502, error_message(502, json.dumps(chunk), url))
                     for choice in chunk.get("choices", []):
                         piece = (choice.get("delta") or {}).get("content")
                         if piece:
                             yield piece
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HubUnreachableError(f"cannot reach the hub at {self.base_url}: {exc}") from exc
+            raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
+
+
+def _json_or_not_ours(text: str, url: str) -> Any:
+    """A stream's event data: JSON, or the stream is not the hub's (a proxy's page)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise HubApiError(502, not_ours_text(HUB, url, 200)) from None

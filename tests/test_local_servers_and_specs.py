@@ -67,7 +67,8 @@ async def test_no_server_is_a_clear_error() -> None:
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        with pytest.raises(ModelServerError, match="no model server answers at http://127.0.0.1:9"):
+        with pytest.raises(ModelServerError,
+                           match="No model server answers at 127.0.0.1:9. Start Ollama"):
             await list_models(session, "http://127.0.0.1:9", timeout_s=1)
 
 

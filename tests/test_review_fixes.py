@@ -106,7 +106,7 @@ async def test_hub_client_refuses_a_portal_page_and_foreign_json(
             with pytest.raises(HubApiError) as caught:
                 await call
             assert caught.value.status == 502
-            assert "not JSON" in caught.value.message
+            assert "not as a Gambiarra hub does" in caught.value.message
         for foreign, call in (({"participant": "p1"}, hub.join("ABC123", {})),
                               (["a"], hub.join("ABC123", {})),
                               ({"participant": {}, "tunnelToken": 7}, hub.join("ABC123", {})),
@@ -128,7 +128,8 @@ async def test_agent_behind_a_captive_portal_says_so_and_stops_cleanly(
         backoff_initial_s=0.05, backoff_max_s=0.1), statuses.append)
     await agent.start()
     await eventually(lambda: agent.status.state == "reconnecting")
-    assert "not JSON" in agent.status.reason and "captive portal" in agent.status.reason
+    assert "not as a Gambiarra hub does" in agent.status.reason
+    assert "Wi-Fi login page" in agent.status.reason
     assert agent.running  # It keeps trying: the portal goes away once the user logs in.
     await agent.stop()  # Never raises.
     assert agent.status == AgentStatus("stopped", "sharing stopped")
