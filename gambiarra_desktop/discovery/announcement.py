@@ -20,6 +20,9 @@ class HubAnnouncement:
     room_count: int = 0
     api_path: str = API_PATH
     version: str = PROTOCOL_VERSION
+    instance: int = 1
+    """2, 3… when another responder on the LAN already holds this hub's names (a copy of
+    its data dir, ``gambiarra serve`` beside the app): the name then reads "Name (2)"."""
 
     @property
     def service_name(self) -> str:
@@ -34,7 +37,8 @@ class HubAnnouncement:
     def host_name(self) -> str:
         """The A record's name; unique per hub so two hubs on one machine do not clash."""
         host = "".join(c if c.isalnum() else "-" for c in socket.gethostname().split(".")[0])
-        return f"{host or 'gambiarra'}-{self.hub_id[:8]}.local."
+        again = f"-{self.instance}" if self.instance > 1 else ""
+        return f"{host or 'gambiarra'}-{self.hub_id[:8]}{again}.local."
 
     def properties(self) -> dict[str, str]:
         return {"v": self.version, "name": self.name, "id": self.hub_id,
@@ -42,6 +46,14 @@ class HubAnnouncement:
 
     def with_rooms(self, count: int) -> HubAnnouncement:
         return replace(self, room_count=count)
+
+    def with_addresses(self, addresses: tuple[str, ...]) -> HubAnnouncement:
+        return replace(self, addresses=addresses)
+
+    def numbered(self, base_name: str, instance: int) -> HubAnnouncement:
+        """This hub as the ``instance``-th of its name: "Name (2)", with its own records."""
+        name = base_name if instance == 1 else f"{base_name} ({instance})"
+        return replace(self, name=name, instance=instance)
 
 
 def default_hub_name() -> str:

@@ -20,6 +20,9 @@ from gambiarra_desktop.protocol import MDNS_SERVICE_TYPE
 log = logging.getLogger(__name__)
 
 RESOLVE_TIMEOUT_MS = 3000
+LOOK_AGAIN_SETTLE_S = 2.0
+"""How long a known hub has to answer a fresh look before it counts as gone. A hub on the
+LAN answers a QM question in 0.1-0.2 s; the rest is room for a busy Wi-Fi."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,16 @@ class HubBrowser:
         self._zeroconf: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._answered: set[str] | None = None
+        self._looking = asyncio.Lock()
+
+    @property
+    def interfaces(self) -> list[str] | None:
+        return list(self._interfaces) if self._interfaces else None
+
+    @property
+    def looking(self) -> bool:
+        return self._looking.locked()
 
     async def start(self) -> None:
         if self._interfaces:
@@ -91,7 +104,42 @@ class HubBrowser:
             question_type=DNSQuestionType.QM,
         )
 
+    async def look_again(self, settle_s: float = LOOK_AGAIN_SETTLE_S) -> list[DiscoveredHub]:
+        """Browse again from scratch, now: a new zeroconf asks the LAN afresh, and every
+        known hub that does not answer within ``settle_s`` is reported gone (hubs seen on a
+        network the machine left would otherwise linger until their records expire).
+        Returns the hubs dropped. What the sidebar's *Look again* runs."""
+        async with self._looking:
+            return await self._rebrowse(settle_s)
+
+    async def move_to(
+        self, interfaces: Sequence[str] | None, settle_s: float = LOOK_AGAIN_SETTLE_S
+    ) -> list[DiscoveredHub]:
+        """Browse on ``interfaces`` (all when ``None``) from now on: zeroconf binds at start,
+        so a browser started before the LAN came up never hears it until restarted."""
+        async with self._looking:
+            self._interfaces = list(interfaces) if interfaces else None
+            return await self._rebrowse(settle_s)
+
+    async def _rebrowse(self, settle_s: float) -> list[DiscoveredHub]:
+        known = set(self.hubs)
+        self._answered = set()
+        await self._close()
+        await self.start()
+        await asyncio.sleep(settle_s)
+        answered, self._answered = self._answered, None
+        dropped = []
+        for name in known - answered:
+            gone = self.hubs.pop(name, None)
+            if gone is not None:
+                dropped.append(gone)
+                self._report(HubChange("gone", gone))
+        return dropped
+
     async def stop(self) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
@@ -138,6 +186,8 @@ class HubBrowser:
         hub = _hub_from(info)
         if hub is None:
             return
+        if self._answered is not None:
+            self._answered.add(name)
         previous = self.hubs.get(name)
         self.hubs[name] = hub
         if previous is None:

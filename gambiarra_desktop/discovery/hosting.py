@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gambiarra_desktop.discovery.announcement import HubAnnouncement, default_hub_name
 from gambiarra_desktop.discovery.interfaces import InterfaceAddress, lan_addresses
-from gambiarra_desktop.discovery.publisher import HubPublisher
+from gambiarra_desktop.discovery.publisher import HubPublisher, NameTakenError
 from gambiarra_desktop.events import EventBus
 from gambiarra_desktop.gateway.accounts import password_file_notice
 from gambiarra_desktop.hub.config import HubConfig
@@ -25,6 +25,26 @@ class NoLanAddressError(Exception):
     """No interface to advertise on; the message says what to check."""
 
 
+def no_address_message(interface: str | None) -> str:
+    where = f"interface {interface!r}" if interface else "any real network interface"
+    return f"no IPv4 address on {where}: connect to a Wi-Fi or LAN, or pick an interface"
+
+
+def hub_publisher(
+    server: HubServer, addresses: list[InterfaceAddress], name: str | None = None,
+    cooperating: bool = False,
+) -> HubPublisher:
+    """A publisher for ``server`` (not started), keeping its room count current."""
+    announcement = HubAnnouncement(
+        hub_id=load_or_create_hub_id(server.data_dir), name=name or default_hub_name(),
+        port=server.port, addresses=tuple(a.address for a in addresses),
+        room_count=len(server.registry),
+    )
+    publisher = HubPublisher(announcement, cooperating=cooperating)
+    publisher.follow_rooms(server.app[BUS], lambda: len(server.registry))
+    return publisher
+
+
 async def publish_hub(
     server: HubServer,
     name: str | None = None,
@@ -33,18 +53,13 @@ async def publish_hub(
 ) -> tuple[HubPublisher, list[InterfaceAddress]]:
     addresses = lan_addresses(interface)
     if not addresses:
-        where = f"interface {interface!r}" if interface else "any real network interface"
-        raise NoLanAddressError(
-            f"no IPv4 address on {where}: connect to a Wi-Fi or LAN, or pick an interface"
-        )
-    announcement = HubAnnouncement(
-        hub_id=load_or_create_hub_id(server.data_dir), name=name or default_hub_name(),
-        port=server.port, addresses=tuple(a.address for a in addresses),
-        room_count=len(server.registry),
-    )
-    publisher = HubPublisher(announcement, cooperating=cooperating)
-    await publisher.start()
-    publisher.follow_rooms(server.app[BUS], lambda: len(server.registry))
+        raise NoLanAddressError(no_address_message(interface))
+    publisher = hub_publisher(server, addresses, name, cooperating)
+    try:
+        await publisher.start()
+    except BaseException:
+        await publisher.stop()
+        raise
     return publisher, addresses
 
 
@@ -71,9 +86,20 @@ class HostedHub:
         self._name = name
         self._interface = interface
         self._cooperating = cooperating_mdns
-        self.publisher: HubPublisher | None = None
+        self._publisher: HubPublisher | None = None
         self.addresses: list[InterfaceAddress] = []
         self.mdns_problem = ""
+
+    @property
+    def publisher(self) -> HubPublisher | None:
+        """The hub's publication while it is on the LAN; ``None`` while it is not (no LAN
+        address yet, or its name could not be made unique)."""
+        publisher = self._publisher
+        return publisher if publisher is not None and publisher.published else None
+
+    @property
+    def interface(self) -> str | None:
+        return self._interface
 
     @property
     def port(self) -> int:
@@ -96,15 +122,33 @@ class HostedHub:
         await self.server.start()
         if (password_file := self.server.new_admin_password_file) is not None:
             log.info(password_file_notice(password_file))
+        addresses = lan_addresses(self._interface)
+        self._publisher = hub_publisher(self.server, addresses, self._name, self._cooperating)
+        await self.follow_network(addresses, first=True)
+
+    async def follow_network(
+        self, addresses: list[InterfaceAddress], first: bool = False
+    ) -> None:
+        """Publish on ``addresses``, this machine's LAN addresses now: the hub that went
+        up before the Wi-Fi did gets on the LAN, and one whose address moved follows it.
+        Never raises for mDNS trouble: the hub stays reachable by address, and the
+        reason is kept in :attr:`mdns_problem`."""
+        publisher = self._publisher
+        if publisher is None:
+            return
         try:
-            self.publisher, self.addresses = await publish_hub(
-                self.server, self._name, self._interface, self._cooperating
-            )
-        except (NoLanAddressError, OSError) as exc:
-            self.mdns_problem = str(exc)
+            if first and addresses:
+                await publisher.start()
+            else:
+                await publisher.move_to(tuple(a.address for a in addresses))
+        except (NameTakenError, OSError) as exc:
+            self.addresses, self.mdns_problem = [], str(exc)
+            return
+        self.addresses = addresses
+        self.mdns_problem = "" if addresses else no_address_message(self._interface)
 
     async def stop(self) -> None:
-        if self.publisher is not None:
-            await self.publisher.stop()
-            self.publisher = None
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await publisher.stop()
         await self.server.stop()
