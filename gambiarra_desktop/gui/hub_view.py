@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gambiarra_desktop.gui.elided_label import ElidedLabel
+
 
 class HubPage(QWidget):
     join_clicked = Signal()
@@ -27,9 +29,9 @@ class HubPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 24, 28, 24)
         layout.setSpacing(12)
-        self.title = QLabel("Hub")
+        self.title = ElidedLabel("Hub")  # Hub names and addresses come from the network.
         self.title.setObjectName("pageTitle")
-        self.address = QLabel("")
+        self.address = ElidedLabel("")
         self.address.setObjectName("muted")
         self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)

@@ -52,6 +52,7 @@ from gambiarra_desktop.gui.theme import ThemeMode, apply_theme
 from gambiarra_desktop.gui.tray import APPROVAL_TITLE, Tray
 from gambiarra_desktop.gui.usage_controller import UsageController
 from gambiarra_desktop.gui.usage_view import UsagePage
+from gambiarra_desktop.gui.window_fit import SidebarFit, StackFit, scrolled
 from gambiarra_desktop.hub.keys import BUS
 
 WELCOME_TEXT = (
@@ -102,9 +103,12 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.sidebar)
         right = QVBoxLayout()
-        right.addWidget(self.stack)
+        # Down to 800x600: the stack asks for its current page only, and scrolls beyond.
+        self._stack_fit = StackFit(self.stack)
+        right.addWidget(scrolled(self.stack))
         layout.addLayout(right, 1)
         self.setCentralWidget(central)
+        self._sidebar_fit = SidebarFit(self, self.sidebar)
 
         self.tasks = TaskTracker()
         self.host = HostController(self.sidebar, config, self.settings, self.tasks)

@@ -13,8 +13,11 @@ from PySide6.QtWidgets import (
 )
 
 from gambiarra_desktop.gui.connect_view import ConnectTab
+from gambiarra_desktop.gui.copy_feedback import flash_copied
+from gambiarra_desktop.gui.elided_label import ElidedLabel
 from gambiarra_desktop.gui.participants_view import ParticipantsTab
 from gambiarra_desktop.gui.playground_view import PlaygroundTab
+from gambiarra_desktop.gui.room_notice_view import RoomNotice
 from gambiarra_desktop.gui.share_view import ShareTab
 
 
@@ -26,12 +29,12 @@ class RoomPage(QWidget):
         super().__init__()
         self.setObjectName("page")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 20, 28, 20)
+        layout.setContentsMargins(20, 16, 20, 16)  # Fits 800x600 beside the sidebar.
         header = QHBoxLayout()
         titles = QVBoxLayout()
-        self.title = QLabel("Room")
+        self.title = ElidedLabel("Room")  # A 96-character name must not widen the window.
         self.title.setObjectName("pageTitle")
-        self.subtitle = QLabel("")
+        self.subtitle = ElidedLabel("")
         self.subtitle.setObjectName("muted")
         titles.addWidget(self.title)
         titles.addWidget(self.subtitle)
@@ -50,12 +53,15 @@ class RoomPage(QWidget):
         buttons = QVBoxLayout()
         self.copy_code = QPushButton("Copy code")
         self.copy_code.clicked.connect(self.copy_code_clicked)
+        self.copy_code.clicked.connect(lambda: flash_copied(self.copy_code))
         self.leave = QPushButton("Back to hub")
         self.leave.clicked.connect(self.leave_clicked)
         buttons.addWidget(self.copy_code)
         buttons.addWidget(self.leave)
         header.addLayout(buttons)
         layout.addLayout(header)
+        self.notice = RoomNotice()  # The hub's answers, said in place (room_access.py).
+        layout.addWidget(self.notice)
         self.tabs = QTabWidget()
         self.participants = ParticipantsTab()
         self.share = ShareTab()

@@ -1,0 +1,144 @@
+"""Issue 14, a window that holds: long titles, 800×600, the Connect tab's snippets, "Copied".
+
+Given/When/Then against the real window and a real in-process hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QApplication, QScrollArea
+from pytestqt.qtbot import QtBot
+
+from gambiarra_desktop.gui.main_window import MainWindow
+from gambiarra_desktop.gui.window_fit import SIDEBAR_NARROW_PX
+from tests.gui.conftest import eventually, finish
+from tests.gui.test_flows import host_and_create_room
+
+LONG_NAME = ("The quarterly planning session for the distributed inference cluster team "
+             "in Porto Alegre 2026")[:96].ljust(96, "x")
+
+
+def _fits(size: QSize, width: int, height: int) -> bool:
+    return size.width() <= width and size.height() <= height
+
+
+async def test_a_96_character_room_name_does_not_widen_the_window(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # Given a window of the usual size
+    window.resize(1180, 760)
+    assert len(LONG_NAME) == 96
+
+    # When I create and open a room with a 96-character name
+    await host_and_create_room(qtbot, window, LONG_NAME)
+    title = window.room_page.title
+    await eventually(lambda: title.text() == LONG_NAME)
+    await asyncio.sleep(0.1)
+
+    # Then the window asks for no more than its usual width, and stays that wide
+    assert window.minimumSizeHint().width() <= 1180, window.minimumSizeHint()
+    assert window.sizeHint().width() <= 1180, window.sizeHint()
+    assert window.width() <= 1180
+    # And the title is shortened on screen, with the full name in its tooltip
+    assert title.minimumSizeHint().width() < 120
+    assert title.toolTip() == LONG_NAME
+    assert title.accessibleName() == LONG_NAME
+
+    # And back on the hub page, still not wider
+    qtbot.mouseClick(window.room_page.leave, Qt.MouseButton.LeftButton)
+    await eventually(lambda: window.stack.currentWidget() is window.hub_page)
+    await asyncio.sleep(0.1)
+    assert window.width() <= 1180
+    assert window.minimumSizeHint().width() <= 1180
+    window.hub_page.title.setText("h" * 120)
+    await asyncio.sleep(0.05)
+    assert window.minimumSizeHint().width() <= 1180
+    assert window.hub_page.title.toolTip() == "h" * 120
+    await finish(window)
+
+
+async def test_every_page_fits_in_800_by_600(qtbot: QtBot, window: MainWindow) -> None:
+    # Given an open room
+    await host_and_create_room(qtbot, window, "Small screen")
+
+    # When the window is made 800×600
+    window.resize(800, 600)
+    await asyncio.sleep(0.1)
+
+    # Then it really is 800×600, and no page asks for more
+    assert (window.width(), window.height()) == (800, 600)
+    for index in range(window.stack.count()):
+        window.stack.setCurrentIndex(index)
+        await asyncio.sleep(0.05)
+        page = window.stack.widget(index)
+        assert _fits(window.minimumSizeHint(), 800, 600), (type(page).__name__,
+                                                           window.minimumSizeHint())
+        assert (window.width(), window.height()) == (800, 600), type(page).__name__
+
+    # And the room page's tabs fit without scrolling sideways: nothing cut off
+    window.stack.setCurrentWidget(window.room_page)
+    area = window.stack.parentWidget().parentWidget()
+    assert isinstance(area, QScrollArea)
+    for index in range(window.room_page.tabs.count()):
+        window.room_page.tabs.setCurrentIndex(index)
+        await asyncio.sleep(0.05)
+        wanted = window.room_page.minimumSizeHint()
+        assert wanted.width() <= area.width(), (index, wanted, area.size())
+        assert wanted.height() <= area.height(), (index, wanted, area.size())
+
+    # And the sidebar narrows, with all its rows fitting (the port row and address row too)
+    sidebar = window.sidebar
+    assert sidebar.width() == SIDEBAR_NARROW_PX
+    sidebar.port_row.show()
+    sidebar.address_row.show()
+    await asyncio.sleep(0.05)
+    margins = sidebar.layout().contentsMargins()
+    room = sidebar.width() - margins.left() - margins.right()
+    for row in (sidebar.port_row, sidebar.address_row, sidebar.host_button,
+                sidebar.gateway_button, sidebar.usage_button, sidebar.terminal_button,
+                sidebar.agent_button):
+        assert row.minimumSizeHint().width() <= room, (row, row.minimumSizeHint(), room)
+    assert sidebar.terminal_button.text() == "Terminal"
+    assert sidebar.terminal_button.accessibleName().startswith("Terminal: ")
+
+    # And it widens back on a wide window
+    window.resize(1180, 760)
+    await asyncio.sleep(0.05)
+    assert sidebar.width() == 300
+    assert sidebar.terminal_button.text().startswith("Terminal: ")
+    await finish(window)
+
+
+async def test_snippets_show_every_line_and_copy_says_copied(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # Given an open room's Connect tab
+    await host_and_create_room(qtbot, window, "Snippets")
+    connect = window.room_page.connect_tab
+    window.room_page.tabs.setCurrentWidget(connect)
+    await eventually(lambda: "import" in connect.snippets["Python (openai SDK)"].toPlainText())
+    await asyncio.sleep(0.1)
+
+    # Then every snippet box shows all its lines: none scrolls vertically
+    for title, box in connect.snippets.items():
+        assert box.document().blockCount() >= 1
+        assert box.verticalScrollBar().maximum() == 0, title
+
+    # When I click a snippet's Copy
+    button = connect.copy_buttons["Python (openai SDK)"]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    # Then it says "Copied ✓" and the snippet is on the clipboard, then says Copy again
+    assert button.text() == "Copied ✓"
+    assert QApplication.clipboard().text() == \
+        connect.snippets["Python (openai SDK)"].toPlainText()
+    await eventually(lambda: button.text() == "Copy", within_s=3)
+
+    # And the room code's Copy says it too
+    window.room_page.tabs.setCurrentIndex(0)
+    code_button = window.room_page.copy_code
+    qtbot.mouseClick(code_button, Qt.MouseButton.LeftButton)
+    assert code_button.text() == "Copied ✓"
+    assert QApplication.clipboard().text() == window.room_page.code.text()
+    await eventually(lambda: code_button.text() == "Copy code", within_s=3)
+    await finish(window)
