@@ -46,7 +46,7 @@ class InterfaceWatcher:
     ) -> None:
         self._on_change = on_change
         self._interface = interface
-        self._lister = lister
+        self.lister = lister
         self.interval_s = interval_s
         self.addresses: list[InterfaceAddress] = self._list()
         self._task: asyncio.Task[None] | None = None
@@ -54,7 +54,7 @@ class InterfaceWatcher:
 
     def _list(self) -> list[InterfaceAddress]:
         try:
-            return list(self._lister(self._interface))
+            return list(self.lister(self._interface))
         except OSError as exc:  # An interface vanishing mid-listing: try again next time.
             log.debug("listing interfaces failed: %s", exc)
             return self.addresses if hasattr(self, "addresses") else []

@@ -203,6 +203,12 @@ class AppSettings:
         if url not in hubs:
             self._s.setValue("hubs/manual", json.dumps([*hubs, url]))
 
+    def forget_manual_hub(self, url: str) -> None:
+        """Removed by the user: gone from the list for good, not just until the restart."""
+        hubs = self.manual_hubs
+        if url in hubs:
+            self._s.setValue("hubs/manual", json.dumps([h for h in hubs if h != url]))
+
     @property
     def geometry(self) -> QByteArray | None:
         value = self._s.value("window/geometry")

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
 
 from gambiarra_desktop.gui.resources import icon
 
+LOOK_AGAIN_TEXT = "Look again"
+LOOKING_TEXT = "Looking…"
 EMPTY_HUBS_TEXT = (
     "No hubs found yet.\n\nCheck that you are on the same Wi-Fi or LAN as the host, that the"
     " network lets devices see each other (guest networks often isolate clients), and that"
@@ -31,6 +33,8 @@ class SidebarView(QWidget):
     agent_clicked = Signal()
     retry_port_clicked = Signal(int)
     add_address_submitted = Signal(str)
+    look_again_clicked = Signal()
+    remove_hub_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,20 +98,37 @@ class SidebarView(QWidget):
         layout.addWidget(self.agent_button)
         layout.addSpacing(12)
 
-        layout.addWidget(self._section("HUBS ON YOUR NETWORK"))
+        hubs_title = QHBoxLayout()
+        hubs_title.addWidget(self._section("HUBS ON YOUR NETWORK"), 1)
+        self.look_again_button = QPushButton(LOOK_AGAIN_TEXT)
+        self.look_again_button.setToolTip(
+            "Search the network again now, and drop hubs that no longer answer")
+        self.look_again_button.clicked.connect(self.look_again_clicked)
+        hubs_title.addWidget(self.look_again_button)
+        layout.addLayout(hubs_title)
         self.hub_list = QListWidget()
         self.hub_list.setAccessibleName("Hubs on your network")
         self.hub_list.setWordWrap(True)
         self.hub_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # A hub added by address gets "Remove" on right click (the controller builds it).
+        self.hub_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         layout.addWidget(self.hub_list, 1)
         self.empty_label = QLabel(EMPTY_HUBS_TEXT)
         self.empty_label.setObjectName("hint")
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.empty_label, 1)
+        hub_buttons = QHBoxLayout()
         self.add_hub_button = QPushButton("Add hub by address…")
         self.add_hub_button.clicked.connect(self._show_address_row)
-        layout.addWidget(self.add_hub_button)
+        hub_buttons.addWidget(self.add_hub_button, 1)
+        self.remove_hub_button = QPushButton("Remove")
+        self.remove_hub_button.setToolTip("Remove the selected hub added by address")
+        self.remove_hub_button.setAccessibleName("Remove the selected hub")
+        self.remove_hub_button.clicked.connect(self.remove_hub_clicked)
+        self.remove_hub_button.hide()
+        hub_buttons.addWidget(self.remove_hub_button)
+        layout.addLayout(hub_buttons)
         self.address_row = QWidget()
         address_layout = QHBoxLayout(self.address_row)
         address_layout.setContentsMargins(0, 0, 0, 0)
@@ -150,3 +171,8 @@ class SidebarView(QWidget):
         """The empty state takes the list's place and says what to check."""
         self.empty_label.setVisible(empty)
         self.hub_list.setVisible(not empty)
+
+    def show_looking(self, looking: bool) -> None:
+        """While a fresh search runs, the button says so and waits."""
+        self.look_again_button.setText(LOOKING_TEXT if looking else LOOK_AGAIN_TEXT)
+        self.look_again_button.setEnabled(not looking)
