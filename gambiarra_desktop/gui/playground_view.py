@@ -1,4 +1,6 @@
-"""The Playground tab: chat with the room's models."""
+"""The Playground tab: a conversation with the room's models. Earlier turns sit in the
+transcript; the latest reply streams below it, with who answered and how fast; while the
+request waits in the room's queue, its place in line shows."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
 class PlaygroundTab(QWidget):
     send_clicked = Signal()
     stop_clicked = Signal()
+    new_chat_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,12 +40,32 @@ class PlaygroundTab(QWidget):
         self.cross_check.hide()
         row.addWidget(self.cross_check)
         row.addStretch(1)
+        self.new_chat_button = QPushButton("New chat")
+        self.new_chat_button.setToolTip("Forget this conversation and start a new one")
+        self.new_chat_button.clicked.connect(self.new_chat_clicked)
+        row.addWidget(self.new_chat_button)
         layout.addLayout(row)
+        self.transcript = QTextBrowser()
+        self.transcript.setObjectName("transcript")
+        self.transcript.setAccessibleName("Conversation so far")
+        self.transcript.setPlaceholderText("Earlier turns of this conversation show here.")
+        self.transcript.hide()  # Shown once there is an earlier turn.
+        layout.addWidget(self.transcript, 1)
         self.answered_by = QLabel("")
         self.answered_by.setObjectName("muted")
         self.answered_by.setWordWrap(True)
         self.answered_by.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.answered_by)
+        self.reply_numbers = QLabel("")
+        self.reply_numbers.setObjectName("muted")
+        self.reply_numbers.setAccessibleName("Time to first token and tokens per second")
+        self.reply_numbers.setWordWrap(True)
+        layout.addWidget(self.reply_numbers)
+        self.waiting = QLabel("")
+        self.waiting.setObjectName("hint")
+        self.waiting.setAccessibleName("Place in the room's queue")
+        self.waiting.hide()
+        layout.addWidget(self.waiting)
         self.output = QPlainTextEdit()
         self.output.setObjectName("reply")
         self.output.setReadOnly(True)

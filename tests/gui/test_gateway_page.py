@@ -288,6 +288,7 @@ async def test_playground_offers_auto_and_says_who_answered(
     # And asked to cross-check with no second model, the verdict says it could not be done
     playground.cross_check.setChecked(True)
     playground.answered_by.setText("")
+    playground.prompt.setPlainText("Hello again")  # Sending empties the prompt box.
     click(qtbot, playground.send_button)
     await eventually(lambda: playground.answered_by.text() != "")
     assert "Cross-check by " in playground.answered_by.text()
