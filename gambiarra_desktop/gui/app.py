@@ -43,6 +43,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="where the hosted hub keeps its data")
     parser.add_argument("--port", type=int, help="port to host on (default: 3000)")
     parser.add_argument("--interface", help="network interface for discovery")
+    parser.add_argument("--log-dir", type=Path,
+                        help="where to write the log file (default: the user's log dir)")
     return parser.parse_args(argv)
 
 
@@ -82,28 +84,33 @@ def quit_on_signals(window: MainWindow) -> None:
     ticker.start(250)
 
 
-def configure_logging(to_file: bool) -> None:
+def configure_logging(to_file: bool, log_dir: Path | None = None) -> Path | None:
     """Log to the terminal when there is one, and to a small rotating file in the user's
-    log dir: a windowed app started from a menu (or a Windows .exe built without a
-    console, where ``sys.stderr`` is ``None``) has nowhere else to say what went wrong."""
+    log dir (or ``log_dir``): a windowed app started from a menu (or a Windows .exe built
+    without a console, where ``sys.stderr`` is ``None``) has nowhere else to say what
+    went wrong. Returns the log file, created now, or ``None`` when there is none.
+
+    ``force``: a library that logged before this (and so set up the root logger) must
+    not leave the app without its file: Help → Open log folder has to find it."""
     from logging.handlers import RotatingFileHandler
 
-    from platformdirs import user_log_dir
-
-    from gambiarra_desktop.hub.config import APP_DIR_NAME
+    from gambiarra_desktop.gui.about_dialog import LOG_FILE_NAME, user_log_path
 
     handlers: list[logging.Handler] = []
     if sys.stderr is not None:
         handlers.append(logging.StreamHandler())
+    log_file = None
     if to_file:
-        log_dir = Path(user_log_dir(APP_DIR_NAME, appauthor=False))
+        directory = log_dir or user_log_path()
         with contextlib.suppress(OSError):  # A read-only home still gets a working app.
-            log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            handlers.append(RotatingFileHandler(log_dir / "gambiarra-desktop.log",
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handlers.append(RotatingFileHandler(directory / LOG_FILE_NAME,
                                                 maxBytes=1_000_000, backupCount=3,
                                                 encoding="utf-8"))
+            log_file = directory / LOG_FILE_NAME
     logging.basicConfig(level=logging.INFO, handlers=handlers or [logging.NullHandler()],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    return log_file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:
         print(problem.message, file=sys.stderr)
         return problem.exit_code
-    configure_logging(to_file=not args.self_test)
+    # The self-test leaves nothing behind unless asked where to log.
+    log_file = configure_logging(to_file=not args.self_test or args.log_dir is not None,
+                                 log_dir=args.log_dir)
     import qasync
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -160,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run() -> int:
         window = MainWindow(config, settings)
+        if log_file is not None:  # Help → Open log folder shows the folder really used.
+            window.log_dir = log_file.parent
         instance.activated.connect(window.bring_back)
         quit_on_signals(window)
         window.show()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -27,6 +27,7 @@ from gambiarra_desktop.agent.relays import PermissionRequest
 from gambiarra_desktop.discovery.hosting import HostedHub
 from gambiarra_desktop.firewall import firewall_advice
 from gambiarra_desktop.gui import agent_text
+from gambiarra_desktop.gui.about_dialog import AboutDialog, user_log_path
 from gambiarra_desktop.gui.agent_controller import AgentController
 from gambiarra_desktop.gui.agent_view import AgentPage
 from gambiarra_desktop.gui.bridge import CoreBridge
@@ -173,6 +174,30 @@ class MainWindow(QMainWindow):
         firewall_action = QAction("&Firewall and network…", self)
         firewall_action.triggered.connect(self.explain_firewall)
         help_menu.addAction(firewall_action)
+        # Help's own part: where to look when something goes wrong. Tests swap the dir
+        # and the opener (the tray's About / Open log folder call the same methods).
+        self.log_dir = user_log_path()
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
+        self.about_dialog: AboutDialog | None = None
+        open_log_action = QAction("Open &log folder", self)
+        open_log_action.triggered.connect(self.open_log_folder)
+        help_menu.addAction(open_log_action)
+        about_action = QAction("&About Gambiarra", self)
+        about_action.triggered.connect(self.show_about)
+        help_menu.addAction(about_action)
+
+    def show_about(self) -> None:
+        """The version, the data and log dirs, the project's link. ``show()``, never
+        ``exec()``: a nested loop would stall the hub running on this event loop."""
+        if self.about_dialog is None:
+            self.about_dialog = AboutDialog(self.config.data_dir, self.log_dir, self)
+        self.about_dialog.show()
+        self.about_dialog.raise_()
+
+    def open_log_folder(self) -> None:
+        """The log folder in the file manager, made first if the app has not logged yet."""
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.open_url(QUrl.fromLocalFile(str(self.log_dir)))
 
     @tracked_slot()
     async def explain_firewall(self) -> None:
