@@ -1,4 +1,10 @@
-"""The Host button: run the embedded hub in this app's event loop and publish it."""
+"""The Host button: run the embedded hub in this app's event loop and publish it.
+
+Stopping has one path, :meth:`HostController.request_stop`, for the sidebar's button and
+the tray's *Stop hosting* alike: with nobody online in the hub's rooms it stops at once;
+otherwise it asks first (a stray Space on the button used to stop the hub for everyone),
+with Cancel as the default answer. The count comes from the hub's own registry: no network.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import asyncio
 import socket
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMessageBox
 
 from gambiarra_desktop.discovery.hosting import HostedHub
 from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
@@ -14,6 +21,22 @@ from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.sidebar_view import SidebarView
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.hub.rooms.store_errors import StoreError
+
+STOP_TITLE = "Stop hosting?"
+STOP_BUTTON_TEXT = "Stop hosting"
+
+
+def people_online(hosted: HostedHub) -> int:
+    """How many participants are online in the hosted hub's rooms, read in memory."""
+    registry = hosted.server.registry
+    rooms = (registry.get(entry["code"]) for entry in registry.list_rooms())
+    return sum(len(room.online_participants()) for room in rooms if room is not None)
+
+
+def stop_question(people: int) -> str:
+    who = "1 person is" if people == 1 else f"{people} people are"
+    return (f"{who} using rooms on the hub you host. Stopping it ends their rooms' requests"
+            " and takes the hub off the network.")
 
 
 def _free_port_near(port: int) -> int:
@@ -40,16 +63,55 @@ class HostController(QObject):
         self.settings = settings
         self.hosted: HostedHub | None = None
         self._busy = False
+        self.confirm_box: QMessageBox | None = None
         view.host_clicked.connect(self.toggle)
         view.retry_port_clicked.connect(self.start_on)
 
     @tracked_slot()
     async def toggle(self) -> None:
         if self.hosted is not None:
-            await self.stop()
+            self.ask_to_stop()
         else:
             port = self.config.host_port
             await self.start(self.settings.host_port if port is None else port)
+
+    @tracked_slot()
+    async def request_stop(self) -> None:
+        """The one stop path (sidebar and tray): at once, or after a yes (module docstring)."""
+        self.ask_to_stop()
+
+    def ask_to_stop(self) -> None:
+        hosted = self.hosted
+        if hosted is None or self._busy:
+            return
+        people = people_online(hosted)
+        if people == 0:
+            self.tasks.spawn(self.stop())
+            return
+        if self.confirm_box is not None:  # Asked already: bring that question forward.
+            self.confirm_box.raise_()
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, STOP_TITLE, stop_question(people),
+                          QMessageBox.StandardButton.NoButton, self.view.window())
+        box.setObjectName("confirmStopHosting")
+        stop_button = box.addButton(STOP_BUTTON_TEXT, QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+
+        def answered(button: object) -> None:
+            if button is stop_button and self.hosted is hosted:
+                self.tasks.spawn(self.stop())
+
+        def closed(_result: int) -> None:
+            if self.confirm_box is box:
+                self.confirm_box = None
+            box.deleteLater()
+
+        box.buttonClicked.connect(answered)
+        box.finished.connect(closed)
+        self.confirm_box = box
+        box.open()  # Never exec(): a nested loop would stall the hub on this same loop.
 
     @tracked_slot(int)
     async def start_on(self, port: int) -> None:
