@@ -154,3 +154,23 @@ async def test_agent_page_with_an_approval_waiting(
     finally:
         await window.agent.close()
         await model.stop()
+
+
+async def test_narrow_800x600_room(
+        qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    """Issue 14: a room page in an 800×600 window: the sidebar narrows, nothing is cut."""
+    from tests.gui.test_flows import share_model
+
+    await host_and_create_room(qtbot, window, "Friday hack")
+    await share_model(qtbot, window, upstream)
+    window.resize(800, 600)
+    window.room_page.tabs.setCurrentIndex(0)
+    await eventually(lambda: window.room_page.participants.table.rowCount() == 1)
+    await asyncio.sleep(0.2)
+    path = _out_dir() / "12-narrow-800x600.png"
+    assert window.grab().save(str(path))
+    image = QImage(str(path))
+    assert (image.width(), image.height()) == (800, 600)
+    colours = {image.pixel(x, y) for x in range(0, 800, 37) for y in range(0, 600, 29)}
+    assert len(colours) > 8, "the narrow window looks blank"
+    await finish(window)
