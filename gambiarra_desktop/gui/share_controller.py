@@ -1,12 +1,18 @@
-"""Share my model: pick a detected model server (or type one), then one switch shares it
-with the open room through the tunnel, with the state always in view."""
+"""Share my model: the one home of the share switch, whichever control flips it.
+
+The room tab's switch, the tray's *Share my model* item and the banner above every page
+all go through this controller and its :class:`ShareSwitch` (idle, starting, sharing,
+stopping), so they always say the same thing. A share never stops unless the user stops
+it: opening another room, going back to the hub page or a hub blip leave it running, and
+the banner keeps it in sight. The room on screen and the room shared with are two
+different things here (``session`` and ``shared``); the tab shows the truth for the room
+on screen, and says so when the share goes elsewhere.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-import aiohttp
 from PySide6.QtCore import QObject, Signal
 
 from gambiarra_desktop.gateway_client import GatewayApiError, GatewayClient
@@ -15,31 +21,37 @@ from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.gateway_controller import error_text
 from gambiarra_desktop.gui.models import RoomSession
 from gambiarra_desktop.gui.settings import AppSettings
+from gambiarra_desktop.gui.share_banner import ShareBanner
+from gambiarra_desktop.gui.share_picker import ServerPicker
 from gambiarra_desktop.gui.share_view import ShareTab
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
+from gambiarra_desktop.gui.tray import Tray
 from gambiarra_desktop.share.agent import AgentStatus, ShareAgent, ShareSettings
-from gambiarra_desktop.share.local_servers import (
-    DetectedServer,
-    ModelServerError,
-    detect_local_servers,
-    list_models,
-)
-from gambiarra_desktop.share.specs import machine_specs
+from gambiarra_desktop.share.switch import ShareSwitch, SwitchState
 
 STATE_TEXT = {"sharing": "Sharing", "starting": "Starting…", "reconnecting": "Reconnecting…",
-              "failed": "Stopped", "stopped": "Stopped"}
+              "model-down": "Model server not answering", "failed": "Stopped",
+              "stopped": "Stopped"}
+PILL_COLOUR = {"model-down": "failed"}
+"""Agent states the stylesheet has no colour of its own for: drawn as this one."""
 SERVED_POLL_S = 10.0
 """How often "served by me" asks the hub: a glance, not a live feed, and cheap for it."""
 SERVED_TIMEOUT_S = 5.0
 
 
+def same_room(a: RoomSession | None, b: RoomSession | None) -> bool:
+    return (a is not None and b is not None and a.code == b.code
+            and a.hub_url.rstrip("/") == b.hub_url.rstrip("/"))
+
+
 class ShareController(QObject):
     sharing_changed = Signal(bool)
     served_people = Signal(object, str)  # list of people (None: not sharing), problem text
+    open_shared_room = Signal(object)  # RoomSession: the banner was clicked
 
     def __init__(
         self, view: ShareTab, bridge: CoreBridge, config: GuiConfig, settings: AppSettings,
-        tasks: TaskTracker,
+        tasks: TaskTracker, banner: ShareBanner | None = None,
     ) -> None:
         super().__init__()
         self.tasks = tasks
@@ -47,113 +59,95 @@ class ShareController(QObject):
         self.config = config
         self.settings = settings
         self.bridge = bridge
+        self.banner = banner or ShareBanner()
+        self.tray: Tray | None = None
         self.session: RoomSession | None = None
-        self.agent: ShareAgent | None = None
-        self.servers: list[DetectedServer] = []
+        """The room on screen (None on other pages)."""
+        self._rooms: dict[str, RoomSession] = {}
+        """Participant id -> the room its share was started for (see :attr:`shared`)."""
+        self.switch = ShareSwitch(self._on_switch_state, bridge.on_agent_status)
+        self.picker = ServerPicker(view, settings, tasks)
+        self.last_status = AgentStatus("stopped")
         self.served_poll_s = SERVED_POLL_S
         self._served_task: asyncio.Task[None] | None = None
+        self._outage_said = False
         view.nickname.setText(settings.nickname)
-        view.endpoint.setText(settings.last_endpoint)
-        view.detect_clicked.connect(self.detect)
-        view.check_clicked.connect(self.check)
         view.share_toggled.connect(self.on_switch)
-        view.server_combo.currentIndexChanged.connect(self._on_server_chosen)
+        view.move_clicked.connect(self.move_here)
+        view.stop_clicked.connect(self.stop)
+        self.banner.clicked.connect(self._on_banner_clicked)
         bridge.agent_status.connect(self.on_status)
 
-    async def open(self, session: RoomSession) -> None:
-        """Get the tab ready for ``session``.
+    @property
+    def agent(self) -> ShareAgent | None:
+        return self.switch.agent
 
-        The window sets :attr:`session` and shows the page before this runs, so a quick
-        user may already be sharing into this very room by now: that share is kept, and
-        only one left over from another room is stopped.
-        """
-        if self.agent is not None and not self._shares_into(session):
-            await self.stop_sharing()
+    @property
+    def shared(self) -> RoomSession | None:
+        """The room the share goes to, while one is starting or running."""
+        target = self.switch.target
+        return self._rooms.get(target[1].participant_id) if target else None
+
+    def attach_tray(self, tray: Tray) -> None:
+        """The tray's *Share my model* is this switch too: on shares with the room on
+        screen, off stops the share wherever it goes."""
+        self.tray = tray
+        tray.share_action.toggled.connect(self.on_tray_switch)
+        self.refresh()
+
+    async def open(self, session: RoomSession) -> None:
+        """Get the tab ready for ``session``; a share running (here or elsewhere) goes on.
+        The window sets :attr:`session` first, so a quick click is already served."""
         self.session = session
         self.view.share_switch.setEnabled(True)
-        await self._detect()
+        self.refresh()
+        await self.picker.look(keep_choice=self.switch.state != "idle")
 
-    def _shares_into(self, session: RoomSession) -> bool:
-        agent = self.agent
-        return (agent is not None and agent.settings.room_code == session.code
-                and agent.hub_url == session.hub_url.rstrip("/"))
-
-    @tracked_slot()
-    async def detect(self) -> None:
-        await self._detect()
-
-    async def _detect(self) -> None:
-        self.view.detect_hint.setText("Looking for model servers on this computer…")
-        extra = [self.settings.last_endpoint] if self.settings.last_endpoint else []
-        typed_before = self.view.endpoint.text()
-        self.servers = await detect_local_servers(extra)
-        # Detection takes a moment; never swap the picker under a user who typed an
-        # address meanwhile or is already sharing: just list what was found.
-        keep_choice = self.agent is not None or self.view.endpoint.text() != typed_before
-        self.view.server_combo.blockSignals(True)
-        self.view.server_combo.clear()
-        for server in self.servers:
-            self.view.server_combo.addItem(f"{server.name} — {server.endpoint}")
-        self.view.server_combo.addItem("Another address…")
-        self.view.server_combo.blockSignals(False)
-        if self.servers:
-            self.view.detect_hint.setText(
-                f"Found {len(self.servers)} model server(s). Pick a model and flip the switch.")
-            if keep_choice:
-                self.view.server_combo.blockSignals(True)
-                self.view.server_combo.setCurrentIndex(len(self.servers))  # Another address…
-                self.view.server_combo.blockSignals(False)
-            else:
-                self.view.server_combo.setCurrentIndex(0)
-                self._on_server_chosen(0)
-        elif keep_choice:
-            self.view.detect_hint.setText(
-                "No model server found on the usual ports; using the address you typed.")
-        else:
-            self.view.detect_hint.setText(
-                "No model server found on the usual ports (Ollama 11434, LM Studio 1234,"
-                " llama.cpp 8080, vLLM 8000). Start one, or type its address and press Check.")
-
-    def _on_server_chosen(self, index: int) -> None:
-        if 0 <= index < len(self.servers):
-            server = self.servers[index]
-            self.view.endpoint.setText(server.endpoint)
-            self._fill_models(list(server.models))
-
-    def _fill_models(self, models: list[str]) -> None:
-        self.view.model_combo.clear()
-        self.view.model_combo.addItems(models)
-        if self.settings.last_model in models:
-            self.view.model_combo.setCurrentText(self.settings.last_model)
-
-    @tracked_slot()
-    async def check(self) -> None:
-        endpoint = self.view.endpoint.text().strip()
-        if not endpoint:
-            return
-        try:
-            async with aiohttp.ClientSession() as session:
-                models = await list_models(session, endpoint)
-        except ModelServerError as exc:
-            self.view.detect_hint.setText(str(exc))
-            return
-        self._fill_models(models)
-        self.view.detect_hint.setText(f"{endpoint} serves {len(models)} model(s).")
+    def leave_room(self) -> None:
+        """The room page is left: the share, if any, runs on (the banner shows it)."""
+        self.session = None
+        self.refresh()
 
     @tracked_slot(bool)
     async def on_switch(self, on: bool) -> None:
         if on:
+            await self.move_here_now()
+        elif self.switch.state == "idle" or same_room(self.session, self.shared):
+            await self.stop_sharing()
+        else:
+            self.refresh()  # Off for this room, while the share goes elsewhere: it is.
+
+    @tracked_slot(bool)
+    async def on_tray_switch(self, on: bool) -> None:
+        if not on:
+            await self.stop_sharing()
+        elif self.switch.state == "idle":
             await self.start_sharing()
         else:
+            self.refresh()
+
+    @tracked_slot()
+    async def move_here(self) -> None:
+        await self.move_here_now()
+
+    @tracked_slot()
+    async def stop(self) -> None:
+        await self.stop_sharing()
+
+    async def move_here_now(self) -> None:
+        """Share with the room on screen; a share going elsewhere is stopped first (the
+        user asked for it here, with that share named in the tab)."""
+        if self.switch.state != "idle" and not same_room(self.session, self.shared):
             await self.stop_sharing()
+        await self.start_sharing()
 
     async def start_sharing(self) -> None:
         session = self.session
         endpoint = self.view.endpoint.text().strip()
         model = self.view.model_combo.currentText().strip()
         if session is None or not endpoint or not model:
-            self._set_switch(False)
-            self.on_status(AgentStatus("failed", "Pick a model server and a model first."))
+            self.last_status = AgentStatus("failed", "Pick a model server and a model first.")
+            self.refresh()
             return
         nickname = self.view.nickname.text().strip() or self.settings.nickname
         self.settings.nickname = nickname
@@ -161,14 +155,31 @@ class ShareController(QObject):
         self.settings.last_model = model
         settings = ShareSettings(
             room_code=session.code, model=model, endpoint=endpoint, nickname=nickname,
-            password=session.password or None, specs=await machine_specs(),
+            password=session.password or None,
             health_interval_s=self.config.share_health_interval_s,
         )
-        self.agent = ShareAgent(session.hub_url, settings, self.bridge.on_agent_status)
-        await self.agent.start()
-        await self._stop_served()
-        self._served_task = self.tasks.spawn(self._poll_served(self.agent, session))
-        self.sharing_changed.emit(True)
+        self._rooms[settings.participant_id] = session
+        if self.switch.state == "idle":
+            self.last_status = AgentStatus("starting", "reading this machine's specs")
+        await self.switch.turn_on(session.hub_url, settings)
+
+    async def stop_sharing(self) -> None:
+        """Stop the share wherever it goes; returns once its agent has left."""
+        await self.switch.turn_off()
+        self.refresh()
+
+    def _on_switch_state(self, state: SwitchState) -> None:
+        agent, shared, target = self.switch.agent, self.shared, self.switch.target
+        if target is not None:  # Only the share now on is remembered.
+            self._rooms = {k: v for k, v in self._rooms.items()
+                           if k == target[1].participant_id}
+        if state == "sharing" and agent is not None and shared is not None:
+            self._stop_served()
+            self._served_task = self.tasks.spawn(self._poll_served(agent, shared))
+        elif state == "idle":
+            self._stop_served()
+        self.sharing_changed.emit(state in ("starting", "sharing"))
+        self.refresh()
 
     async def _poll_served(self, agent: ShareAgent, session: RoomSession) -> None:
         """Every few seconds while this agent shares: who the hub says it served, read
@@ -187,34 +198,69 @@ class ShareController(QObject):
                         self.served_people.emit(people, "")
                 await asyncio.sleep(self.served_poll_s)
 
-    async def _stop_served(self) -> None:
+    def _stop_served(self) -> None:
         task, self._served_task = self._served_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            task.cancel()  # The tracker awaits it; it only reads.
         self.served_people.emit(None, "")
 
-    async def stop_sharing(self) -> None:
-        agent, self.agent = self.agent, None
-        await self._stop_served()
-        if agent is not None:
-            await agent.stop()
-        self._set_switch(False)
-        self.sharing_changed.emit(False)
-
-    def _set_switch(self, on: bool) -> None:
-        self.view.share_switch.blockSignals(True)
-        self.view.share_switch.setChecked(on)
-        self.view.share_switch.blockSignals(False)
-
     def on_status(self, status: AgentStatus) -> None:
-        self.view.status.set_state(status.state, STATE_TEXT.get(status.state, status.state))
-        if status.reason:
-            self.view.reason.setText(status.reason[0].upper() + status.reason[1:])
-        if status.state in ("sharing", "starting", "reconnecting"):
-            self._set_switch(True)
-        elif status.state == "failed":
-            self._set_switch(False)
-            self.agent = None
-            self.sharing_changed.emit(False)
+        """The current agent's news: said in the tab, the banner and the tray; a model
+        server that stops answering is also notified, once per outage."""
+        self.last_status = status
+        if status.state == "model-down" and not self._outage_said:
+            self._outage_said = True
+            if self.tray is not None:
+                self.tray.notify_model_down(status.reason)
+        elif status.state == "sharing":
+            self._outage_said = False
+        self.refresh()
+
+    def _state_words(self) -> tuple[str, str]:
+        """(pill state, pill text) of the share as it is now."""
+        switch_state = self.switch.state
+        if switch_state == "stopping":
+            return "starting", "Stopping…"
+        if switch_state == "idle":
+            return "stopped", "Stopped"
+        state = self.last_status.state
+        return PILL_COLOUR.get(state, state), STATE_TEXT.get(state, state)
+
+    def refresh(self) -> None:
+        """Draw the tab, the banner and the tray from the switch and the last status."""
+        pill_state, pill_text = self._state_words()
+        on = self.switch.state in ("starting", "sharing")
+        shared, target = self.shared, self.switch.target
+        reason = self.last_status.reason
+        reason = reason[:1].upper() + reason[1:]
+        model = target[1].model if target else ""
+        elsewhere = shared is not None and self.session is not None and not same_room(
+            self.session, shared)
+        view = self.view
+        view.share_switch.blockSignals(True)
+        view.share_switch.setChecked(on and not elsewhere)
+        view.share_switch.blockSignals(False)
+        if elsewhere and shared is not None:
+            view.status.set_state("stopped", "Not here")
+            view.elsewhere_text.setText(
+                f"You share {model} with room {shared.name} ({shared.code}). Move it here,"
+                " or stop it.")
+        else:
+            view.status.set_state(pill_state, pill_text)
+            if reason:
+                view.reason.setText(reason)
+        view.elsewhere.setVisible(elsewhere)
+        line = ""
+        if on and shared is not None:
+            self.banner.show_share(model, shared.name, pill_state, pill_text,
+                                   reason if self.last_status.state != "sharing" else "")
+            line = f"Sharing {model} → {shared.name}: {pill_text.lower()}"
+        else:
+            self.banner.hide()
+        if self.tray is not None:
+            self.tray.set_sharing(on, line)
+            self.tray.share_action.setEnabled(on or self.session is not None)
+
+    def _on_banner_clicked(self) -> None:
+        if self.shared is not None:
+            self.open_shared_room.emit(self.shared)

@@ -1,4 +1,8 @@
-"""The Share my model tab: pick a model server and a model, and one switch to share it."""
+"""The Share my model tab: pick a model server and a model, and one switch to share it.
+
+The switch shows the truth for the room on screen. A share that goes to another room is
+said in the "elsewhere" notice, with Move it here and Stop sharing: never stopped
+silently because the user looked at another room."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -21,6 +26,8 @@ class ShareTab(QWidget):
     detect_clicked = Signal()
     check_clicked = Signal()
     share_toggled = Signal(bool)
+    move_clicked = Signal()
+    stop_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,5 +78,21 @@ class ShareTab(QWidget):
         self.reason.setObjectName("hint")
         self.reason.setWordWrap(True)
         card_layout.addWidget(self.reason)
+        self.elsewhere = QFrame()
+        self.elsewhere.setObjectName("shareElsewhere")
+        elsewhere_row = QHBoxLayout(self.elsewhere)
+        elsewhere_row.setContentsMargins(0, 0, 0, 0)
+        self.elsewhere_text = QLabel("")
+        self.elsewhere_text.setWordWrap(True)
+        self.move_button = QPushButton("Move it here")
+        self.move_button.setToolTip("Stop sharing with the other room and share with this one")
+        self.move_button.clicked.connect(self.move_clicked)
+        self.stop_button = QPushButton("Stop sharing")
+        self.stop_button.clicked.connect(self.stop_clicked)
+        elsewhere_row.addWidget(self.elsewhere_text, 1)
+        elsewhere_row.addWidget(self.move_button)
+        elsewhere_row.addWidget(self.stop_button)
+        self.elsewhere.hide()
+        card_layout.addWidget(self.elsewhere)
         layout.addWidget(card)
         layout.addStretch(1)

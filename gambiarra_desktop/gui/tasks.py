@@ -46,6 +46,9 @@ class TaskTracker:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            # Done now, though its done-callback may run a loop turn later (qasync does not
+            # always run them before this await returns): it is no longer pending.
+            self._tasks.discard(task)
 
 
 class HasTasks(Protocol):
