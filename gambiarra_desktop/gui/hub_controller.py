@@ -1,5 +1,9 @@
 """A hub's page: list its rooms, create one, open one (asking for the password only
-when the room has one), and delete one this user may delete."""
+when the room has one), and delete one this user may delete.
+
+A room opens only once its hub answered for it: a hub that does not answer is said here,
+with a Retry, and a wrong or missing password is asked for again in place (the field
+focused, its text selected), never by opening an empty room."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from PySide6.QtWidgets import QListWidgetItem, QMessageBox
 
 from gambiarra_desktop.gui.hub_view import HubPage
 from gambiarra_desktop.gui.models import HubEntry, RoomSession
+from gambiarra_desktop.gui.resources import icon
 from gambiarra_desktop.gui.settings import AppSettings
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
@@ -38,6 +43,7 @@ class HubController(QObject):
         view.join_clicked.connect(self.join)
         view.create_clicked.connect(self.create)
         view.delete_clicked.connect(self.ask_delete)
+        view.retry_clicked.connect(self.retry)
         view.room_list.currentItemChanged.connect(self._on_room_changed)
 
     async def show(self, entry: HubEntry) -> None:
@@ -47,6 +53,12 @@ class HubController(QObject):
         self.view.error.setText("")
         await self.refresh()
 
+    @tracked_slot()
+    async def retry(self) -> None:
+        self.view.retry_button.setEnabled(False)
+        self.view.unreachable_text.setText("Trying again…")
+        await self.refresh()
+
     async def refresh(self) -> None:
         entry = self.entry
         if entry is None:
@@ -54,14 +66,21 @@ class HubController(QObject):
         try:
             async with HubClient(entry.url, timeout_s=5) as hub:
                 rooms = await hub.list_rooms()
-        except (HubUnreachableError, HubApiError) as exc:
-            self.view.error.setText(f"Cannot list the rooms of this hub: {exc}")
+        except HubUnreachableError as exc:  # Before HubApiError: the gateway's is both.
+            self.view.show_unreachable(str(exc))
             return
+        except HubApiError as exc:
+            self.view.show_unreachable(f"The hub refused to list its rooms: {exc}")
+            return
+        self.view.show_reachable()
         self.view.room_list.clear()
+        lock = icon("lock")  # An icon, not the emoji: not every font has a lock glyph.
         for room in rooms:
-            lock = "🔒 " if room.get("hasPassword") else ""
             people = room.get("participantCount", 0)
-            item = QListWidgetItem(f"{lock}{room['name']}    {room['code']}    · {people} sharing")
+            word = " · password" if room.get("hasPassword") else ""
+            item = QListWidgetItem(f"{room['name']}    {room['code']}    · {people} sharing{word}")
+            if room.get("hasPassword"):
+                item.setIcon(lock)
             item.setData(ROOM_ROLE, room)
             self.view.room_list.addItem(item)
         self.view.no_rooms.setVisible(not rooms)
@@ -96,31 +115,37 @@ class HubController(QObject):
         if room is None or entry is None:
             return
         password = self.view.join_password.text()
-        if room.get("hasPassword"):
-            if not password:
-                self.view.error.setText("This room has a password: type it next to Join room.")
-                self.view.join_password.show()
-                self.view.join_password.setFocus()
-                return
-            # Check it before opening the room: a wrong one would open an empty page.
-            try:
-                async with HubClient(entry.url, timeout_s=5, room_password=password) as hub:
-                    await hub.participants(str(room["code"]))
-            except HubApiError as exc:
-                wrong = exc.status == 401
-                self.view.error.setText("Wrong password for this room." if wrong
-                                        else f"Cannot open the room: {exc}")
-                self.view.join_password.selectAll()
-                self.view.join_password.setFocus()
-                return
-            except HubUnreachableError as exc:
+        if room.get("hasPassword") and not password:
+            self._ask_password("This room has a password: type it next to Join room.")
+            return
+        # Ask the hub first: a wrong password or a hub that does not answer would open an
+        # empty room; a room the list showed without a password may still want one.
+        try:
+            async with HubClient(entry.url, timeout_s=5, room_password=password or None) as hub:
+                await hub.participants(str(room["code"]))
+        except HubUnreachableError as exc:
+            self.view.show_unreachable(str(exc))
+            return
+        except HubApiError as exc:
+            if exc.status in (401, 403):
+                self._ask_password("Wrong password for this room." if password
+                                   else "This room has a password: type it next to Join room.")
+            else:
                 self.view.error.setText(f"Cannot open the room: {exc}")
-                return
+            return
         self.view.error.setText("")
+        self.view.show_reachable()
         self.room_opened.emit(RoomSession(
             entry.name, entry.url, str(room["code"]), str(room["name"]),
-            bool(room.get("hasPassword")), password))
+            bool(room.get("hasPassword")) or bool(password), password))
         self.view.join_password.clear()
+
+    def _ask_password(self, text: str) -> None:
+        """In place: the field shown and focused, what was typed selected for retyping."""
+        self.view.error.setText(text)
+        self.view.join_password.show()
+        self.view.join_password.setFocus()
+        self.view.join_password.selectAll()
 
     @tracked_slot()
     async def create(self) -> None:
@@ -133,11 +158,17 @@ class HubController(QObject):
             self.view.room_name.setFocus()
             return
         password = self.view.room_password.text()
+        # Focus stays in the form: the disabled button would pass it on down the chain,
+        # to the sidebar's Stop hosting, where a stray Space stops the hub for everyone.
+        self.view.room_name.setFocus()
         self.view.create_button.setEnabled(False)
         try:
             async with HubClient(entry.url) as hub:
                 created = await hub.create_room(name, password or None)
-        except (HubUnreachableError, HubApiError) as exc:
+        except HubUnreachableError as exc:
+            self.view.show_unreachable(str(exc))
+            return
+        except HubApiError as exc:
             self.view.error.setText(f"Could not create the room: {exc}")
             return
         finally:
@@ -187,7 +218,7 @@ class HubController(QObject):
             async with HubClient(entry.url, timeout_s=5) as hub:
                 await hub.delete_room(code, credential)
         except (HubUnreachableError, HubApiError) as exc:
-            if not (isinstance(exc, HubApiError) and exc.status == 404):
+            if isinstance(exc, HubUnreachableError) or exc.status != 404:
                 self.view.error.setText(f"Could not delete the room: {exc}")
                 self.view.delete_button.setEnabled(True)
                 return

@@ -22,6 +22,7 @@ class HubPage(QWidget):
     join_clicked = Signal()
     create_clicked = Signal()
     delete_clicked = Signal()
+    retry_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,6 +37,20 @@ class HubPage(QWidget):
         self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)
         layout.addWidget(self.address)
+        # A hub that does not answer says so here, with a way to try again.
+        self.unreachable = QFrame()
+        self.unreachable.setObjectName("card")
+        self.unreachable.setAccessibleName("Hub not answering")
+        unreachable_row = QHBoxLayout(self.unreachable)
+        self.unreachable_text = QLabel("")
+        self.unreachable_text.setObjectName("errorText")
+        self.unreachable_text.setWordWrap(True)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.clicked.connect(self.retry_clicked)
+        unreachable_row.addWidget(self.unreachable_text, 1)
+        unreachable_row.addWidget(self.retry_button)
+        self.unreachable.hide()
+        layout.addWidget(self.unreachable)
 
         rooms_card = QFrame()
         rooms_card.setObjectName("card")
@@ -92,3 +107,15 @@ class HubPage(QWidget):
         self.error.setWordWrap(True)
         form.addRow(self.error)
         layout.addWidget(create_card)
+
+    def show_unreachable(self, text: str) -> None:
+        """The hub did not answer: its rooms are not shown as if they were there."""
+        self.unreachable_text.setText(text)
+        self.unreachable.show()
+        self.room_list.clear()
+        self.no_rooms.hide()
+        self.join_button.setEnabled(False)
+        self.retry_button.setEnabled(True)
+
+    def show_reachable(self) -> None:
+        self.unreachable.hide()

@@ -302,7 +302,8 @@ class MainWindow(QMainWindow):
         self.room_page.tabs.setCurrentIndex(0)
         if self.tray is not None:
             self.tray.share_action.setEnabled(True)
-        await self.room.open(session)
+        if not await self.room.open(session):
+            return  # Left (or gone) before the hub let this session in: no tab opens.
         await self.playground.open(session)
         await self.share.open(session)
 

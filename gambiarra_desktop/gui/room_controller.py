@@ -3,8 +3,6 @@ events, not polling), and the Connect panel's snippets."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QTableWidgetItem
 from gambiarra_desktop.event_text import describe
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.models import RoomSession
+from gambiarra_desktop.gui.room_access import RoomAccess
 from gambiarra_desktop.gui.room_view import RoomPage
 from gambiarra_desktop.gui.tasks import TaskTracker
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
@@ -24,7 +23,6 @@ MAX_ACTIVITY_LINES = 500
 STATUS_COLUMN = 2
 ONLINE_COLOR = "#1fa463"
 OFFLINE_COLOR = "#8a8f9c"
-RECONNECT_DELAY_S = 2.0
 
 
 def specs_text(specs: dict[str, Any]) -> str:
@@ -77,12 +75,14 @@ class RoomController(QObject):
         self.participants: dict[str, dict[str, Any]] = {}
         self.served: dict[str, int] = {}
         self.last_rate: dict[str, float] = {}
-        self._events_task: asyncio.Task[None] | None = None
+        self.access = RoomAccess(view, tasks, bridge.on_room_event, self._on_people, self.log)
         bridge.room_event.connect(self.on_event)
         view.copy_code_clicked.connect(self.copy_code)
         view.connect_tab.copy_requested.connect(self.copy_text)
 
-    async def open(self, session: RoomSession) -> None:
+    async def open(self, session: RoomSession) -> bool:
+        """True once the hub let this session in (room_access.py asks for a password or
+        waits for the hub in place); False when the room was left before that."""
         await self.close()
         self.session = session
         self.participants.clear()
@@ -96,6 +96,8 @@ class RoomController(QObject):
         self.view.connect_tab.base_url.setText(session.openai_base_url)
         for title, text in snippets(session).items():
             self.view.connect_tab.snippets[title].setPlainText(text)
+        if not await self.access.enter(session):
+            return False
         try:
             async with HubClient(session.hub_url, timeout_s=5,
                                  room_password=session.password or None) as hub:
@@ -104,32 +106,17 @@ class RoomController(QObject):
         except (HubUnreachableError, HubApiError) as exc:
             self.log(f"cannot read the participants: {exc}")
         self.render()
-        self._events_task = self.tasks.spawn(self._follow(session))
+        return True
 
     async def close(self) -> None:
-        task, self._events_task = self._events_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.access.leave()
         self.session = None
 
-    async def _follow(self, session: RoomSession) -> None:
-        """Stream the room's events into the bridge, reconnecting if the hub drops."""
-        while True:
-            try:
-                async with HubClient(session.hub_url,
-                                     room_password=session.password or None) as hub:
-                    async for name, data in hub.events(session.code):
-                        self.bridge.on_room_event(name, data)
-            except HubApiError as exc:
-                if exc.status in (401, 403, 404):  # Retrying cannot fix these.
-                    self.log(f"no live events for this room: {exc}")
-                    return
-                self.log(f"lost the room's live events ({exc}); retrying")
-            except HubUnreachableError as exc:
-                self.log(f"lost the room's live events ({exc}); retrying")
-            await asyncio.sleep(RECONNECT_DELAY_S)
+    def _on_people(self, people: list[dict[str, Any]]) -> None:
+        """The room as the hub lists it now: at entry, and after each reconnection (the
+        events missed while the hub was away are not replayed)."""
+        self.participants = {str(p["id"]): p for p in people if isinstance(p, dict) and "id" in p}
+        self.render()
 
     def on_event(self, name: str, data: Any) -> None:
         if self.session is None or not isinstance(data, dict) or name == "connected":
