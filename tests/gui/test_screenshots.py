@@ -174,3 +174,29 @@ async def test_narrow_800x600_room(
     colours = {image.pixel(x, y) for x in range(0, 800, 37) for y in range(0, 600, 29)}
     assert len(colours) > 8, "the narrow window looks blank"
     await finish(window)
+
+
+async def test_room_reconnecting_in_place(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    """Issue 14: the room's hub went away: the room page says so in place and reconnects."""
+    from gambiarra_desktop.hub import HubServer
+    from gambiarra_desktop.hub_client import HubClient
+    from tests.gui.test_hub_room_access import free_port, open_hub
+
+    window.resize(*SIZE)
+    hub = HubServer(tmp_path / "remote", port=free_port())
+    await hub.start()
+    try:
+        async with HubClient(hub.url) as client:
+            await client.create_room("Friday hack")
+        await open_hub(window, hub.url)
+        await eventually(lambda: window.hub_page.room_list.count() == 1)
+        qtbot.mouseClick(window.hub_page.join_button, Qt.MouseButton.LeftButton)
+        page = window.room_page
+        await eventually(lambda: page.tabs.isVisible() and window.room.access.feed is not None
+                         and window.room.access.feed.state.value == "live")
+    finally:
+        await hub.stop()
+    await eventually(lambda: page.notice.isVisible())
+    await _shoot(window, "11-reconnecting")
+    await finish(window)
