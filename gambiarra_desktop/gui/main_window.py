@@ -44,7 +44,8 @@ from gambiarra_desktop.gui.resources import icon
 from gambiarra_desktop.gui.room_controller import RoomController
 from gambiarra_desktop.gui.room_view import RoomPage
 from gambiarra_desktop.gui.settings import AppSettings
-from gambiarra_desktop.gui.share_controller import ShareController
+from gambiarra_desktop.gui.share_banner import ShareBanner
+from gambiarra_desktop.gui.share_controller import ShareController, same_room
 from gambiarra_desktop.gui.sidebar_view import SidebarView
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.gui.terminal_controller import TerminalController
@@ -104,6 +105,8 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.sidebar)
         right = QVBoxLayout()
+        self.share_banner = ShareBanner()  # Above every page: a running share stays seen.
+        right.addWidget(self.share_banner)
         # Down to 800x600: the stack asks for its current page only, and scrolls beyond.
         self._stack_fit = StackFit(self.stack)
         right.addWidget(scrolled(self.stack))
@@ -119,7 +122,7 @@ class MainWindow(QMainWindow):
                                   owner_token=self._owner_token)
         self.room = RoomController(self.room_page, self.bridge, self.tasks)
         self.share = ShareController(self.room_page.share, self.bridge, config, self.settings,
-                                     self.tasks)
+                                     self.tasks, self.share_banner)
         self.playground = PlaygroundController(self.room_page.playground, self.tasks)
         self.gateway = GatewayController(self.gateway_page, self.tasks)
         self.sidebar.gateway_clicked.connect(self.show_gateway)
@@ -141,17 +144,11 @@ class MainWindow(QMainWindow):
         self.hubs.room_opened.connect(self.open_room)
         self.hubs.rooms_counted.connect(self._on_rooms_counted)
         self.room_page.leave_clicked.connect(self.back_to_hub)
-        self.share.sharing_changed.connect(self._on_sharing_changed)
+        self.share.open_shared_room.connect(self.open_shared_room)
         self._build_menu()
         self.tray: Tray | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
-            self.tray = Tray(self)
-            self.tray.show_action.triggered.connect(self.bring_back)
-            self.tray.quit_action.triggered.connect(self.quit_requested.set)
-            self.tray.share_action.toggled.connect(self.room_page.share.share_switch.setChecked)
-            self.tray.activated.connect(self._on_tray_activated)
-            self.tray.messageClicked.connect(self._on_tray_message_clicked)
-            self.tray.show()
+            self.use_tray(Tray(self))
         self.bridge.cost_alert.connect(self._on_cost_alert)
         self._apply_theme(self.settings.theme)
 
@@ -238,6 +235,8 @@ class MainWindow(QMainWindow):
         self._unsubscribe_hub = (hosted.server.app[BUS].subscribe(self.bridge.on_hub_event)
                                  if hosted else _nothing)
         self.terminal.on_hosting_changed(hosted)
+        if self.tray is not None:
+            self.tray.set_hosting(hosted.port if hosted else None)
         self.agent.on_hosting_changed(hosted)
         self.tasks.spawn(self._retarget(hosted))
         if hosted is not None:
@@ -292,16 +291,15 @@ class MainWindow(QMainWindow):
 
     @tracked_slot(object)
     async def open_room(self, session: RoomSession) -> None:
+        """Open ``session``'s room. A share runs on whatever room is opened: only the user
+        stops it (the banner and the tab say where it goes)."""
         if self.closing:
             return
-        await self.share.stop_sharing()  # Sharing belongs to the room being left.
         await self.playground.leave()
         # Every tab knows the new room before the page shows, so an early click is served.
         self.playground.session = self.share.session = session
         self.stack.setCurrentWidget(self.room_page)
         self.room_page.tabs.setCurrentIndex(0)
-        if self.tray is not None:
-            self.tray.share_action.setEnabled(True)
         if not await self.room.open(session):
             return  # Left (or gone) before the hub let this session in: no tab opens.
         await self.playground.open(session)
@@ -309,17 +307,32 @@ class MainWindow(QMainWindow):
 
     @tracked_slot()
     async def back_to_hub(self) -> None:
-        await self.share.stop_sharing()
+        self.share.leave_room()  # The share, if any, runs on; the banner shows it.
         await self.playground.leave()
         await self.room.close()
-        if self.tray is not None:
-            self.tray.share_action.setEnabled(False)
         self.stack.setCurrentWidget(self.hub_page)
         await self.hubs.refresh()
 
-    def _on_sharing_changed(self, on: bool) -> None:
-        if self.tray is not None:
-            self.tray.set_sharing(on)
+    def open_shared_room(self, session: RoomSession) -> None:
+        """The banner: back to the room the share goes to, on its Share tab."""
+        if self.stack.currentWidget() is self.room_page and same_room(self.room.session,
+                                                                       session):
+            self.room_page.tabs.setCurrentWidget(self.room_page.share)
+            return
+        self.open_room(session)
+
+    def use_tray(self, tray: Tray) -> None:
+        """Wire a tray icon: its share item is the share controller's switch, and its
+        *Stop hosting* emits the sidebar button's own signal, so it asks the same way."""
+        self.tray = tray
+        tray.show_action.triggered.connect(self.bring_back)
+        tray.quit_action.triggered.connect(self.quit_requested.set)
+        tray.stop_hosting_action.triggered.connect(self.sidebar.host_clicked)
+        tray.activated.connect(self._on_tray_activated)
+        tray.messageClicked.connect(self._on_tray_message_clicked)
+        self.share.attach_tray(tray)
+        tray.set_hosting(self.host.hosted.port if self.host.hosted else None)
+        tray.show()
 
     def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
