@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton
 
+from gambiarra_desktop.gui.elided_label import ElidedLabel
 from gambiarra_desktop.gui.room_widgets import StatusPill
 
 
@@ -24,16 +25,16 @@ class ShareBanner(QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
-        self.text = QLabel("")
-        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        # Elided, full text in the tooltip: a long room name or reason must never widen
+        # the window (the banner sits above every page).
+        self.text = ElidedLabel("")
         self.status = StatusPill()
-        self.reason = QLabel("")
+        self.reason = ElidedLabel("")
         self.reason.setObjectName("hint")
-        self.reason.setTextFormat(Qt.TextFormat.PlainText)
         self.open_button = QPushButton("Open room")
         self.open_button.setToolTip("Go to the room you share with")
         self.open_button.clicked.connect(self.clicked)
-        layout.addWidget(self.text)
+        layout.addWidget(self.text)  # Its (capped) full width first: what is shared where.
         layout.addWidget(self.status)
         layout.addWidget(self.reason, 1)
         layout.addWidget(self.open_button)
@@ -41,12 +42,14 @@ class ShareBanner(QFrame):
 
     def show_share(self, model: str, room: str, state: str, state_text: str,
                    reason: str = "") -> None:
-        """Show the share of ``model`` with ``room``; ``state`` picks the pill's colour."""
+        """Show the share of ``model`` with ``room``; ``state`` picks the pill's colour.
+        A ``reason`` that starts with the pill's own words shows only the rest."""
         self.text.setText(f"Sharing {model} → {room}")
-        self.text.setToolTip(f"Sharing {model} with room {room}")
         self.status.set_state(state, state_text)
+        if reason.lower().startswith(state_text.lower()):
+            reason = reason[len(state_text):].lstrip(" :;,")
+            reason = reason[:1].upper() + reason[1:]
         self.reason.setText(reason)
-        self.reason.setToolTip(reason)
         self.show()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override.

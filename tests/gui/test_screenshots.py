@@ -200,3 +200,27 @@ async def test_room_reconnecting_in_place(
     await eventually(lambda: page.notice.isVisible())
     await _shoot(window, "11-reconnecting")
     await finish(window)
+
+
+async def test_sharing_banner_and_model_server_down(
+        qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    """Issue 14: a share stays in sight on every page (the banner), and a model server
+    that stops answering is said in plain words, in the tab and the banner."""
+    from tests.gui.test_flows import share_model
+
+    window.resize(*SIZE)
+    await host_and_create_room(qtbot, window, "Friday hack")
+    window.room_page.share.nickname.setText("Ana")
+    await share_model(qtbot, window, upstream)
+    window.show_gateway()  # Another page: the banner keeps the share in sight.
+    await eventually(lambda: window.share_banner.isVisible())
+    await _shoot(window, "09-sharing-banner")
+
+    qtbot.mouseClick(window.share_banner.open_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: window.stack.currentWidget() is window.room_page)
+    share = window.room_page.share
+    window.room_page.tabs.setCurrentWidget(share)
+    await upstream.stop()
+    await eventually(lambda: share.status.text() == "Model server not answering")
+    await _shoot(window, "10-model-server-down")
+    await finish(window)
