@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         self.share = ShareController(self.room_page.share, self.bridge, config, self.settings,
                                      self.tasks, self.share_banner)
         self.playground = PlaygroundController(self.room_page.playground, self.tasks)
+        self.bridge.room_event.connect(self.playground.on_room_event)  # Its queue place.
         self.gateway = GatewayController(self.gateway_page, self.tasks)
         self.sidebar.gateway_clicked.connect(self.show_gateway)
         self.usage = UsageController(self.usage_page, self.gateway, self.bridge, self.tasks)

@@ -1,4 +1,5 @@
-"""The room's Participants tab: who shares what, what they served, and the activity log."""
+"""The room's Participants tab: who shares what, how busy each is and how many requests
+wait, what they served, a live chart of the last minutes, and the activity log."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gambiarra_desktop.gui.room_chart import RoomChart
 from gambiarra_desktop.gui.room_widgets import framed_card
 
 PARTICIPANT_COLUMNS = ["Nickname", "Model", "Status", "Transport", "Machine", "Served",
-                       "Last tok/s"]
+                       "Running", "Last tok/s"]
+MACHINE_COLUMN = PARTICIPANT_COLUMNS.index("Machine")
+RUNNING_COLUMN = PARTICIPANT_COLUMNS.index("Running")
 SERVED_BY_ME_COLUMNS = ["Person", "Requests", "Tokens"]
 
 
@@ -32,7 +36,16 @@ class ParticipantsTab(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)  # Full text in tooltips.
+        self.table.setWordWrap(False)
+        running = self.table.horizontalHeaderItem(RUNNING_COLUMN)
+        if running is not None:
+            running.setToolTip("Requests this participant is answering right now")
         self.table.setAccessibleName("Participants")
+        self.queue_line = QLabel("")
+        self.queue_line.setObjectName("hint")
+        self.queue_line.setAccessibleName("Requests waiting for a free model")
+        self.queue_line.hide()
         self.empty = QLabel("Nobody shares a model in this room yet. Open “Share my model”.")
         self.empty.setObjectName("hint")
         activity_card, activity_layout = framed_card()
@@ -45,6 +58,7 @@ class ParticipantsTab(QWidget):
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self.table)
+        top_layout.addWidget(self.queue_line)
         top_layout.addWidget(self.empty)
         self.served_panel = QWidget()  # Shown while this machine shares into the room.
         served_layout = QVBoxLayout(self.served_panel)
@@ -64,7 +78,14 @@ class ParticipantsTab(QWidget):
         served_layout.addWidget(self.served_hint)
         self.served_panel.hide()
         top_layout.addWidget(self.served_panel)
+        chart_card, chart_layout = framed_card()
+        self.chart = RoomChart()
+        chart_layout.addWidget(self.chart)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(chart_card)
+        bottom.addWidget(activity_card)
+        bottom.setSizes([300, 300])
         splitter.addWidget(top)
-        splitter.addWidget(activity_card)
+        splitter.addWidget(bottom)
         splitter.setSizes([300, 200])
         layout.addWidget(splitter)

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QLabel
 
 from gambiarra_desktop.gateway_client import GatewayApiError, GatewayClient
 from gambiarra_desktop.gui.models import RoomSession
@@ -116,8 +117,8 @@ class PlaygroundController(QObject):
         chosen = self.view.model_combo.currentData()
         self.view.output.clear()
         self.view.error.setText("")
-        self.view.answered_by.setText("")
-        self.view.reply_numbers.setText("")
+        _say(self.view.answered_by, "")
+        _say(self.view.reply_numbers, "")
         self.view.prompt.clear()
         self.conversation.add("user", prompt)
         self._notes.append("")
@@ -166,7 +167,7 @@ class PlaygroundController(QObject):
                         model, list(self.conversation.messages), self._request_id, stats):
                     if not reply:
                         self._show_place(None)
-                        self.view.answered_by.setText(self._who(stats))
+                        _say(self.view.answered_by, self._who(stats))
                     reply.append(piece)
                     self._append(piece)
         except (HubApiError, HubUnreachableError, ValueError) as exc:
@@ -196,7 +197,7 @@ class PlaygroundController(QObject):
             text = str(message.get("content") or "") if isinstance(message, dict) else ""
             self._append(text)
             who = answered_by_text(data, headers)
-            self.view.answered_by.setText(who)
+            _say(self.view.answered_by, who)
             numbers = auto_numbers_text(data, time.monotonic() - started)
         except GatewayApiError as exc:
             self.view.error.setText(
@@ -209,7 +210,7 @@ class PlaygroundController(QObject):
         """Keep the reply as the assistant's turn; with no reply (an error, or stopped
         before a word), the unanswered prompt goes back to the prompt box instead."""
         self._set_busy(False)
-        self.view.reply_numbers.setText(numbers)
+        _say(self.view.reply_numbers, numbers)
         if reply:
             self.conversation.add("assistant", reply)
             self._notes.append(" · ".join(part for part in (who, numbers) if part))
@@ -225,7 +226,7 @@ class PlaygroundController(QObject):
             return ""
         nickname, model = self._nicknames.get(stats.participant_id,
                                               (stats.participant_id, stats.model))
-        return f"Answered by {nickname} ({model or stats.model or 'a model'})."
+        return f"Answered by {nickname} ({model or stats.model or 'a model'})"
 
     def _set_busy(self, busy: bool) -> None:
         self.view.send_button.setEnabled(not busy)
@@ -250,8 +251,8 @@ class PlaygroundController(QObject):
         self._render_transcript()
         self.view.output.clear()
         self.view.error.setText("")
-        self.view.answered_by.setText("")
-        self.view.reply_numbers.setText("")
+        _say(self.view.answered_by, "")
+        _say(self.view.reply_numbers, "")
         self._show_place(None)
 
     def _append(self, piece: str) -> None:
@@ -271,6 +272,12 @@ class PlaygroundController(QObject):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             self._task = None
+
+
+def _say(label: QLabel, text: str) -> None:
+    """An empty line takes no room: the reply area gets it."""
+    label.setText(text)
+    label.setVisible(bool(text))
 
 
 def auto_numbers_text(data: dict[str, Any], seconds: float) -> str:

@@ -49,17 +49,20 @@ class PlaygroundTab(QWidget):
         self.transcript.setObjectName("transcript")
         self.transcript.setAccessibleName("Conversation so far")
         self.transcript.setPlaceholderText("Earlier turns of this conversation show here.")
+        self.transcript.setMinimumHeight(60)  # Both text areas give way on small screens.
         self.transcript.hide()  # Shown once there is an earlier turn.
         layout.addWidget(self.transcript, 1)
         self.answered_by = QLabel("")
         self.answered_by.setObjectName("muted")
         self.answered_by.setWordWrap(True)
         self.answered_by.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.answered_by.hide()  # Each of these lines shows only when it says something.
         layout.addWidget(self.answered_by)
         self.reply_numbers = QLabel("")
         self.reply_numbers.setObjectName("muted")
         self.reply_numbers.setAccessibleName("Time to first token and tokens per second")
         self.reply_numbers.setWordWrap(True)
+        self.reply_numbers.hide()
         layout.addWidget(self.reply_numbers)
         self.waiting = QLabel("")
         self.waiting.setObjectName("hint")
@@ -71,6 +74,7 @@ class PlaygroundTab(QWidget):
         self.output.setReadOnly(True)
         self.output.setAccessibleName("Reply")
         self.output.setPlaceholderText("The reply streams here.")
+        self.output.setMinimumHeight(60)
         layout.addWidget(self.output, 1)
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("Ask the room something… (Ctrl+Enter to send)")

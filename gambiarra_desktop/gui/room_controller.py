@@ -13,16 +13,16 @@ from PySide6.QtWidgets import QApplication, QTableWidgetItem
 from gambiarra_desktop.event_text import describe
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.models import RoomSession
+from gambiarra_desktop.gui.participants_view import MACHINE_COLUMN
 from gambiarra_desktop.gui.room_access import RoomAccess
 from gambiarra_desktop.gui.room_view import RoomPage
 from gambiarra_desktop.gui.tasks import TaskTracker
+from gambiarra_desktop.gui.theme import token
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 from gambiarra_desktop.usage_text import served_row
 
 MAX_ACTIVITY_LINES = 500
 STATUS_COLUMN = 2
-ONLINE_COLOR = "#1fa463"
-OFFLINE_COLOR = "#8a8f9c"
 
 
 def specs_text(specs: dict[str, Any]) -> str:
@@ -35,6 +35,20 @@ def specs_text(specs: dict[str, Any]) -> str:
     if specs.get("cpu") and not specs.get("gpu"):
         parts.append(str(specs["cpu"]))
     return ", ".join(parts) or "—"
+
+
+def specs_tooltip(specs: dict[str, Any]) -> str:
+    """Everything the participant said about its machine, one line each: the column only
+    has room for a summary, and that gets elided."""
+    names = {"gpu": "GPU", "vram": "VRAM (GB)", "ram": "RAM (GB)", "cpu": "CPU"}
+    lines = [f"{names.get(key, key)}: {value}" for key, value in specs.items()
+             if value not in (None, "", [], {})]
+    return "\n".join(lines) or "The participant did not describe its machine."
+
+
+def waiting_text(waiting: int) -> str:
+    return (f"{waiting} request{'s' if waiting != 1 else ''} waiting for a free model"
+            if waiting > 0 else "")
 
 
 def snippets(session: RoomSession) -> dict[str, str]:
@@ -75,6 +89,10 @@ class RoomController(QObject):
         self.participants: dict[str, dict[str, Any]] = {}
         self.served: dict[str, int] = {}
         self.last_rate: dict[str, float] = {}
+        self.in_flight: dict[str, int] = {}
+        """Requests each participant answers now, from the hub's metrics and events."""
+        self.waiting = 0
+        """Requests in the room's queue, from ``queue`` and ``queue:changed``."""
         self.access = RoomAccess(view, tasks, bridge.on_room_event, self._on_people, self.log)
         bridge.room_event.connect(self.on_event)
         view.copy_code_clicked.connect(self.copy_code)
@@ -88,6 +106,9 @@ class RoomController(QObject):
         self.participants.clear()
         self.served.clear()
         self.last_rate.clear()
+        self.in_flight.clear()
+        self.waiting = 0
+        self.view.participants.chart.clear()
         self.view.title.setText(session.name)
         lock = " · password protected" if session.has_password else ""
         self.view.subtitle.setText(f"on {session.hub_name} ({session.hub_url}){lock}")
@@ -101,8 +122,17 @@ class RoomController(QObject):
         try:
             async with HubClient(session.hub_url, timeout_s=5,
                                  room_password=session.password or None) as hub:
-                for participant in await hub.participants(session.code):
+                listing = await hub.request("GET", f"/rooms/{session.code}/participants")
+            listing = listing if isinstance(listing, dict) else {}
+            for participant in listing.get("participants") or []:
+                if isinstance(participant, dict) and "id" in participant:
                     self.participants[participant["id"]] = participant
+                    metrics = participant.get("metrics")
+                    if isinstance(metrics, dict) and isinstance(metrics.get("inFlight"), int):
+                        self.in_flight[participant["id"]] = metrics["inFlight"]
+            queue = listing.get("queue")
+            if isinstance(queue, dict) and isinstance(queue.get("waiting"), int):
+                self.waiting = queue["waiting"]
         except (HubUnreachableError, HubApiError) as exc:
             self.log(f"cannot read the participants: {exc}")
         self.render()
@@ -116,6 +146,10 @@ class RoomController(QObject):
         """The room as the hub lists it now: at entry, and after each reconnection (the
         events missed while the hub was away are not replayed)."""
         self.participants = {str(p["id"]): p for p in people if isinstance(p, dict) and "id" in p}
+        for pid, p in self.participants.items():  # Requests running now, as the hub counts.
+            metrics = p.get("metrics")
+            if isinstance(metrics, dict) and isinstance(metrics.get("inFlight"), int):
+                self.in_flight[pid] = metrics["inFlight"]
         self.render()
 
     def on_event(self, name: str, data: Any) -> None:
@@ -139,8 +173,27 @@ class RoomController(QObject):
             self.served[pid] = self.served.get(pid, 0) + 1
             metrics = data.get("metrics") or {}
             self.last_rate[pid] = float(metrics.get("tokensPerSecond") or 0)
+            self._busy(pid, (data.get("participant") or {}).get("inFlight"), -1)
+            self.view.participants.chart.names = nicknames
+            self.view.participants.chart.add(pid, self.last_rate[pid])
+        elif name == "llm:request":
+            self._busy(pid, data.get("inFlight"), +1)
+        elif name == "llm:error":
+            self._busy(pid, data.get("inFlight"), -1)
+        elif name == "queue:changed":
+            waiting = data.get("waiting")
+            self.waiting = waiting if isinstance(waiting, int) else self.waiting
+            self.render()
+            return  # The line under the table says it; the log would repeat it.
+        elif name == "llm:queued" and isinstance(data.get("position"), int):
+            self.waiting = max(self.waiting, data["position"])  # Hubs without queue:changed.
         self.log(describe(name, data, nicknames))
         self.render()
+
+    def _busy(self, pid: str, reported: object, step: int) -> None:
+        """The hub's count when the event carries one, else a step from ours."""
+        count = reported if isinstance(reported, int) else self.in_flight.get(pid, 0) + step
+        self.in_flight[pid] = max(0, count)
 
     def log(self, text: str) -> None:
         activity = self.view.participants.activity
@@ -158,15 +211,21 @@ class RoomController(QObject):
                 str(p.get("nickname", "")), str(p.get("model", "")),
                 "● online" if p.get("status") == "online" else "○ offline",
                 str(p.get("transport", "direct")), specs_text(p.get("specs") or {}),
-                str(self.served.get(pid, 0)), f"{rate:.1f}" if rate else "—",
+                str(self.served.get(pid, 0)), str(self.in_flight.get(pid, 0)),
+                f"{rate:.1f}" if rate else "—",
             ]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
+                item.setToolTip(specs_tooltip(p.get("specs") or {})
+                                if column == MACHINE_COLUMN else value)
                 if column == STATUS_COLUMN:
                     online = p.get("status") == "online"
-                    item.setForeground(QColor(ONLINE_COLOR if online else OFFLINE_COLOR))
+                    item.setForeground(QColor(token("online" if online else "offline")))
                 table.setItem(row, column, item)
         self.view.participants.empty.setVisible(not self.participants)
+        queue_line = self.view.participants.queue_line
+        queue_line.setText(waiting_text(self.waiting))
+        queue_line.setVisible(self.waiting > 0)
 
     def show_served(self, people: object, problem: str) -> None:
         """Who used this machine (API key, else address), busiest first; ``None``: not

@@ -1,0 +1,155 @@
+"""A live chart of the room: tokens per second of each answer over the last minutes (lines,
+one per participant) and requests per participant in that window (bars), fed by the room's
+``llm:complete`` events. pyqtgraph, as the Usage page (see gui/usage_charts.py).
+
+The history is bounded twice, by age (``window_s``) and by count (``max_points``), so an
+all-day room with a busy queue keeps a constant, small footprint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import pyqtgraph as pg  # type: ignore[import-untyped]
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+WINDOW_S = 300.0
+MAX_POINTS = 2000
+REDRAW_MS = 10_000
+"""While shown, the chart slides on by itself so old answers leave it."""
+COLORS = ("#3b82f6", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#ec4899", "#14b8a6")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    at: float
+    participant: str
+    tokens_per_second: float
+
+
+class RoomHistory:
+    """The answers of the last ``window_s`` seconds (no Qt, so tests read it directly)."""
+
+    def __init__(self, window_s: float = WINDOW_S, max_points: int = MAX_POINTS) -> None:
+        self.window_s = window_s
+        self.answers: deque[Answer] = deque(maxlen=max_points)
+
+    def add(self, participant: str, tokens_per_second: float, at: float | None = None) -> None:
+        self.answers.append(Answer(time.monotonic() if at is None else at, participant,
+                                   max(0.0, tokens_per_second)))
+
+    def prune(self, now: float | None = None) -> None:
+        cutoff = (time.monotonic() if now is None else now) - self.window_s
+        while self.answers and self.answers[0].at < cutoff:
+            self.answers.popleft()
+
+    def clear(self) -> None:
+        self.answers.clear()
+
+    def requests(self) -> dict[str, int]:
+        """Requests answered per participant, in order of first answer."""
+        counts: dict[str, int] = {}
+        for answer in self.answers:
+            counts[answer.participant] = counts.get(answer.participant, 0) + 1
+        return counts
+
+    def rates(self, now: float) -> dict[str, tuple[list[float], list[float]]]:
+        """Per participant: (seconds before ``now``, negative; tokens/s) of each answer."""
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for answer in self.answers:
+            xs, ys = series.setdefault(answer.participant, ([], []))
+            xs.append(answer.at - now)
+            ys.append(answer.tokens_per_second)
+        return series
+
+
+class RoomChart(QWidget):
+    """Two small plots side by side; ``names`` maps participant ids to nicknames."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history = RoomHistory()
+        self.names: dict[str, str] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel(f"<b>Last {WINDOW_S / 60:g} minutes</b>"))
+        plots = QHBoxLayout()
+        self.rate_plot = self._plot("tokens/s")
+        self.rate_plot.getAxis("bottom").setLabel("seconds ago")
+        self.rate_plot.setAccessibleName("Tokens per second of each answer")
+        self.legend = self.rate_plot.addLegend(offset=(5, 5))
+        self.count_plot = self._plot("requests")
+        self.count_plot.setAccessibleName("Requests per participant")
+        plots.addWidget(self.rate_plot, 3)
+        plots.addWidget(self.count_plot, 2)
+        layout.addLayout(plots)
+        self.summary = QLabel("No answers yet.")
+        self.summary.setObjectName("hint")
+        layout.addWidget(self.summary)
+        self.bars: pg.BarGraphItem | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self.redraw)
+
+    @staticmethod
+    def _plot(left: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget(background=None)
+        plot.setMinimumHeight(110)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.getPlotItem().setMenuEnabled(False)
+        plot.getAxis("left").setLabel(left)
+        return plot
+
+    def add(self, participant: str, tokens_per_second: float) -> None:
+        self.history.add(participant, tokens_per_second)
+        self.redraw()
+
+    def clear(self) -> None:
+        self.history.clear()
+        self.redraw()
+
+    def redraw(self) -> None:
+        now = time.monotonic()
+        self.history.prune(now)
+        self.rate_plot.clear()
+        self.legend.clear()
+        for index, (pid, (xs, ys)) in enumerate(self.history.rates(now).items()):
+            color = COLORS[index % len(COLORS)]
+            self.rate_plot.plot(xs, ys, pen=pg.mkPen(color, width=2), symbol="o",
+                                symbolSize=6, symbolBrush=color, name=self.names.get(pid, pid))
+        self.rate_plot.setXRange(-self.history.window_s, 0, padding=0.02)
+        counts = self.history.requests()
+        self.count_plot.clear()
+        labels = [self.names.get(pid, pid) for pid in counts]
+        self.bars = pg.BarGraphItem(
+            x=list(range(len(counts))), height=list(counts.values()), width=0.6,
+            brushes=[COLORS[i % len(COLORS)] for i in range(len(counts))])
+        self.count_plot.addItem(self.bars)
+        self.count_plot.getAxis("bottom").setTicks([list(enumerate(labels))])
+        self.count_plot.setXRange(-0.6, max(len(counts), 1) - 0.4, padding=0)
+        self.count_plot.setYRange(0, max(counts.values(), default=0) + 1, padding=0)
+        total = sum(counts.values())
+        self.summary.setText(f"{total} answer{'s' if total != 1 else ''} from {len(counts)}"
+                             f" participant{'s' if len(counts) != 1 else ''}"
+                             if total else "No answers yet.")
+
+    def bar_heights(self) -> dict[str, float]:
+        """What the bars show, read back from the plot item: nickname -> requests."""
+        if self.bars is None:
+            return {}
+        labels = [self.names.get(pid, pid) for pid in self.history.requests()]
+        return dict(zip(labels, (float(h) for h in self.bars.opts["height"]), strict=True))
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override.
+        super().showEvent(event)
+        self.redraw()
+        self._timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override.
+        self._timer.stop()
+        super().hideEvent(event)
