@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
@@ -154,6 +155,29 @@ async def test_agent_page_with_an_approval_waiting(
     finally:
         await window.agent.close()
         await model.stop()
+
+
+async def test_playground_waiting_for_a_free_model(
+        qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer, http: Any) -> None:
+    """Issue 14: the Playground says its place in the room's queue while the only model is
+    busy with someone else's request, under a conversation's earlier turn."""
+    from tests.gui.test_queue_playground import occupy_the_only_slot, one_slot_room
+
+    window.resize(*SIZE)
+    upstream.behaviour.token_delay_s = 0.03  # About 33 tokens/s, like a small local model.
+    await one_slot_room(qtbot, window, http, upstream)
+    await ask_the_room(qtbot, window, "Write a haiku about sharing GPUs with friends")
+    playground = window.room_page.playground
+    await eventually(lambda: playground.send_button.isEnabled())
+    blocker = await occupy_the_only_slot(window, http, upstream)
+    playground.prompt.setPlainText("Now one about waiting in line")
+    qtbot.mouseClick(playground.send_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: playground.waiting.isVisible())
+    await _shoot(window, "13-queue-position")
+    upstream.behaviour.first_token_delay_s = 0.0
+    await blocker
+    await eventually(lambda: playground.send_button.isEnabled())
+    await finish(window)
 
 
 async def test_narrow_800x600_room(
