@@ -98,6 +98,12 @@ class HostedHub:
         return publisher if publisher is not None and publisher.published else None
 
     @property
+    def hub_id(self) -> str:
+        """The hub's lasting identity, known from the start: the app lists the hub it
+        hosts once even while its publication is being moved (and so is ``None``)."""
+        return load_or_create_hub_id(self.server.data_dir)
+
+    @property
     def interface(self) -> str | None:
         return self._interface
 

@@ -222,9 +222,8 @@ class DiscoveryController(QObject):
             self.remove("local")
             self._show_manual_hubs()  # The ones hidden as this hub come back.
         else:
-            if hosted.publisher is not None:
-                self.local_hub_id = hosted.publisher.announcement.hub_id
-                self.remove(f"lan:{self.local_hub_id}")
+            self.local_hub_id = hosted.hub_id
+            self.remove(f"lan:{self.local_hub_id}")
             for key, entry in list(self.entries.items()):
                 if entry.source == "manual" and points_at(entry.url, hosted):
                     self.remove(key)  # Listed once, as this computer.
