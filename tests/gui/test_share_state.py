@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -17,8 +18,10 @@ from pytestqt.qtbot import QtBot
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.tray import MODEL_DOWN_TITLE, NOT_HOSTING, NOT_SHARING, Tray
+from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub.keys import REGISTRY
 from gambiarra_desktop.hub.rooms.room import Room
+from gambiarra_desktop.hub_client import HubClient
 from tests.gui.conftest import eventually, finish
 from tests.gui.test_flows import host_and_create_room, share_model
 
@@ -255,3 +258,45 @@ async def test_tray_shows_room_state_and_port_and_stops_hosting_like_the_sidebar
     assert not tray.stop_hosting_action.isEnabled()
     window.tray = None
     await finish(window)
+
+
+async def test_a_hub_blip_shows_reconnecting_in_place_and_sharing_resumes(
+    qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    from tests.gui.test_hub_room_access import free_port, open_hub
+
+    # Given a share with a room on a hub elsewhere, while I look at another page
+    port = free_port()
+    hub = HubServer(tmp_path / "remote", port=port)
+    await hub.start()
+    try:
+        async with HubClient(hub.url) as client:
+            await client.create_room("Blip room")
+        await open_hub(window, hub.url)
+        await eventually(lambda: window.hub_page.room_list.count() == 1)
+        qtbot.mouseClick(window.hub_page.join_button, Qt.MouseButton.LeftButton)
+        await eventually(lambda: window.stack.currentWidget() is window.room_page)
+        await share_model(qtbot, window, upstream)
+        window.show_gateway()
+        banner = window.share_banner
+        assert banner.status.text() == "Sharing"
+
+        # When the hub goes away
+        await hub.stop()
+
+        # Then the banner says "reconnecting" in place: no page switches, the share is on
+        await eventually(lambda: banner.status.text() == "Reconnecting…", within_s=15)
+        assert window.stack.currentWidget() is window.gateway_page
+        assert window.room_page.share.status.text() == "Reconnecting…"
+        assert window.room_page.share.share_switch.isChecked()
+
+        # When it comes back on the same port
+        hub = HubServer(tmp_path / "remote", port=port)
+        await hub.start()
+
+        # Then sharing resumes by itself
+        await eventually(lambda: banner.status.text() == "Sharing", within_s=20)
+        assert window.stack.currentWidget() is window.gateway_page
+    finally:
+        await finish(window)
+        await hub.stop()
