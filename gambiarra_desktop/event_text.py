@@ -18,7 +18,9 @@ def describe(name: str, data: Any, nicknames: Mapping[str, str] | None = None) -
     if name == "participant:left":
         return f"{who} left"
     if name == "participant:offline":
-        return f"{who} went offline"
+        reason = data.get("reason")  # Only when the participant said why (model down).
+        return f"{who} went offline: {reason}" if isinstance(reason, str) and reason \
+            else f"{who} went offline"
     if name == "participant:online":
         return f"{who} is back online"
     if name == "llm:queued":

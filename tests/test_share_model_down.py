@@ -117,3 +117,13 @@ async def test_an_open_tunnel_does_not_undo_a_model_server_down(api: Api) -> Non
     status, _ = await api.call("POST", f"/rooms/{code}/health", {"id": "p1"})
     assert status == 200
     assert room.participants["p1"]["status"] == "online"
+
+
+def test_the_room_log_says_why_a_participant_went_offline() -> None:
+    from gambiarra_desktop.event_text import describe
+
+    names = {"p1": "Ana"}
+    data = {"participantId": "p1", "reason": "its model server is not answering"}
+    assert describe("participant:offline", data, names) == (
+        "Ana went offline: its model server is not answering")
+    assert describe("participant:offline", {"participantId": "p1"}, names) == "Ana went offline"
