@@ -73,10 +73,11 @@ async def serve(args: argparse.Namespace) -> int:
     publisher = None
     if args.mdns:
         from gambiarra_desktop.discovery.hosting import NoLanAddressError, publish_hub
+        from gambiarra_desktop.discovery.publisher import NameTakenError
 
         try:
             publisher, addresses = await publish_hub(server, args.name, args.interface)
-        except NoLanAddressError as exc:
+        except (NoLanAddressError, NameTakenError) as exc:
             print(f"  mDNS:      not published: {exc}", flush=True)
         else:
             shown = ", ".join(f"{a.address}:{server.port} ({a.interface})" for a in addresses)
