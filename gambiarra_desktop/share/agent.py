@@ -215,7 +215,7 @@ class ShareAgent:
     async def _stay_joined(
         self, hub: HubClient, session: aiohttp.ClientSession, token: str | None
     ) -> None:
-        jobs: list[Coroutine[Any, Any, None]] = [self._heartbeats(hub, session)]
+        jobs: list[Coroutine[Any, Any, None]] = [self._heartbeats(hub)]
         if token:
             jobs.append(self._tunnel(hub, session, token))
         await _first_failure(jobs)
@@ -226,7 +226,14 @@ class ShareAgent:
         if not self._model_down:
             self._set("sharing", reason)
 
-    async def _heartbeats(self, hub: HubClient, session: aiohttp.ClientSession) -> None:
+    async def _heartbeats(self, hub: HubClient) -> None:
+        # The model server is asked on connections closed after each answer: an idle
+        # keep-alive connection holds one of llama.cpp's few HTTP threads.
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True)) as probes:
+            await self._beat(hub, probes)
+
+    async def _beat(self, hub: HubClient, session: aiohttp.ClientSession) -> None:
         s = self.settings
         first = True
         while True:
