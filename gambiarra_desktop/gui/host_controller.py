@@ -64,6 +64,7 @@ class HostController(QObject):
         self.hosted: HostedHub | None = None
         self._busy = False
         self.confirm_box: QMessageBox | None = None
+        self._stopping: asyncio.Future[None] | None = None
         view.host_clicked.connect(self.toggle)
         view.retry_port_clicked.connect(self.start_on)
 
@@ -133,7 +134,11 @@ class HostController(QObject):
             enable_terminal=self.settings.terminal_enabled,
         )
         try:
-            await hosted.start()
+            try:
+                await hosted.start()
+            except asyncio.CancelledError:  # The window closes while the hub starts.
+                await asyncio.shield(hosted.stop())
+                raise
         except StoreError as exc:  # The data dir or database, not the port: say which.
             self.view.host_status.setText(str(exc))
             return
@@ -173,11 +178,24 @@ class HostController(QObject):
             self.view.host_status.setText(self.view.host_status.text() + "\n" + "\n".join(lines))
 
     async def stop(self) -> None:
+        """Stop the hub, all the way even if this caller is cancelled.
+
+        The hub's own stop is shielded and kept in :attr:`_stopping`: a click's stop that
+        the window's shutdown cancels midway would otherwise leave the hub half closed
+        (its database and sweeper never closed), and the shutdown's own ``stop()`` call,
+        finding nothing hosted, would not wait for it."""
         hosted, self.hosted = self.hosted, None
         if hosted is None:
+            if self._stopping is not None:
+                await asyncio.shield(self._stopping)
             return
         self.view.host_button.setEnabled(False)
-        await hosted.stop()
+        stopping = self._stopping = asyncio.ensure_future(hosted.stop())
+        try:
+            await asyncio.shield(stopping)
+        finally:
+            if stopping.done() and self._stopping is stopping:
+                self._stopping = None
         self.view.host_button.setEnabled(True)
         self.view.host_button.setText("Host a hub")
         self.view.host_button.setObjectName("primary")

@@ -4,6 +4,7 @@ default), and stops at once when nobody is; the sidebar and the tray share that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -13,6 +14,12 @@ from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.gui.main_window import MainWindow
 from tests.gui.conftest import eventually, finish
 from tests.gui.test_flows import host_and_create_room, share_model
+
+
+def sweepers() -> list[asyncio.Task[object]]:
+    """The hub's liveness sweeper runs from its start until the last step of its stop."""
+    return [t for t in asyncio.all_tasks() if t.get_name() == "gambiarra-liveness"
+            and not t.done()]
 
 
 def _question(window: MainWindow) -> QMessageBox | None:
@@ -77,3 +84,26 @@ async def test_stop_hosting_with_people_in_a_room_asks_and_cancel_keeps_it(
     # Then the hub stops
     await eventually(lambda: window.host.hosted is None, within_s=10)
     await finish(window)
+
+
+async def test_quitting_while_the_hub_stops_still_closes_it_all_the_way(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # Given a hosted hub, with its liveness sweeper running
+    await host_and_create_room(qtbot, window, "Closing")
+    hosted = window.host.hosted
+    assert hosted is not None
+    assert sweepers()
+
+    # When I click Stop hosting and quit before that stop has finished
+    qtbot.mouseClick(window.sidebar.host_button, Qt.MouseButton.LeftButton)
+    await eventually(lambda: window.host.hosted is None)  # The stop is under way...
+    assert sweepers()  # ...and not done: its mDNS goodbye alone takes a while.
+    await finish(window)  # The shutdown cancels every task the window runs.
+
+    # Then the hub still closed all the way (its sweeper and store too), instead of being
+    # left half stopped by the cancelled click: nothing listens and nothing runs.
+    assert not sweepers()
+    with contextlib.suppress(ConnectionRefusedError):
+        _, writer = await asyncio.open_connection("127.0.0.1", hosted.port)
+        writer.close()
+        raise AssertionError("the hub still listens")
