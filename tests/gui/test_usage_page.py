@@ -278,7 +278,9 @@ async def test_revoke_cancelled_and_errors_in_words(qtbot: QtBot, page: Page,
     # A hub that went away is an error in the page, not a frozen window or a traceback
     await contract.runner.cleanup()
     await page.controller.refresh_now()
-    assert page.view.error.text().startswith("Cannot read the usage: Cannot reach the hub")
+    text = page.view.error.text()
+    assert text.startswith("Cannot read the usage: Cannot reach 127.0.0.1:"), text
+    assert "nothing answers there" in text and "Check that the hub is running" in text
 
 
 async def test_charts_show_the_ledger_rows(page: Page, contract: ContractHub) -> None:
