@@ -99,7 +99,7 @@ class SidebarView(QWidget):
         layout.addSpacing(12)
 
         hubs_title = QHBoxLayout()
-        hubs_title.addWidget(self._section("HUBS ON YOUR NETWORK"), 1)
+        hubs_title.addWidget(self._section("HUBS NEARBY"), 1)
         self.look_again_button = QPushButton(LOOK_AGAIN_TEXT)
         self.look_again_button.setToolTip(
             "Search the network again now, and drop hubs that no longer answer")
