@@ -20,6 +20,8 @@ from gambiarra_desktop.gui.room_widgets import framed_card
 
 PARTICIPANT_COLUMNS = ["Nickname", "Model", "Status", "Transport", "Machine", "Served",
                        "Running", "Last tok/s"]
+HEADER_PADDING_PX = 28
+"""The header's padding and a bold font's extra width around each column's name."""
 MACHINE_COLUMN = PARTICIPANT_COLUMNS.index("Machine")
 RUNNING_COLUMN = PARTICIPANT_COLUMNS.index("Running")
 SERVED_BY_ME_COLUMNS = ["Person", "Requests", "Tokens"]
@@ -35,7 +37,11 @@ class ParticipantsTab(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # No header is ever cut: below the width they all need, the table scrolls sideways.
+        widest = max(header.fontMetrics().horizontalAdvance(c) for c in PARTICIPANT_COLUMNS)
+        header.setMinimumSectionSize(widest + HEADER_PADDING_PX)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)  # Full text in tooltips.
         self.table.setWordWrap(False)
         running = self.table.horizontalHeaderItem(RUNNING_COLUMN)

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import pyqtgraph as pg  # type: ignore[import-untyped]
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -94,6 +94,11 @@ class RoomChart(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override.
+        """A modest size to ask for: pyqtgraph's plots ask for about 600×500 each, which
+        made the room page taller than the window and so scroll even at full size."""
+        return QSize(360, 190)
 
     @staticmethod
     def _plot(left: str) -> pg.PlotWidget:

@@ -141,3 +141,33 @@ async def test_snippets_show_every_line_and_copy_says_copied(
     assert QApplication.clipboard().text() == window.room_page.code.text()
     await eventually(lambda: code_button.text() == "Copy code", within_s=3)
     await finish(window)
+
+
+async def test_a_room_fits_its_window_without_scrolling_and_no_header_is_cut(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # Given an open room at the usual size, with the room notice showing
+    window.resize(1180, 760)
+    await host_and_create_room(qtbot, window, "Fits")
+    window.room_page.notice.reconnecting("The hub closed the connection: it may be restarting.")
+    await asyncio.sleep(0.1)
+
+    # Then the page fills the window without a vertical scroll bar (the live chart once
+    # asked for 500 px more than it needed, and the whole room scrolled)
+    area = window.stack.parentWidget().parentWidget()
+    assert isinstance(area, QScrollArea)
+    page = window.room_page
+    assert page.height() <= area.viewport().height(), (page.size(), area.viewport().size())
+    assert area.verticalScrollBar().maximum() == 0
+
+    # When the window is made 800×600
+    window.resize(800, 600)
+    await asyncio.sleep(0.1)
+
+    # Then every column header of the participants table is whole (the table scrolls
+    # sideways instead of cutting "Nickname" to "icknam")
+    header = window.room_page.participants.table.horizontalHeader()
+    for column in range(header.count()):
+        name = window.room_page.participants.table.horizontalHeaderItem(column).text()
+        needed = header.fontMetrics().horizontalAdvance(name)
+        assert header.sectionSize(column) >= needed, (name, header.sectionSize(column), needed)
+    await finish(window)
