@@ -193,9 +193,24 @@ class MainWindow(QMainWindow):
         self.about_dialog.raise_()
 
     def open_log_folder(self) -> None:
-        """The log folder in the file manager, made first if the app has not logged yet."""
-        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.open_url(QUrl.fromLocalFile(str(self.log_dir)))
+        """The log folder in the file manager, made first if the app has not logged yet.
+        A folder that cannot be made (a read-only home) or a desktop with no file manager
+        is said in a box, never a traceback."""
+        problem = ""
+        try:
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            problem = f"The log folder {self.log_dir} cannot be created ({exc.strerror or exc})."
+        else:
+            if not self.open_url(QUrl.fromLocalFile(str(self.log_dir))):
+                problem = (f"No file manager opened the log folder. It is {self.log_dir}:"
+                           " open it yourself.")
+        if problem:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Open log folder", problem,
+                              QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("logFolderProblem")
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
 
     @tracked_slot()
     async def explain_firewall(self) -> None:

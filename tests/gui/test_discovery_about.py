@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from gambiarra_desktop.gui.about_dialog import LOG_FILE_NAME, PROJECT_URL, user_log_path
 from gambiarra_desktop.gui.main_window import MainWindow
@@ -73,3 +74,22 @@ def test_the_app_writes_its_log_file_where_open_log_folder_looks(tmp_path: Path)
     assert log_file.is_file()
     text = log_file.read_text(encoding="utf-8")
     assert "Gambiarra Desktop" in text and "closed" in text
+
+
+async def test_open_log_folder_says_in_a_box_when_it_cannot(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    # Given a log folder that cannot be made (a file stands where its parent should be)
+    (tmp_path / "state").write_text("not a folder")
+    window.log_dir = tmp_path / "state" / "log"
+    opened: list[QUrl] = []
+    window.open_url = lambda url: opened.append(url) or True
+    # When I pick Help → Open log folder
+    help_action(window, "Open log folder").trigger()
+    # Then a box says which folder and why, and nothing is opened
+    boxes = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, QMessageBox) and w.objectName() == "logFolderProblem"]
+    assert boxes and str(window.log_dir) in boxes[0].text(), boxes
+    assert opened == []
+    boxes[0].close()
+    await finish(window)
