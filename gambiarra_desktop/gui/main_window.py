@@ -339,11 +339,12 @@ class MainWindow(QMainWindow):
 
     def use_tray(self, tray: Tray) -> None:
         """Wire a tray icon: its share item is the share controller's switch, and its
-        *Stop hosting* emits the sidebar button's own signal, so it asks the same way."""
+        *Stop hosting* takes the sidebar's stop path (it asks while people are online),
+        never the sidebar's toggle: a late click must not start a hub."""
         self.tray = tray
         tray.show_action.triggered.connect(self.bring_back)
         tray.quit_action.triggered.connect(self.quit_requested.set)
-        tray.stop_hosting_action.triggered.connect(self.sidebar.host_clicked)
+        tray.stop_hosting_action.triggered.connect(self.host.request_stop)
         tray.activated.connect(self._on_tray_activated)
         tray.messageClicked.connect(self._on_tray_message_clicked)
         self.share.attach_tray(tray)

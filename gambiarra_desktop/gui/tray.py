@@ -3,7 +3,7 @@
 Its menu says what runs without opening the window: the room shared with and the share's
 state, and the port of the hub this app hosts, with *Stop hosting*. The share item is
 driven by the share controller (the one home of the share switch); *Stop hosting* is wired
-by the window to the same signal as the sidebar's button, so both ask the same way.
+by the window to the host controller's one stop path, so it asks like the sidebar does.
 """
 
 from __future__ import annotations
