@@ -345,6 +345,8 @@ class MainWindow(QMainWindow):
         tray.show_action.triggered.connect(self.bring_back)
         tray.quit_action.triggered.connect(self.quit_requested.set)
         tray.stop_hosting_action.triggered.connect(self.host.request_stop)
+        tray.about_action.triggered.connect(self.show_about)
+        tray.log_folder_action.triggered.connect(self.open_log_folder)
         tray.activated.connect(self._on_tray_activated)
         tray.messageClicked.connect(self._on_tray_message_clicked)
         self.share.attach_tray(tray)

@@ -37,6 +37,8 @@ class Tray(QSystemTrayIcon):
         self.hosting_info.setEnabled(False)
         self.stop_hosting_action = QAction("Stop hosting", menu)
         self.stop_hosting_action.setEnabled(False)
+        self.about_action = QAction("About Gambiarra", menu)
+        self.log_folder_action = QAction("Open log folder", menu)
         self.quit_action = QAction("Quit", menu)
         menu.addAction(self.show_action)
         menu.addSeparator()
@@ -46,6 +48,8 @@ class Tray(QSystemTrayIcon):
         menu.addAction(self.hosting_info)
         menu.addAction(self.stop_hosting_action)
         menu.addSeparator()
+        menu.addAction(self.about_action)
+        menu.addAction(self.log_folder_action)
         menu.addAction(self.quit_action)
         self.setContextMenu(menu)
         self._menu = menu

@@ -211,12 +211,21 @@ async def test_fast_switch_clicks_never_leave_an_orphan_agent(
 
 
 async def test_tray_shows_room_state_and_port_and_stops_hosting_like_the_sidebar(
-    qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer
+    qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     # Given the window with a tray icon, hosting nothing
     tray = with_tray(window)
     assert tray.menu_lines() == ["Show Gambiarra", NOT_SHARING, "Share my model", NOT_HOSTING,
-                                 "Stop hosting", "Quit"]
+                                 "Stop hosting", "About Gambiarra", "Open log folder", "Quit"]
+    # And About and the log folder are there too, as in the Help menu
+    opened: list[object] = []
+    window.open_url = lambda url: opened.append(url) or True
+    window.log_dir = tmp_path / "logs"
+    tray.log_folder_action.trigger()
+    assert opened and window.log_dir.is_dir()
+    tray.about_action.trigger()
+    assert window.about_dialog is not None and window.about_dialog.isVisible()
+    window.about_dialog.close()
     assert not tray.stop_hosting_action.isEnabled()
     assert not tray.share_action.isEnabled()  # No room open: nothing to share with.
 
