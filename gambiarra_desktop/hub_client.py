@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gambiarra_desktop.http_session import SessionHolder
 from gambiarra_desktop.plain_errors import HUB, not_ours_text, unreachable_text
@@ -187,6 +188,10 @@ class HubClient(SessionHolder):
                         name, data_lines = "message", []
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
+        except HttpProcessingError:
+            # A line longer than aiohttp's buffer (LineTooLong): no hub sends one. Said as a
+            # reply that is not the hub's, so a feed reconnects instead of dying unseen.
+            raise HubApiError(502, not_ours_text(HUB, url, 200)) from None
 
     async def chat_stream(self, code: str, model: str, prompt: str) -> AsyncIterator[str]:
         """A one-message chat with the room, as the text pieces arrive."""

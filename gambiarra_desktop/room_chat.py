@@ -18,8 +18,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gambiarra_desktop.hub_client import HubApiError, HubUnreachableError, error_message
+from gambiarra_desktop.plain_errors import HUB, not_ours_text, unreachable_text
 
 PARTICIPANT_HEADER = "X-Gambiarra-Participant"
 MODEL_HEADER = "X-Gambiarra-Model"
@@ -101,7 +103,7 @@ async def stream_reply(
                                 headers=headers) as response:
             if response.status >= 400:
                 text = await response.text()
-                raise HubApiError(response.status, error_message(response.status, text))
+                raise HubApiError(response.status, error_message(response.status, text, url))
             stats.participant_id = unquote(response.headers.get(PARTICIPANT_HEADER, ""))
             stats.model = response.headers.get(MODEL_HEADER, "")
             try:
@@ -113,24 +115,31 @@ async def stream_reply(
                 line = raw.decode("utf-8", "replace").strip()
                 if not line.startswith("data:") or line == "data: [DONE]":
                     continue
-                chunk = json.loads(line[5:])
+                try:
+                    chunk = json.loads(line[5:])
+                except ValueError:  # A proxy's page, not the hub's stream: no parser text.
+                    raise HubApiError(502, not_ours_text(HUB, url, response.status)) from None
                 if not isinstance(chunk, dict):
                     continue
                 if "error" in chunk:
-                    raise HubApiError(502, error_message(502, json.dumps(chunk)))
+                    raise HubApiError(502, error_message(502, json.dumps(chunk), url))
                 usage = chunk.get("usage")
                 if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                     reported = usage["completion_tokens"]
                 stats.model = stats.model or str(chunk.get("model") or "")
                 for choice in chunk.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
+                    delta = choice.get("delta") if isinstance(choice, dict) else None
+                    piece = delta.get("content") if isinstance(delta, dict) else None
+                    if isinstance(piece, str) and piece:
                         if stats.first_token_s is None:
                             stats.first_token_s = time.monotonic() - started
                         pieces += 1
                         yield piece
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise HubUnreachableError(f"cannot reach the hub at {hub_url}: {exc}") from exc
+        # The plain sentence (plain_errors.py), never the library's text.
+        raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
+    except HttpProcessingError:  # A line longer than aiohttp's buffer: no hub sends one.
+        raise HubApiError(502, not_ours_text(HUB, url, 200)) from None
     finally:
         stats.total_s = time.monotonic() - started
         stats.tokens = reported if reported is not None else pieces

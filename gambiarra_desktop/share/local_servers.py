@@ -7,6 +7,7 @@ when nothing listens.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ KNOWN_SERVERS: tuple[tuple[str, int], ...] = (
     ("vLLM", 8000),
 )
 PROBE_TIMEOUT_S = 0.8
+MAX_MODELS_REPLY_BYTES = 4 * 1024 * 1024
+"""A model list far larger than any server's (Ollama lists ~1 KB per model)."""
 
 
 class ModelServerError(Exception):
@@ -59,6 +62,19 @@ def same_server_key(endpoint: str) -> str:
     return f"{url.scheme.lower()}://{host}:{url.port}{path}"
 
 
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
+    """The body, or ``None`` past :data:`MAX_MODELS_REPLY_BYTES`: this runs before every
+    health call, so a server that answers with endless bytes must not be read whole."""
+    if (response.content_length or 0) > MAX_MODELS_REPLY_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_MODELS_REPLY_BYTES:
+            return None
+    return bytes(body)
+
+
 async def list_models(
     session: aiohttp.ClientSession, endpoint: str, timeout_s: float = 5.0
 ) -> list[str]:
@@ -76,7 +92,11 @@ async def list_models(
         try:
             async with session.get(url, timeout=timeout) as response:
                 status = response.status
-                data = await response.json(content_type=None) if status == 200 else None
+                body = await _read_capped(response) if status == 200 else None
+            data = json.loads(body) if body is not None else None
+            if status == 200 and body is None:  # Too large for any model list.
+                foreign_status = status
+                continue
         except ValueError:
             foreign_status = 200
             continue

@@ -43,10 +43,16 @@ async def nvidia_gpu(timeout_s: float = GPU_PROBE_TIMEOUT_S) -> tuple[str, int] 
     try:
         async with asyncio.timeout(timeout_s):
             output, _ = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        return None
+    except BaseException as exc:
+        # A timeout, or "off" cancelling the share's start mid-read: never leave the
+        # child behind (a hung driver would keep it forever).
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+        if isinstance(exc, TimeoutError):
+            return None
+        raise
     first = output.decode(errors="replace").strip().splitlines()[:1]
     if process.returncode != 0 or not first or "," not in first[0]:
         return None
