@@ -12,6 +12,7 @@ executable put first on ``PATH``.
   ``nvidia-smi`` child running (a hung driver keeps it forever).
 - A room feed line longer than aiohttp's line buffer raised a bare ValueError out of
   ``HubClient.events``: the feed task died and the room kept looking live.
+- A chosen mDNS interface that lost its address made the app browse on every interface.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ import psutil
 import pytest
 from aiohttp import web
 
+from gambiarra_desktop.discovery.browser import HubBrowser
+from gambiarra_desktop.discovery.hosting import publish_hub
 from gambiarra_desktop.hub_client import HubApiError, HubUnreachableError
 from gambiarra_desktop.room_chat import ReplyStats, stream_reply
 from gambiarra_desktop.room_feed import FeedState, RoomFeed
 from gambiarra_desktop.share.local_servers import ModelServerError, list_models
 from gambiarra_desktop.share.specs import nvidia_gpu
+from tests.conftest import HubFactory
 from tests.test_plain_errors_clients import assert_plain, closed_port, serve
 
 
@@ -166,3 +170,24 @@ async def test_a_feed_line_too_long_for_the_buffer_reconnects_instead_of_dying()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await runner.cleanup()
+
+
+async def test_a_browser_with_no_address_to_browse_on_browses_nowhere(
+        make_hub: HubFactory) -> None:
+    """A chosen interface that lost its address (cable out) gives ``[]``: that must mean
+    "nowhere", not zeroconf's "every interface" (a café's Wi-Fi, a VPN)."""
+    hub = await make_hub()
+    async with HubBrowser(["127.0.0.1"]) as browser:
+        publisher, _ = await publish_hub(hub, "Lab hub", "127.0.0.1", cooperating=True)
+        try:
+            await eventually(lambda: browser.hubs)
+            dropped = await browser.move_to([], settle_s=0.3)
+            assert browser.interfaces == []
+            assert [h.name for h in dropped] == ["Lab hub"]
+            await asyncio.sleep(0.5)
+            assert browser.hubs == {}
+            # And an address coming back makes it browse there again.
+            await browser.move_to(["127.0.0.1"], settle_s=0.3)
+            await eventually(lambda: browser.hubs)
+        finally:
+            await publisher.stop()

@@ -74,8 +74,9 @@ class HubBrowser:
         interfaces: Sequence[str] | None = None,
         on_change: Callable[[HubChange], None] | None = None,
     ) -> None:
-        """``interfaces``: addresses to browse on (all when ``None``)."""
-        self._interfaces = list(interfaces) if interfaces else None
+        """``interfaces``: addresses to browse on (all when ``None``; none at all when
+        empty: a chosen interface without an address must not mean "everywhere")."""
+        self._interfaces = list(interfaces) if interfaces is not None else None
         self._on_change = on_change
         self.hubs: dict[str, DiscoveredHub] = {}
         self._queue: asyncio.Queue[HubChange] = asyncio.Queue()
@@ -87,13 +88,15 @@ class HubBrowser:
 
     @property
     def interfaces(self) -> list[str] | None:
-        return list(self._interfaces) if self._interfaces else None
+        return list(self._interfaces) if self._interfaces is not None else None
 
     @property
     def looking(self) -> bool:
         return self._looking.locked()
 
     async def start(self) -> None:
+        if self._interfaces == []:
+            return  # Nowhere to browse until an address comes (see move_to).
         if self._interfaces:
             self._zeroconf = AsyncZeroconf(interfaces=self._interfaces,
                                            ip_version=IPVersion.V4Only)
@@ -115,10 +118,11 @@ class HubBrowser:
     async def move_to(
         self, interfaces: Sequence[str] | None, settle_s: float = LOOK_AGAIN_SETTLE_S
     ) -> list[DiscoveredHub]:
-        """Browse on ``interfaces`` (all when ``None``) from now on: zeroconf binds at start,
-        so a browser started before the LAN came up never hears it until restarted."""
+        """Browse on ``interfaces`` (all when ``None``, nowhere when empty) from now on:
+        zeroconf binds at start, so a browser started before the LAN came up never hears
+        it until restarted."""
         async with self._looking:
-            self._interfaces = list(interfaces) if interfaces else None
+            self._interfaces = list(interfaces) if interfaces is not None else None
             return await self._rebrowse(settle_s)
 
     async def _rebrowse(self, settle_s: float) -> list[DiscoveredHub]:

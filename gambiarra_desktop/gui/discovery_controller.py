@@ -106,8 +106,14 @@ class DiscoveryController(QObject):
         view.remove_hub_clicked.connect(self.remove_selected_manual_hub)
         self._refresh_empty()
 
-    def _browse_interfaces(self) -> list[str] | None:
-        return [a.address for a in self.watcher.addresses] or None
+    def _browse_interfaces(
+        self, addresses: list[InterfaceAddress] | None = None
+    ) -> list[str] | None:
+        """The LAN addresses to browse on; with an interface chosen that has no address,
+        none at all (``[]``), never every interface the machine has."""
+        found = [a.address for a in (self.watcher.addresses if addresses is None
+                                     else addresses)]
+        return found if found or self.config.mdns_interface is not None else None
 
     async def start(self) -> None:
         self.browser = HubBrowser(self._browse_interfaces(),
@@ -133,7 +139,7 @@ class DiscoveryController(QObject):
         at once: the hub re-announces while the browser asks afresh."""
         work = [self._follow_with_hosted_hub(addresses)]
         if self.browser is not None:
-            work.append(self._rebrowse([a.address for a in addresses] or None))
+            work.append(self._rebrowse(self._browse_interfaces(addresses)))
         await asyncio.gather(*work)
 
     async def _rebrowse(self, interfaces: list[str] | None) -> None:
