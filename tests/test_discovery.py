@@ -79,3 +79,25 @@ def test_an_explicit_interface_is_honoured() -> None:
 
 async def test_hubserver_fixture_type(hub: HubServer) -> None:
     assert hub.port > 0
+
+
+def test_unread_changes_are_bounded_and_a_listener_gets_them_instead() -> None:
+    """A LAN announcing hub after hub must not grow a queue nobody reads: with a listener
+    nothing is queued, and without one only the newest changes are kept."""
+    from gambiarra_desktop.discovery.browser import MAX_QUEUED_CHANGES, DiscoveredHub
+
+    def change(n: int) -> HubChange:
+        hub = DiscoveredHub(f"Hub {n}._gambiarra._tcp.local.", f"{n:032x}", f"Hub {n}",
+                            ("127.0.0.1",), 3000, "1", "/v1", 0)
+        return HubChange("found", hub)
+
+    heard: list[HubChange] = []
+    listened = HubBrowser(["127.0.0.1"], on_change=heard.append)
+    unread = HubBrowser(["127.0.0.1"])
+    for n in range(MAX_QUEUED_CHANGES * 4):
+        listened._report(change(n))
+        unread._report(change(n))
+    assert len(heard) == MAX_QUEUED_CHANGES * 4
+    assert listened._queue.qsize() == 0
+    assert unread._queue.qsize() == MAX_QUEUED_CHANGES
+    assert unread._queue.get_nowait().hub.name == f"Hub {MAX_QUEUED_CHANGES * 3}"

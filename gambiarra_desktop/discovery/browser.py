@@ -68,6 +68,9 @@ def _hub_from(info: AsyncServiceInfo) -> DiscoveredHub | None:
     )
 
 
+MAX_QUEUED_CHANGES = 256
+
+
 class HubBrowser:
     def __init__(
         self,
@@ -200,9 +203,15 @@ class HubBrowser:
             self._report(HubChange("updated", hub))
 
     def _report(self, change: HubChange) -> None:
-        self._queue.put_nowait(change)
+        """To the ``on_change`` listener when there is one (the app), else onto the queue
+        :meth:`changes` reads, which keeps only the newest :data:`MAX_QUEUED_CHANGES`: an
+        unread queue must not grow with every hub a busy LAN announces."""
         if self._on_change is not None:
             self._on_change(change)
+            return
+        if self._queue.qsize() >= MAX_QUEUED_CHANGES:
+            self._queue.get_nowait()
+        self._queue.put_nowait(change)
 
 
 async def discover_hubs(
