@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from gambiarra_desktop.http_session import SessionHolder
+from gambiarra_desktop.http_session import SessionHolder, read_capped
 from gambiarra_desktop.hub_client import (
     HubApiError,
     HubUnreachableError,
@@ -286,14 +286,10 @@ def _segment(value: str) -> str:
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > MAX_REPLY_BYTES:
-            raise GatewayApiError(502, TOO_LARGE)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    body = await read_capped(response, MAX_REPLY_BYTES)
+    if body is None:
+        raise GatewayApiError(502, TOO_LARGE)
+    return body
 
 
 async def _sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:

@@ -1,5 +1,6 @@
 """An aiohttp session a client either borrows or owns, shared by the hub and gateway
-clients so both open it lazily and close only what they made."""
+clients so both open it lazily and close only what they made; and the one capped way
+they read a reply's body."""
 
 from __future__ import annotations
 
@@ -31,3 +32,16 @@ class SessionHolder:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or ``None`` when it is larger than ``limit`` bytes: a server that answers
+    with endless bytes (or a huge declared length) is never read whole into memory."""
+    if (response.content_length or 0) > limit:
+        return None
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)

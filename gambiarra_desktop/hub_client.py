@@ -14,11 +14,14 @@ from typing import Any
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gambiarra_desktop.http_session import SessionHolder
+from gambiarra_desktop.http_session import SessionHolder, read_capped
 from gambiarra_desktop.plain_errors import HUB, not_ours_text, unreachable_text
 from gambiarra_desktop.protocol import PARTICIPANT_SECRET_HEADER
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_REPLY_BYTES = 32 * 1024 * 1024
+"""A hub reply larger than this is not a hub's (its largest, a full room's participants,
+is far smaller); more is refused unread."""
 WRONG_SHAPE = ("The address answered JSON that is not a Gambiarra hub's reply."
                " Check the address and port.")
 
@@ -92,7 +95,7 @@ class HubClient(SessionHolder):
             async with self.session.request(
                 method, url, json=payload, timeout=self._timeout, headers=headers
             ) as response:
-                text = await response.text()
+                text = await _text_capped(response, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
         if response.status >= 400:
@@ -173,7 +176,7 @@ class HubClient(SessionHolder):
                 headers=self._headers,
             ) as response:
                 if response.status >= 400:
-                    text = await response.text()
+                    text = await _text_capped(response, url)
                     raise HubApiError(response.status,
                                       error_message(response.status, text, url))
                 name, data_lines = "message", []
@@ -203,7 +206,7 @@ class HubClient(SessionHolder):
             async with self.session.post(url, json=payload, timeout=timeout,
                                          headers=self._headers) as response:
                 if response.status >= 400:
-                    text = await response.text()
+                    text = await _text_capped(response, url)
                     raise HubApiError(response.status,
                                       error_message(response.status, text, url))
                 async for raw in response.content:
@@ -229,3 +232,12 @@ def _json_or_not_ours(text: str, url: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise HubApiError(502, not_ours_text(HUB, url, 200)) from None
+
+
+async def _text_capped(response: aiohttp.ClientResponse, url: str) -> str:
+    """A reply's text, at most :data:`MAX_REPLY_BYTES`: more is no hub's answer (a wrong
+    address serving a download, say), and reading it whole could exhaust memory."""
+    body = await read_capped(response, MAX_REPLY_BYTES)
+    if body is None:
+        raise HubApiError(502, not_ours_text(HUB, url, response.status))
+    return body.decode("utf-8", "replace")  # The hub's JSON is UTF-8.

@@ -191,3 +191,35 @@ async def test_a_browser_with_no_address_to_browse_on_browses_nowhere(
             await eventually(lambda: browser.hubs)
         finally:
             await publisher.stop()
+
+
+async def test_the_hub_client_reads_a_bounded_reply() -> None:
+    """An address that answers a hub call with 64 MB (a download server, say) is said to
+    be no hub, without being read whole into memory."""
+    from gambiarra_desktop.hub_client import MAX_REPLY_BYTES, HubClient
+
+    sent = 0
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        block = b" " * (1024 * 1024)
+        try:
+            for _ in range(64):
+                await response.write(block)
+                sent += len(block)
+        except ConnectionError:
+            pass
+        return response
+
+    runner, url = await serve(lambda app: app.router.add_route("GET", "/{tail:.*}", endless))
+    try:
+        async with HubClient(url, timeout_s=30) as hub:
+            with pytest.raises(HubApiError) as caught:
+                await hub.list_rooms()
+    finally:
+        await runner.cleanup()
+    assert caught.value.status == 502
+    assert_plain(caught.value.message)
+    assert sent < MAX_REPLY_BYTES + 16 * 1024 * 1024, sent

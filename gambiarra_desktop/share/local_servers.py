@@ -15,6 +15,7 @@ import aiohttp
 from yarl import URL
 
 from gambiarra_desktop.endpoints import llamacpp_props_url, ollama_tags_url, openai_models_url
+from gambiarra_desktop.http_session import read_capped
 from gambiarra_desktop.plain_errors import (
     MODEL_SERVER,
     no_model_server_text,
@@ -62,19 +63,6 @@ def same_server_key(endpoint: str) -> str:
     return f"{url.scheme.lower()}://{host}:{url.port}{path}"
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
-    """The body, or ``None`` past :data:`MAX_MODELS_REPLY_BYTES`: this runs before every
-    health call, so a server that answers with endless bytes must not be read whole."""
-    if (response.content_length or 0) > MAX_MODELS_REPLY_BYTES:
-        return None
-    body = bytearray()
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > MAX_MODELS_REPLY_BYTES:
-            return None
-    return bytes(body)
-
-
 async def list_models(
     session: aiohttp.ClientSession, endpoint: str, timeout_s: float = 5.0
 ) -> list[str]:
@@ -92,7 +80,8 @@ async def list_models(
         try:
             async with session.get(url, timeout=timeout) as response:
                 status = response.status
-                body = await _read_capped(response) if status == 200 else None
+                body = (await read_capped(response, MAX_MODELS_REPLY_BYTES)
+                        if status == 200 else None)
             data = json.loads(body) if body is not None else None
             if status == 200 and body is None:  # Too large for any model list.
                 foreign_status = status
