@@ -127,3 +127,29 @@ def test_the_room_log_says_why_a_participant_went_offline() -> None:
     assert describe("participant:offline", data, names) == (
         "Ana went offline: its model server is not answering")
     assert describe("participant:offline", {"participantId": "p1"}, names) == "Ana went offline"
+
+
+async def test_two_health_calls_at_once_leave_the_last_event_matching_the_state(
+    api: Api,
+) -> None:
+    """"Down" then "up again" arriving together: the room's last word on the participant
+    must be the state it is in (the offline event once came after the online state)."""
+    code = (await api.create_room())["code"]
+    status, body = await api.join(code, transport="tunnel")
+    assert status == 201, body
+    registry = api.hub.app[REGISTRY]
+    room = registry.require(code)
+    events: list[Event] = []
+    unsubscribe = api.hub.app[BUS].subscribe(events.append)
+    try:
+        for _ in range(5):  # Both orders of arrival, a few times.
+            await asyncio.gather(
+                registry.heartbeat(room, "p1", trusted=True, serving=False),
+                registry.heartbeat(room, "p1", trusted=True, serving=True))
+            said = [e.type.value for e in events
+                    if e.type.value in ("participant:online", "participant:offline")]
+            state = room.participants["p1"]["status"]
+            assert state == "online"  # The later call said its server answers.
+            assert said and said[-1] == f"participant:{state}", said
+    finally:
+        unsubscribe()

@@ -374,23 +374,40 @@ class RoomRegistry:
             room.model_down.add(participant_id)
         if participant_id in room.model_down:
             participant["lastSeen"] = now_ms()  # Alive, so never swept or forgotten.
-            if participant["status"] == "offline":
-                await self._store.update_presence(
-                    room.stored.id, participant_id, "offline", participant["lastSeen"])
-            else:
-                await self.mark_offline(room, participant_id, MODEL_SERVER_DOWN,
-                                        said_by_participant=True)
+            went = self._go_offline(room, participant, MODEL_SERVER_DOWN,
+                                    said_by_participant=True)
+            await self._store.update_presence(
+                room.stored.id, participant_id, "offline", participant["lastSeen"])
+            if went:
+                await self._update_idle(room)
             return
         was_offline = participant["status"] == "offline"
         participant["lastSeen"] = now_ms()
         participant["status"] = "online"
+        if was_offline:  # Said with the change, before any await (see _go_offline).
+            log.info("room %s: %s is back online", room.code, participant["nickname"])
+            self._publish(EventType.PARTICIPANT_ONLINE, room, {"participantId": participant_id})
         await self._store.update_presence(
             room.stored.id, participant_id, "online", participant["lastSeen"]
         )
         if was_offline:
-            log.info("room %s: %s is back online", room.code, participant["nickname"])
-            self._publish(EventType.PARTICIPANT_ONLINE, room, {"participantId": participant_id})
             await self._set_active(room)
+
+    def _go_offline(self, room: Room, participant: ParticipantInfo, reason: str,
+                    said_by_participant: bool) -> bool:
+        """Offline in memory and said to the room, in one step with no await: two health
+        calls at once (a server down, then up again) must leave the events in the order of
+        the states, so the last event said is the state the participant is in. False when
+        it was offline already."""
+        if participant["status"] == "offline":
+            return False
+        participant["status"] = "offline"
+        log.info("room %s: %s is offline: %s", room.code, participant["nickname"], reason)
+        data: dict[str, Any] = {"participantId": participant["id"]}
+        if said_by_participant:  # An extra to the seed's event: the room sees why.
+            data["reason"] = reason
+        self._publish(EventType.PARTICIPANT_OFFLINE, room, data)
+        return True
 
     @_shielded
     async def mark_offline(self, room: Room, participant_id: str, reason: str,
@@ -399,16 +416,11 @@ class RoomRegistry:
         ``said_by_participant``: the participant itself gave ``reason`` (its model server
         is down), so the event carries it; the hub's own guesses stay in its log."""
         participant = room.participants.get(participant_id)
-        if participant is None or participant["status"] == "offline":
+        if participant is None or not self._go_offline(room, participant, reason,
+                                                       said_by_participant):
             return
-        participant["status"] = "offline"
         await self._store.update_presence(
             room.stored.id, participant_id, "offline", participant["lastSeen"])
-        log.info("room %s: %s is offline: %s", room.code, participant["nickname"], reason)
-        data: dict[str, Any] = {"participantId": participant_id}
-        if said_by_participant:  # An extra to the seed's event: the room sees why.
-            data["reason"] = reason
-        self._publish(EventType.PARTICIPANT_OFFLINE, room, data)
         await self._update_idle(room)
 
     async def mark_stale_offline(self, timeout_s: float, loading_factor: float = 1.0) -> int:
