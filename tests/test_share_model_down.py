@@ -153,3 +153,27 @@ async def test_two_health_calls_at_once_leave_the_last_event_matching_the_state(
             assert said and said[-1] == f"participant:{state}", said
     finally:
         unsubscribe()
+
+
+async def test_an_agent_that_fails_unforeseen_after_joining_leaves_the_room(
+    api: Api, upstream: FakeOpenAIServer
+) -> None:
+    """An error nobody foresaw ends the agent as "failed"; it must also leave, not stay
+    listed until the hub's timeout (30 s) while the app already says it stopped."""
+    code = (await api.create_room())["code"]
+    raised: list[str] = []
+
+    def on_status(status: AgentStatus) -> None:
+        if status.state == "sharing" and not raised:
+            raised.append(status.reason)
+            raise RuntimeError("a bug in a status listener")
+
+    agent = ShareAgent(api.hub.url, settings_for(code, upstream.url), on_status)
+    await agent.start()
+    try:
+        await eventually(lambda: agent.status.state == "failed")
+        assert raised
+        await eventually(lambda: not api.hub.app[REGISTRY].require(code).participants,
+                         within_s=3.0)
+    finally:
+        await agent.stop()

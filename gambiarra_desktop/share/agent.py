@@ -140,12 +140,16 @@ class ShareAgent:
                 pass
             except Exception:  # _run reports its own failures; this is a last guard.
                 log.exception("the share agent ended with an error")
-        if self._status.state != "failed":
-            with contextlib.suppress(HubApiError, HubUnreachableError):
-                async with HubClient(self.hub_url, timeout_s=LEAVE_TIMEOUT_S) as hub:
-                    await hub.leave(self.settings.room_code, self.settings.participant_id,
-                                    self._secret)
+        if self._status.state != "failed":  # A failed agent has left already (_run).
+            await self._leave()
             self._set("stopped", "sharing stopped")
+
+    async def _leave(self) -> None:
+        """Leave the room, best effort and bounded: the hub may be gone."""
+        with contextlib.suppress(HubApiError, HubUnreachableError):
+            async with HubClient(self.hub_url, timeout_s=LEAVE_TIMEOUT_S) as hub:
+                await hub.leave(self.settings.room_code, self.settings.participant_id,
+                                self._secret)
 
     def _set(self, state: AgentState, reason: str = "") -> None:
         status = AgentStatus(state, reason)
@@ -162,6 +166,8 @@ class ShareAgent:
         except Exception as exc:
             log.exception("sharing failed")
             self._set("failed", f"sharing failed: {exc or type(exc).__name__}")
+            if self._secret is not None:  # Joined: no participant left behind to time out.
+                await self._leave()
 
     async def _share(self) -> None:
         s = self.settings
