@@ -33,6 +33,7 @@ from gambiarra_desktop.gui.agent_view import AgentPage
 from gambiarra_desktop.gui.bridge import CoreBridge
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.discovery_controller import DiscoveryController
+from gambiarra_desktop.gui.focus_guard import FocusGuard
 from gambiarra_desktop.gui.gateway_controller import GatewayController, hosted_target
 from gambiarra_desktop.gui.gateway_view import GatewayPage
 from gambiarra_desktop.gui.host_controller import HostController
@@ -116,6 +117,9 @@ class MainWindow(QMainWindow):
 
         self.tasks = TaskTracker()
         self.host = HostController(self.sidebar, config, self.settings, self.tasks)
+        app = QApplication.instance()
+        self.focus_guard = (FocusGuard(app, [self.sidebar.host_button], self.stack)
+                            if isinstance(app, QApplication) else None)
         self.discovery = DiscoveryController(self.sidebar, self.bridge, config, self.settings,
                                              self.tasks)
         self.hubs = HubController(self.hub_page, self.settings, self.tasks,

@@ -33,6 +33,7 @@ class ParticipantsTab(QWidget):
         layout = QVBoxLayout(self)
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableWidget(0, len(PARTICIPANT_COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab leaves; arrows move within.
         self.table.setHorizontalHeaderLabels(PARTICIPANT_COLUMNS)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -71,6 +72,7 @@ class ParticipantsTab(QWidget):
         served_layout.setContentsMargins(0, 0, 0, 0)
         served_layout.addWidget(QLabel("<b>Served by my machine</b>"))
         self.served = QTableWidget(0, len(SERVED_BY_ME_COLUMNS))
+        self.served.setTabKeyNavigation(False)  # Tab leaves; arrows move within.
         self.served.setHorizontalHeaderLabels(SERVED_BY_ME_COLUMNS)
         self.served.setAccessibleName("People served by my machine")
         self.served.verticalHeader().hide()

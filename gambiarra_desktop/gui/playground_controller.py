@@ -71,33 +71,52 @@ class PlaygroundController(QObject):
         await self._refresh()
 
     async def _refresh(self) -> None:
+        """Ask first, then fill the picker in one step with no await in between: two
+        refreshes at once (the room opening, a click on Refresh) once interleaved their
+        items and listed every choice twice."""
+        session = self.session
+        choices: list[tuple[str, object]] = [(ANY_LABEL, "*")]
+        problem = ""
+        if session is not None:
+            try:
+                async with HubClient(session.hub_url, timeout_s=5,
+                                     room_password=session.password or None) as hub:
+                    data: dict[str, Any] = await hub.request(
+                        "GET", f"/rooms/{session.code}/v1/models")
+            except (HubApiError, HubUnreachableError) as exc:
+                problem = f"Cannot list the room's models: {exc}"
+            else:
+                if await self._has_gateway(session.hub_url):
+                    choices.append((AUTO_LABEL, GATEWAY_AUTO))
+                choices += self._room_choices(data)
+        if session is not self.session:
+            return  # Another room opened meanwhile: its own refresh fills the picker.
+        if problem:
+            self.view.error.setText(problem)
         combo = self.view.model_combo
         current = combo.currentData()
         combo.clear()
-        combo.addItem(ANY_LABEL, "*")
-        if self.session is None:
-            return
-        try:
-            async with HubClient(self.session.hub_url, timeout_s=5,
-                                 room_password=self.session.password or None) as hub:
-                data: dict[str, Any] = await hub.request(
-                    "GET", f"/rooms/{self.session.code}/v1/models")
-        except (HubApiError, HubUnreachableError) as exc:
-            self.view.error.setText(f"Cannot list the room's models: {exc}")
-            return
-        if await self._has_gateway(self.session.hub_url):
-            combo.addItem(AUTO_LABEL, GATEWAY_AUTO)
-        for entry in data.get("data", []):
-            info = entry.get("gambiarra")
-            if info:  # Participant ids first; a model name never shadows one.
-                self._nicknames[str(entry["id"])] = (str(info["nickname"]), str(info["model"]))
-                combo.addItem(f"{info['nickname']} ({info['model']})", entry["id"])
-            else:
-                combo.addItem(f"Model: {entry['id']}", entry["id"])
+        for label, value in choices:
+            combo.addItem(label, value)
         if current is not None:
             index = combo.findData(current)
             if index >= 0:
                 combo.setCurrentIndex(index)
+
+    def _room_choices(self, data: dict[str, Any]) -> list[tuple[str, object]]:
+        choices: list[tuple[str, object]] = []
+        for entry in data.get("data", []):
+            info = entry.get("gambiarra")
+            # The hub lists each participant (by id), then each model name; a model-name
+            # entry carries its first server's block too, so it is told by its id.
+            if info and entry["id"] != info.get("model"):
+                self._nicknames[str(entry["id"])] = (str(info["nickname"]), str(info["model"]))
+                choices.append((f"{info['nickname']} ({info['model']})", entry["id"]))
+            else:
+                owners = entry.get("owned_by")
+                served = f" (served by {owners})" if isinstance(owners, str) and owners else ""
+                choices.append((f"Model: {entry['id']}{served}", entry["id"]))
+        return choices
 
     @staticmethod
     async def _has_gateway(hub_url: str) -> bool:
@@ -229,8 +248,12 @@ class PlaygroundController(QObject):
         return f"Answered by {nickname} ({model or stats.model or 'a model'})"
 
     def _set_busy(self, busy: bool) -> None:
-        self.view.send_button.setEnabled(not busy)
+        if busy and self.view.send_button.hasFocus():
+            # Disabling the focused Send would pass focus down the window's chain, to the
+            # sidebar's Stop hosting: the prompt is where the next keystroke belongs.
+            self.view.prompt.setFocus()
         self.view.stop_button.setEnabled(busy)
+        self.view.send_button.setEnabled(not busy)
 
     def _render_transcript(self) -> None:
         """Every turn so far but the reply streaming below it; replies with their note."""

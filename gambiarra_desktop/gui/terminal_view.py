@@ -134,6 +134,7 @@ class TerminalPage(QWidget):
         layout.addWidget(self._keys_card())
 
         self.table = QTableWidget(0, len(SESSION_COLUMNS))
+        self.table.setTabKeyNavigation(False)  # Tab leaves; arrows move within.
         self.table.setHorizontalHeaderLabels(SESSION_COLUMNS)
         self.table.setAccessibleName("Terminal sessions")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -205,6 +205,7 @@ class UsagePage(QWidget):
         keys_title.addWidget(self.revoke_button)
         layout.addLayout(keys_title)
         self.keys = QTableWidget(0, len(KEY_COLUMNS))
+        self.keys.setTabKeyNavigation(False)  # Tab leaves; arrows move within.
         self.keys.setHorizontalHeaderLabels(KEY_COLUMNS)
         self.keys.setAccessibleName("API keys")
         self.keys.verticalHeader().hide()
