@@ -84,6 +84,12 @@ class HubPage(QWidget):
         row.addWidget(self.join_button)
         rooms_layout.addLayout(row)
         layout.addWidget(rooms_card, 1)
+        # Between the two cards, next to both Join room and Create room: what went wrong
+        # with either (a wrong password is said right under its field).
+        self.error = QLabel("")
+        self.error.setObjectName("errorText")
+        self.error.setWordWrap(True)
+        self.error.setAccessibleName("Problem")
 
         create_card = QFrame()
         create_card.setObjectName("card")
@@ -102,10 +108,7 @@ class HubPage(QWidget):
         self.create_button.clicked.connect(self.create_clicked)
         self.room_name.returnPressed.connect(self.create_clicked)
         form.addRow("", self.create_button)
-        self.error = QLabel("")
-        self.error.setObjectName("errorText")
-        self.error.setWordWrap(True)
-        form.addRow(self.error)
+        layout.addWidget(self.error)
         layout.addWidget(create_card)
 
     def show_unreachable(self, text: str) -> None:

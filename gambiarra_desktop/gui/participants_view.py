@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QListView,
     QListWidget,
     QSplitter,
     QTableWidget,
@@ -60,6 +61,10 @@ class ParticipantsTab(QWidget):
         self.activity = QListWidget()
         self.activity.setObjectName("activity")
         self.activity.setAccessibleName("Room activity")
+        # Long lines wrap instead of hiding behind a sideways scroll bar.
+        self.activity.setWordWrap(True)
+        self.activity.setResizeMode(QListView.ResizeMode.Adjust)
+        self.activity.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         activity_layout.addWidget(self.activity)
         top = QWidget()
         top_layout = QVBoxLayout(top)

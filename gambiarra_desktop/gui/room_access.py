@@ -50,6 +50,8 @@ class RoomAccess(QObject):
         self.backoff = backoff or Backoff()
         self.session: RoomSession | None = None
         self.feed: RoomFeed | None = None
+        self.on_live_changed: Callable[[], None] | None = None
+        """Called after each change of the feed's state (the table marks stale rows)."""
         self._typed: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[Any] | None = None
         view.notice.password_entered.connect(self._typed.put_nowait)
@@ -132,7 +134,17 @@ class RoomAccess(QObject):
 
     # The line.
 
+    @property
+    def live(self) -> bool:
+        """Whether what the room page shows is current: the feed is connected."""
+        return self.feed is not None and self.feed.state is FeedState.LIVE
+
     def _on_state(self, state: FeedState, detail: str) -> None:
+        self._say_state(state, detail)
+        if self.on_live_changed is not None:
+            self.on_live_changed()
+
+    def _say_state(self, state: FeedState, detail: str) -> None:
         notice = self.view.notice
         if state is FeedState.RECONNECTING:
             notice.reconnecting(detail)

@@ -21,6 +21,7 @@ from gambiarra_desktop.gui.theme import token
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 from gambiarra_desktop.usage_text import served_row
 
+UNKNOWN_STATUS = "? not known"
 MAX_ACTIVITY_LINES = 500
 STATUS_COLUMN = 2
 
@@ -94,6 +95,7 @@ class RoomController(QObject):
         self.waiting = 0
         """Requests in the room's queue, from ``queue`` and ``queue:changed``."""
         self.access = RoomAccess(view, tasks, bridge.on_room_event, self._on_people, self.log)
+        self.access.on_live_changed = self.render
         bridge.room_event.connect(self.on_event)
         view.copy_code_clicked.connect(self.copy_code)
         view.connect_tab.copy_requested.connect(self.copy_text)
@@ -205,11 +207,15 @@ class RoomController(QObject):
     def render(self) -> None:
         table = self.view.participants.table
         table.setRowCount(len(self.participants))
+        # While the hub does not answer, nobody's status is known: the last one seen stays
+        # in the tooltip, never shown as if current.
+        known = self.access.live or self.access.feed is None
         for row, (pid, p) in enumerate(self.participants.items()):
             rate = self.last_rate.get(pid)
+            online = p.get("status") == "online"
+            status = ("● online" if online else "○ offline") if known else UNKNOWN_STATUS
             values = [
-                str(p.get("nickname", "")), str(p.get("model", "")),
-                "● online" if p.get("status") == "online" else "○ offline",
+                str(p.get("nickname", "")), str(p.get("model", "")), status,
                 str(p.get("transport", "direct")), specs_text(p.get("specs") or {}),
                 str(self.served.get(pid, 0)), str(self.in_flight.get(pid, 0)),
                 f"{rate:.1f}" if rate else "—",
@@ -219,8 +225,11 @@ class RoomController(QObject):
                 item.setToolTip(specs_tooltip(p.get("specs") or {})
                                 if column == MACHINE_COLUMN else value)
                 if column == STATUS_COLUMN:
-                    online = p.get("status") == "online"
-                    item.setForeground(QColor(token("online" if online else "offline")))
+                    item.setForeground(QColor(token("online" if online and known
+                                                    else "offline")))
+                    if not known:
+                        item.setToolTip(f"The hub is not answering; last seen "
+                                        f"{'online' if online else 'offline'}")
                 table.setItem(row, column, item)
         self.view.participants.empty.setVisible(not self.participants)
         queue_line = self.view.participants.queue_line

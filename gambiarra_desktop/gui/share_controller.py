@@ -34,6 +34,7 @@ STATE_TEXT = {"sharing": "Sharing", "starting": "Starting…", "reconnecting": "
               "stopped": "Stopped"}
 PILL_COLOUR = {"model-down": "failed"}
 """Agent states the stylesheet has no colour of its own for: drawn as this one."""
+NOT_SHARED_HERE = "Nothing is shared with this room yet."
 SERVED_POLL_S = 10.0
 """How often "served by me" asks the hub: a glance, not a live feed, and cheap for it."""
 SERVED_TIMEOUT_S = 5.0
@@ -245,6 +246,7 @@ class ShareController(QObject):
             view.elsewhere_text.setText(
                 f"You share {model} with room {shared.name} ({shared.code}). Move it here,"
                 " or stop it.")
+            view.reason.setText(NOT_SHARED_HERE)  # The other room's news is not this one's.
         else:
             view.status.set_state(pill_state, pill_text)
             if reason:

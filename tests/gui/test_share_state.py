@@ -133,6 +133,7 @@ async def test_a_share_runs_on_across_pages_and_rooms_and_the_banner_leads_back(
     await eventually(lambda: share.elsewhere.isVisibleTo(share))
     assert not share.share_switch.isChecked()
     assert "Room A" in share.elsewhere_text.text()
+    assert code_a not in share.reason.text()  # A's "sharing with room A" is not B's news.
     assert banner.isVisibleTo(window) and "Room A" in banner.text.text()
 
     # When I click the banner

@@ -4,6 +4,9 @@ model as two different choices with two different names."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import aiohttp
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -11,8 +14,13 @@ from pytestqt.qtbot import QtBot
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.gui.main_window import MainWindow
+from gambiarra_desktop.gui.room_controller import STATUS_COLUMN, UNKNOWN_STATUS
+from gambiarra_desktop.hub import HubServer
+from gambiarra_desktop.hub_client import HubClient
+from gambiarra_desktop.room_feed import Backoff
 from tests.gui.conftest import eventually, finish
 from tests.gui.test_flows import TOKENS, host_and_create_room
+from tests.gui.test_hub_room_access import free_port, open_hub
 from tests.gui.test_queue_playground import join
 
 
@@ -116,3 +124,69 @@ async def test_the_playground_lists_a_participant_and_its_model_once_each(
     await finish(window)
 
 
+
+
+async def test_while_the_hub_does_not_answer_nobodys_status_is_shown_as_current(
+    qtbot: QtBot, window: MainWindow, http: aiohttp.ClientSession, upstream: FakeOpenAIServer,
+    tmp_path: Path,
+) -> None:
+    # Given an open room on another hub, with someone online in it
+    port = free_port()
+    hub = HubServer(tmp_path / "remote", port=port)
+    await hub.start()
+    try:
+        async with HubClient(hub.url) as client:
+            code = (await client.create_room("Lab"))["room"]["code"]
+        async with http.post(f"{hub.url}/rooms/{code}/join", json={
+                "id": "p1", "nickname": "Ana", "model": "m", "endpoint": upstream.url}) as r:
+            assert r.status == 201, await r.text()
+        window.room.access.backoff = Backoff(initial_s=0.5, cap_s=2.0)
+        await open_hub(window, hub.url)
+        await eventually(lambda: window.hub_page.room_list.count() == 1)
+        qtbot.mouseClick(window.hub_page.join_button, Qt.MouseButton.LeftButton)
+        table = window.room_page.participants.table
+        await eventually(lambda: table.rowCount() == 1 and window.room.access.live)
+        assert table.item(0, STATUS_COLUMN).text() == "● online"
+
+        # When the hub stops answering
+        await hub.stop()
+
+        # Then the table no longer claims anyone is online; the last state is a tooltip
+        await eventually(lambda: table.item(0, STATUS_COLUMN).text() == UNKNOWN_STATUS)
+        assert "last seen online" in table.item(0, STATUS_COLUMN).toolTip()
+        await finish(window)
+    finally:
+        await hub.stop()
+
+
+async def test_long_activity_lines_wrap_and_a_wrong_password_is_said_by_its_field(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    # Given a hosted hub with a password room, and a narrow window
+    await host_and_create_room(qtbot, window, "Locked", password="right")
+    window.resize(800, 600)
+    # When a long line reaches the activity list
+    window.room.log("the hub is not answering; reconnecting (" + "a long reason " * 20 + ")")
+    activity = window.room_page.participants.activity
+    await asyncio.sleep(0.1)
+    # Then it wraps: nothing hides behind a sideways scroll bar
+    assert activity.wordWrap()
+    assert activity.horizontalScrollBar().maximum() == 0
+
+    # When I go back and join it with a wrong password
+    qtbot.mouseClick(window.room_page.leave, Qt.MouseButton.LeftButton)
+    page = window.hub_page
+    await eventually(lambda: window.stack.currentWidget() is page
+                     and page.room_list.count() == 1)
+    page.room_list.setCurrentRow(0)
+    await eventually(lambda: page.join_password.isVisible())
+    page.join_password.setText("wrong")
+    qtbot.mouseClick(page.join_button, Qt.MouseButton.LeftButton)
+
+    # Then the words are right under the rooms and their password field, above Create
+    await eventually(lambda: "password" in page.error.text().lower())
+    rooms_bottom = page.join_button.mapTo(page, page.join_button.rect().bottomLeft()).y()
+    create_top = page.room_name.mapTo(page, page.room_name.rect().topLeft()).y()
+    error_y = page.error.mapTo(page, page.error.rect().topLeft()).y()
+    assert rooms_bottom < error_y < create_top, (rooms_bottom, error_y, create_top)
+    await finish(window)
