@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -19,6 +20,7 @@ from gambiarra_desktop.gui.participants_view import ParticipantsTab
 from gambiarra_desktop.gui.playground_view import PlaygroundTab
 from gambiarra_desktop.gui.room_notice_view import RoomNotice
 from gambiarra_desktop.gui.share_view import ShareTab
+from gambiarra_desktop.gui.window_fit import StackFit
 
 
 class RoomPage(QWidget):
@@ -72,3 +74,9 @@ class RoomPage(QWidget):
         self.tabs.addTab(self.connect_tab, "Connect")
         self.tabs.addTab(self.playground, "Playground")
         layout.addWidget(self.tabs, 1)
+        # A tab widget asks for the widest of all its tabs, so one wide tab once widened
+        # them all past an 800-px window: it asks for the tab on screen only.
+        stack = self.tabs.findChild(QStackedWidget)
+        if stack is not None:
+            self._tabs_fit = StackFit(stack)
+        self.tabs.currentChanged.connect(lambda _index: self.tabs.updateGeometry())
