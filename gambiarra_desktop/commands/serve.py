@@ -70,19 +70,12 @@ async def serve(args: argparse.Namespace) -> int:
     if (password_file := server.new_admin_password_file) is not None:
         print(f"  Admin:     new account; its password is in {password_file}", flush=True)
         log.info(password_file_notice(password_file))
-    publisher = None
+    presence = None
     if args.mdns:
-        from gambiarra_desktop.discovery.hosting import NoLanAddressError, publish_hub
-        from gambiarra_desktop.discovery.publisher import NameTakenError
+        from gambiarra_desktop.commands.serve_mdns import LanPresence
 
-        try:
-            publisher, addresses = await publish_hub(server, args.name, args.interface)
-        except (NoLanAddressError, NameTakenError) as exc:
-            print(f"  mDNS:      not published: {exc}", flush=True)
-        else:
-            shown = ", ".join(f"{a.address}:{server.port} ({a.interface})" for a in addresses)
-            print(f"  mDNS:      advertised as {publisher.announcement.name!r} on {shown}",
-                  flush=True)
+        presence = LanPresence(server, args.name, args.interface)
+        await presence.start()
     if reachable_from_lan(args.host):
         advice = await asyncio.to_thread(firewall_advice, server.port)
         if advice.commands:  # Only Linux firewalls stay silent; say what to run.
@@ -94,7 +87,7 @@ async def serve(args: argparse.Namespace) -> int:
         await stop.wait()
     finally:
         print("Stopping hub…", flush=True)
-        if publisher is not None:
-            await publisher.stop()
+        if presence is not None:
+            await presence.stop()
         await server.stop()
     return 0
