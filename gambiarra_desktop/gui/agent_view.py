@@ -60,7 +60,7 @@ class AgentPage(QWidget):
         super().__init__()
         self.setObjectName("page")
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(28, 24, 28, 24)
+        outer.setContentsMargins(20, 16, 20, 16)  # Fits 800x600 beside the sidebar.
         title = QLabel("Agent")
         title.setObjectName("pageTitle")
         outer.addWidget(title)
@@ -132,35 +132,42 @@ class AgentPage(QWidget):
         layout.addWidget(self.config_hint)
         return card
 
-    def _chat_settings(self) -> QHBoxLayout:
+    def _chat_settings(self) -> QVBoxLayout:
+        """The model row, then the workspace row under it: side by side they asked for
+        about 800 px, and the page scrolled sideways in an 800-px window."""
+        rows = QVBoxLayout()
         row = QHBoxLayout()
         row.addWidget(QLabel("Model:"))
         self.model = QComboBox()
         self.model.setEditable(True)
-        self.model.setMinimumWidth(200)
+        self.model.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model.setMinimumContentsLength(12)
         self.model.setAccessibleName("Model")
         self.model.addItem("auto")
         self.model.currentTextChanged.connect(self.model_chosen)
-        row.addWidget(self.model)
+        row.addWidget(self.model, 1)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("List the models the model server offers")
         self.refresh_button.clicked.connect(self.models_refresh_clicked)
         row.addWidget(self.refresh_button)
         self.model_error = plain_label("", "errorText")
         row.addWidget(self.model_error, 1)
-        row.addSpacing(16)
-        row.addWidget(QLabel("Workspace:"))
+        rows.addLayout(row)
+        workspace_row = QHBoxLayout()
+        workspace_row.addWidget(QLabel("Workspace:"))
         self.workspace = QLineEdit()
         self.workspace.setAccessibleName("Workspace folder")
         self.workspace.setPlaceholderText("The folder the agent works in")
-        self.workspace.setMinimumWidth(240)
+        self.workspace.setMinimumWidth(160)
         self.workspace.editingFinished.connect(
             lambda: self.workspace_edited.emit(self.workspace.text().strip()))
-        row.addWidget(self.workspace, 2)
+        workspace_row.addWidget(self.workspace, 1)
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self.browse)
-        row.addWidget(self.browse_button)
-        return row
+        workspace_row.addWidget(self.browse_button)
+        rows.addLayout(workspace_row)
+        return rows
 
     def _approvals_area(self) -> QScrollArea:
         area = QScrollArea()
@@ -180,6 +187,7 @@ class AgentPage(QWidget):
         layout.setContentsMargins(8, 0, 0, 0)
         title = QLabel("ALWAYS ALLOWED HERE")
         title.setObjectName("sectionTitle")
+        title.setWordWrap(True)  # The panel may be narrow in a small window.
         layout.addWidget(title)
         self.rules_hint = plain_label(NO_RULES_TEXT, "hint")
         layout.addWidget(self.rules_hint)
