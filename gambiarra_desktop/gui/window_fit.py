@@ -14,6 +14,7 @@ sidebar was 300 px whatever the width. Here:
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import (
     QFrame,
@@ -55,6 +56,8 @@ class StackFit(QObject):
         self._on_current_changed(stack.currentIndex())
 
     def _on_current_changed(self, current: int) -> None:
+        if not shiboken6.isValid(self.stack):  # A tab widget's stack emits as it is deleted.
+            return
         for index in range(self.stack.count()):
             page = self.stack.widget(index)
             if page is None:
