@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
     QListWidgetItem,
     QPushButton,
     QScrollArea,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from gambiarra_desktop.agent.permissions import Rule
-from gambiarra_desktop.gui.agent_widgets import ApprovalCard, Transcript, plain_label
+from gambiarra_desktop.gui.agent_widgets import ApprovalCard, ShortList, Transcript, plain_label
 
 NOTE_TEXT = ("Files the agent reads and command output are sent to whichever machine serves"
              " the model (in a room: a participant's computer).")
@@ -191,7 +190,7 @@ class AgentPage(QWidget):
         layout.addWidget(title)
         self.rules_hint = plain_label(NO_RULES_TEXT, "hint")
         layout.addWidget(self.rules_hint)
-        self.rules = QListWidget()
+        self.rules = ShortList()
         self.rules.setAccessibleName("Always-allow rules of this workspace")
         self.rules.setWordWrap(True)
         self.rules.itemSelectionChanged.connect(self._on_rule_selection)

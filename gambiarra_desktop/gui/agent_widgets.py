@@ -6,12 +6,13 @@ or a client is shown as plain text in a selectable box, never as markup.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -24,6 +25,10 @@ MAX_BLOCKS = 400
 CARD_TEXT_LINES = 12
 BOX_CHROME_PX = 28
 """A text box's frame, document margin and stylesheet padding around its lines."""
+SHORT_HINT_PX = 80
+"""The height the transcript and the rules list ask for; they grow into any room left.
+Qt's default (about 190 px each) made the page taller than an 800×600 window's, so the
+prompt sat below the fold."""
 
 
 def fixed_font() -> QFont:
@@ -148,6 +153,13 @@ class ToolBlock(QFrame):
         return "\n".join(shown)
 
 
+class ShortList(QListWidget):
+    """A list that asks for :data:`SHORT_HINT_PX` of height, and takes what is left."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override.
+        return QSize(super().sizeHint().width(), SHORT_HINT_PX)
+
+
 class Transcript(QScrollArea):
     """The app's chat: prompts, streamed text (deltas appended to their message's block),
     reasoning in a muted style, tool blocks, errors in red. Kept to :data:`MAX_BLOCKS`."""
@@ -166,6 +178,10 @@ class Transcript(QScrollArea):
         self.placeholder = plain_label("Ask the agent something below. Each command or file"
                                         " change waits for your approval.", "hint")
         self._add(self.placeholder)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override.
+        """Short, as :class:`ShortList` (see :data:`SHORT_HINT_PX`)."""
+        return QSize(super().sizeHint().width(), SHORT_HINT_PX)
 
     def _add(self, widget: QWidget) -> None:
         bar = self.verticalScrollBar()
