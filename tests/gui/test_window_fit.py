@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QApplication, QScrollArea
+from pyqtgraph import PlotWidget  # type: ignore[import-untyped]
+from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QScrollArea, QWidget
 from pytestqt.qtbot import QtBot
 
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.gui.main_window import MainWindow
 from tests.gui.conftest import eventually, finish
 from tests.gui.test_flows import host_and_create_room
@@ -170,4 +173,118 @@ async def test_a_room_fits_its_window_without_scrolling_and_no_header_is_cut(
         name = window.room_page.participants.table.horizontalHeaderItem(column).text()
         needed = header.fontMetrics().horizontalAdvance(name)
         assert header.sectionSize(column) >= needed, (name, header.sectionSize(column), needed)
+    await finish(window)
+
+
+def _page_area(window: MainWindow) -> QScrollArea:
+    area = window.stack.parentWidget().parentWidget()
+    assert isinstance(area, QScrollArea)
+    return area
+
+
+def _sideways_cut(area: QScrollArea) -> list[str]:
+    """What of the page lies right of the visible viewport: a sideways scroll bar (the
+    page's, or a scroll area's inside it, as the Connect tab's), or a shown widget whose
+    right edge is past the viewport's (clipped). Text boxes and tables inside their own
+    scroll areas may scroll sideways (a long snippet line, a wide table)."""
+    problems = []
+    if area.horizontalScrollBar().maximum() != 0:
+        problems.append(f"sideways scroll bar: max {area.horizontalScrollBar().maximum()}")
+    viewport = area.viewport()
+    right = viewport.width()
+    page = area.widget()
+    assert page is not None
+    for child in page.findChildren(QWidget):
+        if not child.isVisibleTo(page) or child.width() <= 0:
+            continue
+        if isinstance(child, QScrollArea) and child.horizontalScrollBar().maximum() != 0:
+            problems.append(f"{child.accessibleName() or type(child).__name__} scrolls sideways")
+        edge = child.mapTo(viewport, QPoint(child.width(), 0)).x()
+        inner = child.parentWidget()
+        while inner is not None and inner is not page:  # Inside its own scroll area: fine.
+            if isinstance(inner, QAbstractScrollArea):
+                break
+            inner = inner.parentWidget()
+        if inner is not None and inner is not page:
+            continue
+        if edge > right + 1:
+            problems.append(f"{type(child).__name__} {child.objectName() or child.accessibleName()}"
+                            f" ends at {edge} > {right}")
+    return problems
+
+
+async def test_every_room_tab_and_the_agent_page_fit_800_wide_while_sharing(
+        qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+    from tests.gui.test_flows import share_model
+
+    # Given a room I share a model with (the share banner shows above the page)
+    await host_and_create_room(qtbot, window, "Small screen")
+    await share_model(qtbot, window, upstream)
+    await eventually(lambda: window.share_banner.isVisible())
+
+    # When the window is made 800×600
+    window.resize(800, 600)
+    await asyncio.sleep(0.1)
+    assert (window.width(), window.height()) == (800, 600)
+    area = _page_area(window)
+
+    # Then no room tab scrolls sideways, and nothing is cut at the right edge
+    for index in range(window.room_page.tabs.count()):
+        window.room_page.tabs.setCurrentIndex(index)
+        await asyncio.sleep(0.1)
+        assert _sideways_cut(area) == [], window.room_page.tabs.tabText(index)
+
+    # And the Agent page neither
+    window.show_agent()
+    await asyncio.sleep(0.1)
+    assert window.stack.currentWidget() is window.agent_page
+    assert _sideways_cut(area) == [], "Agent"
+    # And its prompt is in sight without scrolling down (the transcript and the rules list
+    # asked for ~190 px each, and the page was ~95 px taller than the window)
+    assert area.verticalScrollBar().maximum() == 0, window.agent_page.size()
+    await finish(window)
+
+
+def _tick_labels(plot: PlotWidget, side: str) -> list[tuple[QRect, str]]:
+    """The tick labels the axis draws (pyqtgraph's own draw specs), in the plot widget's
+    pixels: what is on screen, not what the tick maths would like."""
+    axis = plot.getAxis(side)
+    image = QImage(8, 8, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        if axis.style["tickFont"]:
+            painter.setFont(axis.style["tickFont"])
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    assert specs is not None
+    return [(plot.mapFromScene(axis.mapRectToScene(rect)).boundingRect(), text)
+            for rect, _flags, text in specs[2]]
+
+
+async def test_the_room_chart_labels_fit_at_800_by_600(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # Given a room's chart in an 800×600 window, with an answer in it
+    await host_and_create_room(qtbot, window, "Chart")
+    window.resize(800, 600)
+    chart = window.room_page.participants.chart
+    await eventually(lambda: chart.isVisible())
+    chart.add("someone", 7.1)
+    await asyncio.sleep(0.3)
+
+    # Then the time axis shows a few labels, apart from each other ("-200100" once)
+    labels = sorted(_tick_labels(chart.rate_plot, "bottom"), key=lambda item: item[0].left())
+    assert 2 <= len(labels) <= 4, [text for _rect, text in labels]
+    for (left, left_text), (right, right_text) in zip(labels, labels[1:], strict=False):
+        assert right.left() - left.right() >= 8, (left_text, right_text, left, right)
+
+    # And every label of both plots lies whole inside its plot (the top one was cut in half)
+    for plot in (chart.rate_plot, chart.count_plot):
+        for side in ("left", "bottom"):
+            drawn = _tick_labels(plot, side)
+            if side == "left" or plot is chart.rate_plot:  # A long nickname may not show.
+                assert len(drawn) >= 2, (plot.accessibleName(), side, drawn)
+            for rect, text in drawn:
+                assert plot.rect().contains(rect), (plot.accessibleName(), side, text, rect,
+                                                    plot.rect())
     await finish(window)
