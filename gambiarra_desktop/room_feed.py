@@ -27,11 +27,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
+from gambiarra_desktop.backoff import Backoff
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 
 log = logging.getLogger(__name__)
@@ -45,21 +44,6 @@ class FeedState(enum.Enum):
     RECONNECTING = "reconnecting"
     DENIED = "denied"
     GONE = "gone"
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential waits between tries, capped, with jitter so that many windows that lost
-    the same hub do not all knock at the same instant when it comes back."""
-
-    initial_s: float = 1.0
-    cap_s: float = 30.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int) -> float:
-        base = min(self.cap_s, self.initial_s * 2.0 ** min(attempt, 30))
-        spread = random.uniform(1 - self.jitter, 1 + self.jitter)  # noqa: S311 - not secret.
-        return min(self.cap_s, base * spread)
 
 
 def is_final(exc: HubApiError) -> FeedState | None:

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from gambiarra_desktop.backoff import Backoff
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub_client import HubClient
-from gambiarra_desktop.room_feed import Backoff, FeedState, RoomFeed
+from gambiarra_desktop.room_feed import FeedState, RoomFeed
 from tests.conftest import eventually
 
 

@@ -21,11 +21,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
+from gambiarra_desktop.backoff import Backoff
 from gambiarra_desktop.gui.models import RoomSession
 from gambiarra_desktop.gui.room_view import RoomPage
 from gambiarra_desktop.gui.tasks import TaskTracker
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
-from gambiarra_desktop.room_feed import Backoff, FeedState, RoomFeed, is_final
+from gambiarra_desktop.room_feed import FeedState, RoomFeed, is_final
 
 ACCESS_TIMEOUT_S = 5.0
 BACK_NOTICE_MS = 5000

@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 import aiohttp
 
+from gambiarra_desktop.backoff import Backoff
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
 from gambiarra_desktop.protocol import HEALTH_CHECK_INTERVAL_S, MAX_CONCURRENT, Transport
-from gambiarra_desktop.share.backoff import Backoff
 from gambiarra_desktop.share.local_servers import ModelServerError, list_models, server_slots
 from gambiarra_desktop.share.tunnel_client import TunnelClient, TunnelRejectedError
 

@@ -12,12 +12,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from gambiarra_desktop.backoff import Backoff
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.models import HubEntry, RoomSession
 from gambiarra_desktop.gui.room_notice_view import BACK_TEXT, RECONNECTING_TEXT
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub_client import HubClient
-from gambiarra_desktop.room_feed import STREAM_ENDED, Backoff
+from gambiarra_desktop.room_feed import STREAM_ENDED
 from tests.conftest import HubFactory
 from tests.gui.conftest import eventually, finish
 from tests.gui.test_flows import host_and_create_room

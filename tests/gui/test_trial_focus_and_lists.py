@@ -12,12 +12,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from gambiarra_desktop.backoff import Backoff
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.room_controller import STATUS_COLUMN, UNKNOWN_STATUS
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub_client import HubClient
-from gambiarra_desktop.room_feed import Backoff
 from tests.gui.conftest import eventually, finish
 from tests.gui.test_flows import TOKENS, host_and_create_room
 from tests.gui.test_hub_room_access import free_port, open_hub
