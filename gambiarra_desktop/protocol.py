@@ -38,7 +38,17 @@ Transport = Literal["direct", "tunnel"]
 through the WebSocket the participant opened to the hub (``tunnel``)."""
 
 TUNNEL_PATH_SUFFIX = "/tunnel"
-TUNNEL_PARTICIPANT_HEADER = "X-Gambiarra-Participant"
+PARTICIPANT_HEADER = "X-Gambiarra-Participant"
+"""On a room's chat reply: the id of the participant that answered (``%``-encoded where
+needed). Clients (the Playground, the agent) name who answered from it."""
+TUNNEL_PARTICIPANT_HEADER = PARTICIPANT_HEADER
+"""On the tunnel's opening request: which participant the tunnel belongs to."""
+MODEL_HEADER = "X-Gambiarra-Model"
+"""On a gateway reply: the gateway model that answered."""
+QUEUE_MS_HEADER = "X-Gambiarra-Queue-Ms"
+"""On a room's chat reply: how long the request waited for a free model."""
+REQUEST_ID_HEADER = "X-Request-Id"
+"""A client's name for its request, echoed in the room's queue events (extension)."""
 PARTICIPANT_SECRET_HEADER = "X-Gambiarra-Participant-Secret"  # noqa: S105 - a header name.
 """Extension: proves a leave, health call or re-join comes from whoever joined the id. The
 join reply's ``participantSecret`` goes here (the original clients, which have none, are

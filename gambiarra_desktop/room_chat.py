@@ -22,11 +22,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gambiarra_desktop.hub_client import HubApiError, HubUnreachableError, error_message
 from gambiarra_desktop.plain_errors import HUB, not_ours_text, unreachable_text
+from gambiarra_desktop.protocol import (
+    MODEL_HEADER,
+    PARTICIPANT_HEADER,
+    QUEUE_MS_HEADER,
+    REQUEST_ID_HEADER,
+)
 
-PARTICIPANT_HEADER = "X-Gambiarra-Participant"
-MODEL_HEADER = "X-Gambiarra-Model"
-QUEUE_MS_HEADER = "X-Gambiarra-Queue-Ms"
-REQUEST_ID_HEADER = "X-Request-Id"
 MAX_TURNS = 200
 """Older turns are dropped past this, so a long session cannot grow the request forever."""
 

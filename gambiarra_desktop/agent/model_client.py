@@ -24,13 +24,14 @@ from urllib.parse import unquote
 import aiohttp
 
 from gambiarra_desktop.agent.errors import ModelCallError
+from gambiarra_desktop.protocol import MODEL_HEADER, PARTICIPANT_HEADER
 
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
 MAX_TOOL_CALLS = 16
 MAX_ARGUMENT_BYTES = 512 * 1024
 MAX_MODELS = 1000
-SERVED_BY_HEADERS = ("X-Gambiarra-Participant", "X-Gambiarra-Model")
+SERVED_BY_HEADERS = (PARTICIPANT_HEADER, MODEL_HEADER)
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-PARTICIPANT_HEADER = "X-Gambiarra-Participant"
+from gambiarra_desktop.protocol import PARTICIPANT_HEADER
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,14 +59,18 @@ from gambiarra_desktop.gateway.settings import GatewaySettings
 from gambiarra_desktop.gateway.stream_replay import replay_as_stream
 from gambiarra_desktop.hub.api.responses import dump_json
 from gambiarra_desktop.hub.errors import HubError, RoomNotFoundError
-from gambiarra_desktop.hub.proxy.forward import PARTICIPANT_HEADER, ChatProxy
+from gambiarra_desktop.hub.proxy.forward import ChatProxy
 from gambiarra_desktop.hub.proxy.router import match_request
 from gambiarra_desktop.hub.proxy.stats import StatsBook
 from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
 from gambiarra_desktop.hub.rooms.lifecycle import RoomRegistry
-from gambiarra_desktop.protocol import MODEL_PREFIX, ParticipantInfo
+from gambiarra_desktop.protocol import (
+    MODEL_HEADER,
+    MODEL_PREFIX,
+    PARTICIPANT_HEADER,
+    ParticipantInfo,
+)
 
-MODEL_HEADER = "X-Gambiarra-Model"
 LAYER_HEADER = "X-Gambiarra-Layer"
 CROSS_CHECK_HEADER = "X-Gambiarra-Cross-Check"
 MAX_REVIEWERS_TRIED = 3

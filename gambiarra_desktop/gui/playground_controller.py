@@ -24,6 +24,7 @@ from gambiarra_desktop.gui.models import RoomSession
 from gambiarra_desktop.gui.playground_view import PlaygroundTab
 from gambiarra_desktop.gui.tasks import TaskTracker, tracked_slot
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+from gambiarra_desktop.protocol import MODEL_HEADER, PARTICIPANT_HEADER
 from gambiarra_desktop.room_chat import Conversation, ReplyStats, new_request_id, stream_reply
 
 ANY_LABEL = "Any participant (*)"
@@ -316,10 +317,10 @@ def auto_numbers_text(data: dict[str, Any], seconds: float) -> str:
 
 def answered_by_text(data: dict[str, Any], headers: dict[str, str]) -> str:
     """ "Answered by room-abc-llama (L0), Alice's machine. Cross-check by …: agree (why)"."""
-    model = headers.get("X-Gambiarra-Model") or str(data.get("model") or "an unnamed model")
+    model = headers.get(MODEL_HEADER) or str(data.get("model") or "an unnamed model")
     layer = headers.get("X-Gambiarra-Layer")
     text = f"Answered by {model}" + (f" ({layer})" if layer else "")
-    participant = headers.get("X-Gambiarra-Participant")
+    participant = headers.get(PARTICIPANT_HEADER)
     if participant:
         text += f", participant {participant}"
     review = data.get("crossCheck")

@@ -46,7 +46,14 @@ from gambiarra_desktop.hub.proxy.upstream_client import (
     UpstreamPool,
 )
 from gambiarra_desktop.hub.rooms.lifecycle import Room, RoomRegistry
-from gambiarra_desktop.protocol import ErrorText, LlmMetrics, ParticipantInfo
+from gambiarra_desktop.protocol import (
+    PARTICIPANT_HEADER,
+    QUEUE_MS_HEADER,
+    REQUEST_ID_HEADER,
+    ErrorText,
+    LlmMetrics,
+    ParticipantInfo,
+)
 
 if TYPE_CHECKING:
     from gambiarra_desktop.accounting.keys import KeyBook
@@ -54,11 +61,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_CACHED_TARGETS = 1024
-PARTICIPANT_HEADER = "X-Gambiarra-Participant"
-QUEUE_MS_HEADER = "X-Gambiarra-Queue-Ms"
 HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
 """Printable id characters stay readable in the header; anything else is %-encoded."""
-REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
