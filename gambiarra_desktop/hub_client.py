@@ -95,7 +95,7 @@ class HubClient(SessionHolder):
             async with self.session.request(
                 method, url, json=payload, timeout=self._timeout, headers=headers
             ) as response:
-                text = await _text_capped(response, url)
+                text = await text_capped(response, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
         if response.status >= 400:
@@ -176,7 +176,7 @@ class HubClient(SessionHolder):
                 headers=self._headers,
             ) as response:
                 if response.status >= 400:
-                    text = await _text_capped(response, url)
+                    text = await text_capped(response, url)
                     raise HubApiError(response.status,
                                       error_message(response.status, text, url))
                 name, data_lines = "message", []
@@ -187,7 +187,7 @@ class HubClient(SessionHolder):
                     elif line.startswith("data:"):
                         data_lines.append(line[5:].strip())
                     elif not line and data_lines:
-                        yield name, _json_or_not_ours("\n".join(data_lines), url)
+                        yield name, json_or_not_ours("\n".join(data_lines), url)
                         name, data_lines = "message", []
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
@@ -196,37 +196,8 @@ class HubClient(SessionHolder):
             # reply that is not the hub's, so a feed reconnects instead of dying unseen.
             raise HubApiError(502, not_ours_text(HUB, url, 200)) from None
 
-    async def chat_stream(self, code: str, model: str, prompt: str) -> AsyncIterator[str]:
-        """A one-message chat with the room, as the text pieces arrive."""
-        payload = {"model": model, "stream": True,
-                   "messages": [{"role": "user", "content": prompt}]}
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
-        url = f"{self.openai_base_url(code)}/chat/completions"
-        try:
-            async with self.session.post(url, json=payload, timeout=timeout,
-                                         headers=self._headers) as response:
-                if response.status >= 400:
-                    text = await _text_capped(response, url)
-                    raise HubApiError(response.status,
-                                      error_message(response.status, text, url))
-                async for raw in response.content:
-                    line = raw.decode("utf-8", "replace").strip()
-                    if not line.startswith("data:") or line == "data: [DONE]":
-                        continue
-                    chunk = _json_or_not_ours(line[5:], url)
-                    if not isinstance(chunk, dict):
-                        continue
-                    if "error" in chunk:
-                        raise HubApiError(502, error_message(502, json.dumps(chunk), url))
-                    for choice in chunk.get("choices", []):
-                        piece = (choice.get("delta") or {}).get("content")
-                        if piece:
-                            yield piece
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise HubUnreachableError(unreachable_text(HUB, url, exc)) from exc
 
-
-def _json_or_not_ours(text: str, url: str) -> Any:
+def json_or_not_ours(text: str, url: str) -> Any:
     """A stream's event data: JSON, or the stream is not the hub's (a proxy's page)."""
     try:
         return json.loads(text)
@@ -234,7 +205,7 @@ def _json_or_not_ours(text: str, url: str) -> Any:
         raise HubApiError(502, not_ours_text(HUB, url, 200)) from None
 
 
-async def _text_capped(response: aiohttp.ClientResponse, url: str) -> str:
+async def text_capped(response: aiohttp.ClientResponse, url: str) -> str:
     """A reply's text, at most :data:`MAX_REPLY_BYTES`: more is no hub's answer (a wrong
     address serving a download, say), and reading it whole could exhaust memory."""
     body = await read_capped(response, MAX_REPLY_BYTES)

@@ -2,9 +2,10 @@
 ``messages`` each time, and each streamed reply is measured (who answered, time to first
 token, tokens per second). No Qt here, so the playground's logic is testable headless.
 
-Why a module of its own rather than :meth:`HubClient.chat_stream`: that one sends a single
-prompt and yields text only; a conversation needs the reply's headers (who answered), its
-timing and usage, and an ``X-Request-Id`` so the room's queue events name our request.
+The one streaming chat client of a room: a conversation needs the reply's headers (who
+answered), its timing and usage, and an ``X-Request-Id`` so the room's queue events name
+our request. Its replies are read the hub client's way (capped, and a body that is not the
+hub's said as such).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from urllib.parse import unquote
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gambiarra_desktop.hub_client import HubApiError, HubUnreachableError, error_message
+from gambiarra_desktop.hub_client import (
+    HubApiError,
+    HubUnreachableError,
+    error_message,
+    json_or_not_ours,
+    text_capped,
+)
 from gambiarra_desktop.plain_errors import HUB, not_ours_text, unreachable_text
 from gambiarra_desktop.protocol import (
     MODEL_HEADER,
@@ -104,7 +111,7 @@ async def stream_reply(
         async with session.post(url, json=payload, timeout=timeout,
                                 headers=headers) as response:
             if response.status >= 400:
-                text = await response.text()
+                text = await text_capped(response, url)
                 raise HubApiError(response.status, error_message(response.status, text, url))
             stats.participant_id = unquote(response.headers.get(PARTICIPANT_HEADER, ""))
             stats.model = response.headers.get(MODEL_HEADER, "")
@@ -117,10 +124,7 @@ async def stream_reply(
                 line = raw.decode("utf-8", "replace").strip()
                 if not line.startswith("data:") or line == "data: [DONE]":
                     continue
-                try:
-                    chunk = json.loads(line[5:])
-                except ValueError:  # A proxy's page, not the hub's stream: no parser text.
-                    raise HubApiError(502, not_ours_text(HUB, url, response.status)) from None
+                chunk = json_or_not_ours(line[5:], url)  # A proxy's page: no parser text.
                 if not isinstance(chunk, dict):
                     continue
                 if "error" in chunk:

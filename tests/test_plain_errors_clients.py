@@ -20,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from gambiarra_desktop.gateway_client import GatewayApiError, GatewayClient
 from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+from gambiarra_desktop.room_chat import ReplyStats, stream_reply
 from gambiarra_desktop.share.local_servers import (
     ModelServerError,
     detect_local_servers,
@@ -118,11 +119,17 @@ async def drain(stream: AsyncIterator[Any]) -> None:
         pass
 
 
+def chat(hub: HubClient, text: str) -> AsyncIterator[str]:
+    """The Playground's streaming chat with room ABC123, over ``hub``'s session."""
+    return stream_reply(hub.session, hub.base_url, "ABC123", "", "*",
+                        [{"role": "user", "content": text}], "t-1", ReplyStats())
+
+
 async def test_closed_port_says_nothing_answers_and_what_to_check() -> None:
     port = closed_port()
     async with HubClient(f"http://127.0.0.1:{port}", timeout_s=5) as hub:
         for call in (hub.list_rooms(), drain(hub.events("ABC123")),
-                     drain(hub.chat_stream("ABC123", "*", "hi"))):
+                     drain(chat(hub, "hi"))):
             failure = await failure_of(call)
             assert isinstance(failure, HubUnreachableError)
             assert str(failure) == (f"Cannot reach 127.0.0.1:{port}: nothing answers there."
@@ -149,7 +156,7 @@ async def test_unknown_name_says_it_cannot_be_found() -> None:
 async def test_another_servers_html_404_is_not_shown(foreign: str) -> None:
     async with HubClient(foreign, timeout_s=5) as hub:
         for call in (hub.list_rooms(), hub.participants("ABC123"),
-                     drain(hub.events("ABC123")), drain(hub.chat_stream("ABC123", "*", "x"))):
+                     drain(hub.events("ABC123")), drain(chat(hub, "x"))):
             failure = await failure_of(call)
             assert isinstance(failure, HubApiError) and failure.status == 404
             assert_plain(str(failure))
@@ -167,7 +174,7 @@ async def test_another_servers_html_404_is_not_shown(foreign: str) -> None:
 
 async def test_a_cut_stream_says_the_connection_broke_off(cutter: str) -> None:
     async with HubClient(cutter, timeout_s=5) as hub:
-        for call in (drain(hub.events("ABC123")), drain(hub.chat_stream("ABC123", "*", "x")),
+        for call in (drain(hub.events("ABC123")), drain(chat(hub, "x")),
                      hub.list_rooms()):
             failure = await failure_of(call)
             assert isinstance(failure, HubUnreachableError), failure

@@ -4,8 +4,8 @@ executable put first on ``PATH``.
 
 - The Playground's stream (room_chat.py) put the library's text in front of the user
   ("Cannot connect to host … ssl:default [Connect call failed …]", "Expecting value: line 1
-  column 1 (char 0)"): the plain sentences of plain_errors.py were used by hub_client's
-  chat_stream but not by this newer copy.
+  column 1 (char 0)"): the plain sentences of plain_errors.py were used by the hub
+  client's own streams but not by this newer one.
 - The model-server check that runs before every health call read the whole reply with no
   size bound.
 - "Off" while the share switch read the machine's specs cancelled the read, but left the
