@@ -63,6 +63,59 @@ async def publish_hub(
     return publisher, addresses
 
 
+class LanPublication:
+    """A hub's place on the LAN, kept while the network changes: published on this
+    machine's LAN addresses, moved when they change, withdrawn while there are none. mDNS
+    trouble never raises: the hub stays reachable by address, and the reason is kept in
+    :attr:`problem`. The app's hosted hub and ``gambiarra serve --mdns`` both use it."""
+
+    def __init__(self, server: HubServer, name: str | None = None,
+                 interface: str | None = None, cooperating: bool = False) -> None:
+        self.server = server
+        self.interface = interface
+        self.addresses: list[InterfaceAddress] = []
+        self.problem = ""
+        self._name = name
+        self._cooperating = cooperating
+        self._publisher: HubPublisher | None = None
+
+    @property
+    def publisher(self) -> HubPublisher | None:
+        """The publication while the hub is on the LAN; ``None`` while it is not (no LAN
+        address yet, or its name could not be made unique)."""
+        publisher = self._publisher
+        return publisher if publisher is not None and publisher.published else None
+
+    async def start(self) -> None:
+        """Publish on the LAN addresses there are now (none: wait for :meth:`follow`).
+        Called once the hub listens: its announcement carries the port it got."""
+        addresses = lan_addresses(self.interface)
+        self._publisher = hub_publisher(self.server, addresses, self._name, self._cooperating)
+        await self.follow(addresses, first=True)
+
+    async def follow(self, addresses: list[InterfaceAddress], first: bool = False) -> None:
+        """Publish on ``addresses``, this machine's LAN addresses now: a hub that went up
+        before the Wi-Fi did gets on the LAN, and one whose address moved follows it."""
+        publisher = self._publisher
+        if publisher is None:
+            return
+        try:
+            if first and addresses:
+                await publisher.start()
+            else:
+                await publisher.move_to(tuple(a.address for a in addresses))
+        except (NameTakenError, OSError) as exc:
+            self.addresses, self.problem = [], str(exc)
+            return
+        self.addresses = addresses
+        self.problem = "" if addresses else no_address_message(self.interface)
+
+    async def stop(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await publisher.stop()
+
+
 class HostedHub:
     """A hub this app runs and publishes: what the GUI's Host button starts and stops."""
 
@@ -83,19 +136,22 @@ class HostedHub:
         # The app hosts: a new terminal session waits for the host's yes. Set before the
         # hub listens, so none opens unasked; until the window listens, the desk says no.
         self.server.app[TERMINAL].approvals = ApprovalDesk()
-        self._name = name
-        self._interface = interface
-        self._cooperating = cooperating_mdns
-        self._publisher: HubPublisher | None = None
-        self.addresses: list[InterfaceAddress] = []
-        self.mdns_problem = ""
+        self.lan = LanPublication(self.server, name, interface, cooperating_mdns)
 
     @property
     def publisher(self) -> HubPublisher | None:
-        """The hub's publication while it is on the LAN; ``None`` while it is not (no LAN
-        address yet, or its name could not be made unique)."""
-        publisher = self._publisher
-        return publisher if publisher is not None and publisher.published else None
+        """The hub's publication while it is on the LAN; ``None`` while it is not."""
+        return self.lan.publisher
+
+    @property
+    def addresses(self) -> list[InterfaceAddress]:
+        """The LAN addresses the hub is published on now."""
+        return self.lan.addresses
+
+    @property
+    def mdns_problem(self) -> str:
+        """Why the hub is not on the LAN ("" while it is)."""
+        return self.lan.problem
 
     @property
     def hub_id(self) -> str:
@@ -105,7 +161,7 @@ class HostedHub:
 
     @property
     def interface(self) -> str | None:
-        return self._interface
+        return self.lan.interface
 
     @property
     def port(self) -> int:
@@ -128,33 +184,12 @@ class HostedHub:
         await self.server.start()
         if (password_file := self.server.new_admin_password_file) is not None:
             log.info(password_file_notice(password_file))
-        addresses = lan_addresses(self._interface)
-        self._publisher = hub_publisher(self.server, addresses, self._name, self._cooperating)
-        await self.follow_network(addresses, first=True)
+        await self.lan.start()
 
-    async def follow_network(
-        self, addresses: list[InterfaceAddress], first: bool = False
-    ) -> None:
-        """Publish on ``addresses``, this machine's LAN addresses now: the hub that went
-        up before the Wi-Fi did gets on the LAN, and one whose address moved follows it.
-        Never raises for mDNS trouble: the hub stays reachable by address, and the
-        reason is kept in :attr:`mdns_problem`."""
-        publisher = self._publisher
-        if publisher is None:
-            return
-        try:
-            if first and addresses:
-                await publisher.start()
-            else:
-                await publisher.move_to(tuple(a.address for a in addresses))
-        except (NameTakenError, OSError) as exc:
-            self.addresses, self.mdns_problem = [], str(exc)
-            return
-        self.addresses = addresses
-        self.mdns_problem = "" if addresses else no_address_message(self._interface)
+    async def follow_network(self, addresses: list[InterfaceAddress]) -> None:
+        """Follow a change of this machine's LAN addresses (see :class:`LanPublication`)."""
+        await self.lan.follow(addresses)
 
     async def stop(self) -> None:
-        publisher, self._publisher = self._publisher, None
-        if publisher is not None:
-            await publisher.stop()
+        await self.lan.stop()
         await self.server.stop()
