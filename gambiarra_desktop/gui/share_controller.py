@@ -46,7 +46,6 @@ def same_room(a: RoomSession | None, b: RoomSession | None) -> bool:
 
 
 class ShareController(QObject):
-    sharing_changed = Signal(bool)
     served_people = Signal(object, str)  # list of people (None: not sharing), problem text
     open_shared_room = Signal(object)  # RoomSession: the banner was clicked
 
@@ -179,7 +178,6 @@ class ShareController(QObject):
             self._served_task = self.tasks.spawn(self._poll_served(agent, shared))
         elif state == "idle":
             self._stop_served()
-        self.sharing_changed.emit(state in ("starting", "sharing"))
         self.refresh()
 
     async def _poll_served(self, agent: ShareAgent, session: RoomSession) -> None:

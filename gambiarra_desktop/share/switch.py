@@ -149,7 +149,6 @@ class ShareSwitch:
             agent = self._agent
             if agent is not None:
                 await agent.stop()  # Its "stopped" still reaches on_status: it is current.
-            self._agent = None
         except Exception:  # stop() must leave the switch usable, whatever happened.
             log.exception("stopping the share failed")
         finally:
