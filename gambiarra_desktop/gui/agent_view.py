@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from gambiarra_desktop.agent.permissions import Rule
 from gambiarra_desktop.gui.agent_widgets import ApprovalCard, ShortList, Transcript, plain_label
+from gambiarra_desktop.gui.window_fit import narrow_combo
 
 NOTE_TEXT = ("Files the agent reads and command output are sent to whichever machine serves"
              " the model (in a room: a participant's computer).")
@@ -139,9 +140,7 @@ class AgentPage(QWidget):
         row.addWidget(QLabel("Model:"))
         self.model = QComboBox()
         self.model.setEditable(True)
-        self.model.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model.setMinimumContentsLength(12)
+        narrow_combo(self.model, 12, tooltip=False)
         self.model.setAccessibleName("Model")
         self.model.addItem("auto")
         self.model.currentTextChanged.connect(self.model_chosen)

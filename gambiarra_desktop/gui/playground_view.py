@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gambiarra_desktop.gui.window_fit import narrow_combo
+
 
 class PlaygroundTab(QWidget):
     send_clicked = Signal()
@@ -31,12 +33,7 @@ class PlaygroundTab(QWidget):
         row.addWidget(QLabel("Model"))
         self.model_combo = QComboBox()
         self.model_combo.setAccessibleName("Model for the playground")
-        # As wide as the row allows, never wider than the window: a long model name once
-        # pushed the tab past 800 px. The full name is in the list and the tooltip.
-        self.model_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(10)
-        self.model_combo.currentTextChanged.connect(self.model_combo.setToolTip)
+        narrow_combo(self.model_combo, 10)
         row.addWidget(self.model_combo, 1)
         self.refresh_button = QPushButton("Refresh")
         row.addWidget(self.refresh_button)

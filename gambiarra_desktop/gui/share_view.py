@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from gambiarra_desktop.gui.room_widgets import StatusPill, framed_card
+from gambiarra_desktop.gui.window_fit import narrow_combo
 
 
 class ShareTab(QWidget):
@@ -36,6 +37,7 @@ class ShareTab(QWidget):
         form = QFormLayout()
         self.server_combo = QComboBox()
         self.server_combo.setAccessibleName("Model server")
+        narrow_combo(self.server_combo, 16)
         self.detect_button = QPushButton("Look again")
         self.detect_button.clicked.connect(self.detect_clicked)
         server_row = QHBoxLayout()
@@ -55,6 +57,7 @@ class ShareTab(QWidget):
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
         self.model_combo.setAccessibleName("Model to share")
+        narrow_combo(self.model_combo, 16)
         form.addRow("Model", self.model_combo)
         self.nickname = QLineEdit()
         self.nickname.setAccessibleName("Your nickname")

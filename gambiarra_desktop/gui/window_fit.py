@@ -17,6 +17,7 @@ from __future__ import annotations
 import shiboken6
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QPushButton,
     QScrollArea,
@@ -33,6 +34,16 @@ WIDE_MARGIN_PX = 18
 NARROW_MARGIN_PX = 12
 FULL_TEXT = "fullText"
 """The dynamic property that keeps a compacted button's full text."""
+
+
+def narrow_combo(combo: QComboBox, min_chars: int, tooltip: bool = True) -> None:
+    """A combo box as wide as its row allows, never wider than the window: by default a
+    combo grows to its longest item, and one long model name or server address pushed a
+    whole page past 800 px. The full text stays in the list (and the tooltip)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(min_chars)
+    if tooltip:
+        combo.currentTextChanged.connect(combo.setToolTip)
 
 
 def scrolled(page: QWidget) -> QScrollArea:

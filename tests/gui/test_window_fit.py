@@ -288,3 +288,24 @@ async def test_the_room_chart_labels_fit_at_800_by_600(
                 assert plot.rect().contains(rect), (plot.accessibleName(), side, text, rect,
                                                     plot.rect())
     await finish(window)
+
+
+async def test_long_server_and_model_names_do_not_widen_the_share_tab(
+        qtbot: QtBot, window: MainWindow) -> None:
+    # Given a room at 800×600, whose detected model server and model have long names (a
+    # CI machine found one), known before the Share tab is first shown
+    await host_and_create_room(qtbot, window, "Long names")
+    window.resize(800, 600)
+    share = window.room_page.share
+    share.server_combo.insertItem(0, "Fake OpenAI-compatible server — http://127.0.0.1:45123")
+    share.model_combo.addItem("hf.co/bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M")
+    share.model_combo.setCurrentIndex(share.model_combo.count() - 1)
+
+    # When I open the Share tab
+    window.room_page.tabs.setCurrentWidget(share)
+    await asyncio.sleep(0.1)
+
+    # Then the tab still fits: no sideways scroll bar, nothing cut; the name is a tooltip
+    assert _sideways_cut(_page_area(window)) == []
+    assert share.model_combo.toolTip() == "hf.co/bartowski/Meta-Llama-3.1-8B-Instruct-GGUF:Q4_K_M"
+    await finish(window)
