@@ -7,10 +7,12 @@ the rate limits all read the same identity, so a person is counted the same way 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gambiarra_desktop.accounting.api_keys import ApiKey
 from gambiarra_desktop.hub.ip_addresses import parse_ip
@@ -53,15 +55,45 @@ def address_subject(address: str) -> str:
     return str(ip)
 
 
-CALLER_KEY = web.RequestKey("gambiarra.caller", Caller)
-RATE_HEADERS_KEY: web.RequestKey[dict[str, str]] = web.RequestKey("gambiarra.rate_headers", dict)
-"""The ``X-RateLimit-*`` headers admission decided, added to whatever response follows."""
+Headers = CIMultiDictProxy[str] | CIMultiDict[str]
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """What admission and the proxy need of a chat request, whichever server read it, and
+    what admission decided about it.
+
+    A chat reaches the hub either through aiohttp (every route) or through the hub's own
+    front end (``hub/front/``: the chat route's fast path). Both hand the same admission,
+    routing and forwarding code one of these, so the rules never fork between them."""
+
+    headers: Headers
+    remote: str
+    """The socket's peer address ("" when unknown)."""
+    caller: Caller | None = None
+    """Set by admission: the scheduler (fair share), the ledger and the rate limits all
+    read the same identity."""
+    rate_headers: Mapping[str, str] | None = None
+    """``X-RateLimit-*`` headers admission decided, for whatever response follows."""
+
+    @classmethod
+    def of(cls, request: web.Request) -> ChatCall:
+        """The request's call, made once and kept on it (admission writes to it, the
+        handler and the response hook read it)."""
+        call = request.get(CALL_KEY)
+        if call is None:
+            call = request[CALL_KEY] = cls(request.headers, request.remote or "")
+        return call
+
+
+CALL_KEY = web.RequestKey("gambiarra.chat_call", ChatCall)
 
 
 def caller_of(request: web.Request) -> Caller | None:
-    caller = request.get(CALLER_KEY)
-    return caller if isinstance(caller, Caller) else None
+    call = request.get(CALL_KEY)
+    return None if call is None else call.caller
 
 
-def set_caller(request: web.Request, caller: Caller) -> None:
-    request[CALLER_KEY] = caller
+def rate_headers_of(request: web.Request) -> Mapping[str, str] | None:
+    call = request.get(CALL_KEY)
+    return None if call is None else call.rate_headers

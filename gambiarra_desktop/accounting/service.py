@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from gambiarra_desktop.accounting.api_keys import ApiKey, looks_like_key
-from gambiarra_desktop.accounting.caller import RATE_HEADERS_KEY, Caller, set_caller
+from gambiarra_desktop.accounting.caller import Caller, ChatCall
 from gambiarra_desktop.accounting.errors import (
     ApiKeyRequiredError,
     KeyNotValidHereError,
@@ -67,6 +67,7 @@ HOUR_S = 3600
 TPM_RULE = "key-tpm"
 Rules = tuple[tuple[LimitRule, ...], tuple[LimitRule, ...]]
 NO_RULES: Rules = ((), ())
+BodyReader = Callable[[], Awaitable[dict[str, Any]]]
 
 
 @dataclass(slots=True)
@@ -112,9 +113,9 @@ class Accounting:
         finally:
             await self.limiter.close()
 
-    def identify(self, request: web.Request, room: Room | None) -> Caller:
+    def identify(self, call: ChatCall | web.Request, room: Room | None) -> Caller:
         """Who calls (steps 1 and 2 above), with no await and no counting."""
-        bearer = bearer_value(request.headers)
+        bearer = bearer_value(call.headers)
         key = (self.keys.authenticate(bearer)
                if bearer is not None and looks_like_key(bearer) else None)
         if key is not None and key.rooms:
@@ -124,19 +125,28 @@ class Accounting:
                     " /rooms/<code>/v1 instead of the hub's root")
             if room.code not in key.rooms:
                 raise KeyNotValidHereError(f"key {key.name} is not valid in room {room.code}")
-        return Caller(request.remote or "", key)
+        return Caller(call.remote or "", key)
 
     async def admit(self, request: web.Request, *, room: Room | None, gateway_root: bool,
                     key_required: bool) -> Caller:
-        """Admit a chat request (every step above) and remember its caller on it."""
+        """:meth:`admit_call` for a request aiohttp read (its :class:`ChatCall`, kept on
+        it, carries the caller and rate headers to the handler and the response hook)."""
+        return await self.admit_call(ChatCall.of(request), lambda: read_json_object(request),
+                                     room=room, gateway_root=gateway_root,
+                                     key_required=key_required)
+
+    async def admit_call(self, call: ChatCall, read_body: BodyReader, *, room: Room | None,
+                         gateway_root: bool, key_required: bool) -> Caller:
+        """Admit a chat request (every step above) and remember its caller on ``call``.
+        ``read_body``: the request's JSON object, read only for a tpm key's estimate."""
         _TOKEN_HOLD.set(None)  # A keep-alive connection's task may have held one before.
-        caller = self.identify(request, room)
+        caller = self.identify(call, room)
         if caller.key is None and key_required:
             raise ApiKeyRequiredError(KEY_REQUIRED_DETAILS)
         requests, tokens = self.rules(caller.key, gateway_root)
         estimate = 0
         if tokens:  # Only a tpm key pays for reading the body here (read() caches it).
-            estimate = sum(estimated_tokens(await read_json_object(request)))
+            estimate = sum(estimated_tokens(await read_body()))
         if requests or tokens:
             window = {rule.name: rule.window_start(time.time()) for rule in tokens}
             verdict = await self.limiter.hit(caller.person, requests, tokens, estimate)
@@ -146,10 +156,10 @@ class Accounting:
             if not verdict.allowed:
                 raise RateLimitedError(verdict.details, verdict.retry_after_s, headers)
             if headers:
-                request[RATE_HEADERS_KEY] = headers
+                call.rate_headers = headers
             for rule in tokens:
                 _TOKEN_HOLD.set(TokenHold(caller.person, rule, estimate, window[rule.name]))
-        set_caller(request, caller)
+        call.caller = caller
         return caller
 
     def rules(self, key: ApiKey | None, gateway_root: bool) -> Rules:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gambiarra_desktop.accounting.caller import RATE_HEADERS_KEY
+from gambiarra_desktop.accounting.caller import rate_headers_of
 from gambiarra_desktop.accounting.routes import routes as key_routes
 from gambiarra_desktop.accounting.service import ACCOUNTING, Accounting
 from gambiarra_desktop.accounting.usage_routes import routes as usage_routes
@@ -156,7 +156,7 @@ async def _hub_lifecycle(app: web.Application) -> AsyncIterator[None]:
 async def _add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``X-RateLimit-*`` of an admitted request on its response, streamed or not: admission
     runs before the handler picks its kind of response, so it leaves them on the request."""
-    headers = request.get(RATE_HEADERS_KEY)
+    headers = rate_headers_of(request)
     if headers:
         response.headers.update(headers)
         response.headers["Access-Control-Expose-Headers"] = ", ".join(headers)

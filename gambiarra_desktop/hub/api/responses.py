@@ -201,6 +201,14 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise ApiError(413, _too_large_message(request)) from exc
     finally:
         budget.release(size)
+    value = parse_json_object(raw)
+    request[JSON_BODY_KEY] = value
+    return value
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """A body's bytes as a JSON object, or the :class:`ApiError` that says what is wrong
+    (shared by aiohttp's routes and the hub's own chat front end)."""
     if body_checks.json_depth_exceeds(raw):
         raise ApiError(400, body_checks.TOO_DEEP)
     try:
@@ -209,12 +217,15 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise ApiError(400, "Invalid JSON body") from exc
     if not isinstance(value, dict):
         raise ApiError(400, "Request body must be a JSON object")
-    request[JSON_BODY_KEY] = value
     return value
 
 
+def body_too_large_message(max_body_bytes: int) -> str:
+    return f"Request body too large (limit is {max_body_bytes} bytes)"
+
+
 def _too_large_message(request: web.Request) -> str:
-    return f"Request body too large (limit is {request.app._client_max_size} bytes)"
+    return body_too_large_message(request.app._client_max_size)
 
 
 def _preflight(request: web.Request) -> web.Response:
@@ -252,13 +263,6 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if refusal is not None:
             raise refusal
         return await handler(request)
-    except ApiError as exc:
-        _log_refusal(request, exc.status, exc.message)
-        return error_response(exc.status, exc.message, exc.headers)
-    except errors.HubError as exc:
-        response = domain_error_response(exc)
-        _log_refusal(request, response.status, exc.message)
-        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -266,20 +270,34 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if exc.status == 413:
             message = _too_large_message(request)
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        _log_refusal(request, exc.status, message)
+        _log_refusal(request.method, request.raw_path, request.remote, exc.status, message)
         return error_response(exc.status, message, headers)
     except ConnectionResetError:  # The client left; there is no one to answer.
         raise
-    except Exception:
-        log.exception("unexpected error handling %s %s", request.method, request.path)
-        return error_response(500, STATUS_MESSAGES[500])
+    except Exception as exc:
+        return error_reply(exc, request.method, request.raw_path, request.remote)
 
 
-def _log_refusal(request: web.Request, status: int, message: str) -> None:
+def error_reply(exc: Exception, method: str, path: str, remote: str | None) -> web.Response:
+    """The one mapping from what a handler raised to the error the client gets: refusals
+    and domain errors in the seed format with their status; anything unforeseen is logged
+    with its traceback and answered 500, never shown."""
+    if isinstance(exc, ApiError):
+        _log_refusal(method, path, remote, exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.headers)
+    if isinstance(exc, errors.HubError):
+        response = domain_error_response(exc)
+        _log_refusal(method, path, remote, response.status, exc.message)
+        return response
+    log.error("unexpected error handling %s %s", method, path, exc_info=exc)
+    return error_response(500, STATUS_MESSAGES[500])
+
+
+def _log_refusal(method: str, path: str, remote: str | None, status: int,
+                 message: str) -> None:
     """Bad input is the client's mistake, not the hub's: one line at DEBUG, no traceback
     (a flood of bad requests must not flood the log)."""
-    log.debug("%s %.200r from %s: %d %s", request.method, request.raw_path, request.remote,
-              status, message)
+    log.debug("%s %.200r from %s: %d %s", method, path, remote, status, message)
 
 
 async def add_cors_header(request: web.Request, response: web.StreamResponse) -> None:

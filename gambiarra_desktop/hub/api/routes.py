@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gambiarra_desktop.accounting.service import ACCOUNTING
-from gambiarra_desktop.hub.api import validation
+from gambiarra_desktop.accounting.caller import ChatCall
+from gambiarra_desktop.hub.api import room_chat, validation
 from gambiarra_desktop.hub.api.bearer import bearer_value
 from gambiarra_desktop.hub.api.prometheus import render_metrics
 from gambiarra_desktop.hub.api.responses import ApiError, json_response, read_json_object
+from gambiarra_desktop.hub.api.room_chat import open_room
 from gambiarra_desktop.hub.keys import (
     PASSWORDS,
     PROXY,
@@ -19,7 +20,7 @@ from gambiarra_desktop.hub.keys import (
     TUNNELS,
 )
 from gambiarra_desktop.hub.proxy.capacity import declared_source
-from gambiarra_desktop.hub.proxy.router import match_request
+from gambiarra_desktop.hub.proxy.reply import AiohttpStreamOut
 from gambiarra_desktop.hub.rooms.room import JoinRequest, Room
 from gambiarra_desktop.protocol import (
     PARTICIPANT_SECRET_HEADER,
@@ -40,24 +41,9 @@ def _bearer(request: web.Request) -> str | None:
     return bearer_value(request.headers)
 
 
-async def _open_room(request: web.Request, *, admit: bool = False) -> Room:
-    """A room for using it (models, chat, participants, events). Extension to the seed: a
-    password room needs its password here too, as ``Authorization: Bearer <password>``,
-    or its join password would protect nothing. A ``gk-`` bearer is an API key instead:
-    one that lists this room opens it, password or not; a hub-wide one never opens a
-    password room. ``admit``: a chat, counted against the key's rate limits."""
-    room = _room(request)
-    accounting = request.app[ACCOUNTING]
-    if admit:
-        caller = await accounting.admit(request, room=room, gateway_root=False,
-                                        key_required=False)
-    else:
-        caller = accounting.identify(request, room)
-    if accounting.opens(caller, room):
-        return room
-    password = None if caller.key is not None else _bearer(request)
-    await request.app[PASSWORDS].check(room, password, request.remote)
-    return room
+async def _open_room(request: web.Request) -> Room:
+    """The room of the path, for using it (see :func:`room_chat.open_room`)."""
+    return await open_room(request.app, ChatCall.of(request), request.match_info["code"])
 
 
 def _vouching_peer(request: web.Request) -> str | None:
@@ -218,19 +204,14 @@ async def list_models(request: web.Request) -> web.Response:
 
 @routes.post("/rooms/{code}/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    try:
-        room = await _open_room(request, admit=True)
-        body = await read_json_object(request)
-        tunnels = request.app[TUNNELS]
-
-        def usable(room_code: str, participant: ParticipantInfo) -> bool:
-            return (participant["id"] not in room.loading
-                    and tunnels.reachable(room_code, participant))
-
-        match = match_request(room, validation.requested_model(body), usable)
-        return await request.app[PROXY].forward(request, match, body)
-    finally:
-        request.app[ACCOUNTING].settle_tokens()  # A tpm estimate no row replaced goes back.
+    """Usually served by the hub's front end (``hub/front/``); aiohttp serves the requests
+    the front end hands over (chunked bodies, ``Expect``, a connection that began with
+    another route), through the same steps."""
+    call = ChatCall.of(request)
+    out = AiohttpStreamOut(request)
+    answer = await room_chat.chat(request.app, call, request.match_info["code"],
+                                  lambda: read_json_object(request), out)
+    return answer if answer is not None else out.response
 
 
 @routes.get("/rooms/{code}/tunnel")

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gambiarra_desktop.accounting.caller import Caller, caller_of
+from gambiarra_desktop.accounting.caller import Caller, ChatCall
 from gambiarra_desktop.accounting.errors import InvalidApiKeyError
 from gambiarra_desktop.accounting.ledger import ROOM_PROVIDER, Ledger, UsageLabel, row_of_call
 from gambiarra_desktop.endpoints import chat_completions_url
@@ -35,9 +35,10 @@ from gambiarra_desktop.hub.errors import ProxyFailedError
 from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy
 from gambiarra_desktop.hub.proxy.hops import HopHeader
 from gambiarra_desktop.hub.proxy.metrics import CompletionMeter
+from gambiarra_desktop.hub.proxy.reply import AiohttpStreamOut, StreamOut
 from gambiarra_desktop.hub.proxy.router import Match
 from gambiarra_desktop.hub.proxy.scheduler import Lease, NoCandidatesError, Scheduler
-from gambiarra_desktop.hub.proxy.stream_relay import EVENT_STREAM, relay_stream
+from gambiarra_desktop.hub.proxy.stream_relay import EVENT_STREAM, relay_to
 from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
 from gambiarra_desktop.hub.proxy.upstream_client import (
     ModelResponse,
@@ -66,11 +67,11 @@ HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
-def request_id_of(request: web.Request) -> str:
+def request_id_of(headers: Mapping[str, str]) -> str:
     """The client's name for its request, echoed in the room's queue events so it can find
     its own place in line; "" when absent or not a short ``[A-Za-z0-9-]`` id (ignored, not
     refused: a client that sends some other id format must still be served)."""
-    value = request.headers.get(REQUEST_ID_HEADER, "")
+    value = headers.get(REQUEST_ID_HEADER, "")
     return value if REQUEST_ID.fullmatch(value) else ""
 
 
@@ -89,6 +90,9 @@ class _Attempt:
     lease: Lease
     body: dict[str, Any]
     meter: CompletionMeter
+    raw: bytes | None = None
+    """The client's own bytes of ``body``, sent as they are when the model name needs no
+    change (re-encoding a 4 MB body with an image blocked the loop for milliseconds)."""
     hop_header: str = ""
     """The ``Via`` line sent upstream (direct participants)."""
     extra_headers: Mapping[str, str] | None = None
@@ -165,17 +169,32 @@ class ChatProxy:
         extra_headers: Mapping[str, str] | None = None, whole: bool = False,
         require_content: bool = False, label: UsageLabel | None = None,
     ) -> web.StreamResponse:
-        """Serve ``body`` from one of the match's participants. ``whole``: never stream to
-        the client; the answer comes back as an unsent :class:`web.Response`.
+        """:meth:`serve` a request aiohttp read: the whole answer as an unsent response,
+        or the stream already sent."""
+        out = AiohttpStreamOut(request)
+        answer = await self.serve(ChatCall.of(request), match, body, out,
+                                  extra_headers=extra_headers, whole=whole,
+                                  require_content=require_content, label=label)
+        return answer if answer is not None else out.response
+
+    async def serve(
+        self, call: ChatCall, match: Match, body: dict[str, Any], out: StreamOut, *,
+        raw: bytes | None = None, extra_headers: Mapping[str, str] | None = None,
+        whole: bool = False, require_content: bool = False, label: UsageLabel | None = None,
+    ) -> web.Response | None:
+        """Serve ``body`` from one of the match's participants: the whole answer as an
+        unsent response, or ``None`` when it was streamed to ``out``. ``raw``: the body's
+        bytes as the client sent them. ``whole``: never stream to the client.
         ``require_content``: a stream that ends before any content counts as a failure
         before the first byte. ``label``: the gateway entry served, for the ledger."""
         room = match.room
-        caller = caller_of(request) or Caller(request.remote or "")
-        hop_header = self.hops.outgoing(request.headers.getall("Via", []))
+        caller = call.caller or Caller(call.remote)
+        hop_header = self.hops.outgoing(call.headers.getall("Via", []))
         tried: set[str] = set()
-        request_id = request_id_of(request)
+        request_id = request_id_of(call.headers)
         last_problem = ErrorText.NO_PARTICIPANT
         fallback: web.Response | None = None
+        requested = body.get("model")
         for _attempt in range(1 + self._config.failover_retries):
             try:
                 lease = await self._scheduler.acquire(
@@ -191,17 +210,19 @@ class ChatProxy:
                     raise
             participant = lease.participant
             tried.add(participant["id"])
-            attempt = _Attempt(room, lease, {**body, "model": participant["model"]},
-                               CompletionMeter(), hop_header, extra_headers, whole,
-                               require_content, label, caller)
+            same = requested == participant["model"]
+            sent = body if same else {**body, "model": participant["model"]}
+            attempt = _Attempt(room, lease, sent, CompletionMeter(), raw if same else None,
+                               hop_header,
+                               extra_headers, whole, require_content, label, caller)
             if self._registry.has_listeners:
-                data = {"participantId": participant["id"], "model": body.get("model"),
+                data = {"participantId": participant["id"], "model": requested,
                         "queueMs": round(lease.queued_ms), "inFlight": lease.stats.in_flight}
                 if request_id:  # Additive fields: how busy it is, and whose request.
                     data["requestId"] = request_id
                 self._registry.publish(EventType.LLM_REQUEST, room, data)
             try:
-                return await self._serve(request, attempt)
+                return await self._serve(out, attempt)
             except _TryAnotherError as exc:
                 last_problem = str(exc)
                 fallback = exc.fallback or fallback
@@ -216,7 +237,7 @@ class ChatProxy:
             return fallback
         raise ProxyFailedError(last_problem)
 
-    async def _serve(self, request: web.Request, attempt: _Attempt) -> web.StreamResponse:
+    async def _serve(self, out: StreamOut, attempt: _Attempt) -> web.Response | None:
         try:
             upstream = await self._open(attempt)
         except UpstreamError as exc:
@@ -229,7 +250,8 @@ class ChatProxy:
                     await self._whole(attempt, upstream, content_type, failed=True))
             wants_stream = attempt.body.get("stream") is True and upstream.status < 300
             if not attempt.whole and (wants_stream or content_type.startswith(EVENT_STREAM)):
-                return await self._stream(request, attempt, upstream)
+                await self._stream(out, attempt, upstream)
+                return None
             return await self._whole(attempt, upstream, content_type)
         except BaseException:
             upstream.close()  # Client gone, hub stopping, or failing over: stop generating.
@@ -248,7 +270,8 @@ class ChatProxy:
         target = self._target(participant["endpoint"])
         on_hub_machine = self.policy.on_hub_machine(
             attempt.room.joined_from.get(participant["id"]))
-        return await self._pool.post(target, dump_json(attempt.body), timeout_s,
+        payload = attempt.raw if attempt.raw is not None else dump_json(attempt.body)
+        return await self._pool.post(target, payload, timeout_s,
                                      on_hub_machine=on_hub_machine,
                                      extra_headers=attempt.hop_header)
 
@@ -270,11 +293,11 @@ class ChatProxy:
         return response
 
     async def _stream(
-        self, request: web.Request, attempt: _Attempt, upstream: ModelResponse
-    ) -> web.StreamResponse:
+        self, out: StreamOut, attempt: _Attempt, upstream: ModelResponse
+    ) -> None:
         try:
-            response, broken = await relay_stream(
-                request, upstream, attempt.headers(), self._config.upstream_idle_timeout_s,
+            broken = await relay_to(
+                out, upstream, attempt.headers(), self._config.upstream_idle_timeout_s,
                 attempt.meter.on_chunk, attempt.require_content)
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc  # Nothing sent yet: fail over.
@@ -283,7 +306,6 @@ class ChatProxy:
             self._record_failure(attempt, broken)
         else:
             self._report_outcome(attempt, upstream.status, b"")
-        return response
 
     def _record_usage(self, attempt: _Attempt, status: int,
                       read: tuple[LlmMetrics, int | None] | None = None) -> None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from aiohttp import web
 
 from gambiarra_desktop.hub.proxy.metrics import error_chunk
+from gambiarra_desktop.hub.proxy.reply import AiohttpStreamOut, StreamOut
 from gambiarra_desktop.hub.proxy.upstream_client import ModelResponse, UpstreamError
 from gambiarra_desktop.protocol import ErrorText
 
@@ -54,30 +55,39 @@ async def relay_stream(
     request: web.Request, upstream: ModelResponse, headers: Mapping[str, str],
     idle_timeout_s: float, on_chunk: Callable[[bytes], None], require_content: bool = False,
 ) -> tuple[web.StreamResponse, str | None]:
-    """Stream ``upstream`` to the client. Returns the response and, when the stream broke
-    after bytes went out, what went wrong. Raises :class:`UpstreamError` when it failed
-    before its first chunk: then nothing was sent. ``require_content``: hold the first
-    chunks back until one carries content, and fail (:class:`EmptyAnswerError`, nothing
-    sent) if the stream ends first, so the caller can ask another model."""
+    """:func:`relay_to` an aiohttp request; returns its response and what broke, if any."""
+    out = AiohttpStreamOut(request)
+    broken = await relay_to(out, upstream, headers, idle_timeout_s, on_chunk, require_content)
+    return out.response, broken
+
+
+async def relay_to(
+    out: StreamOut, upstream: ModelResponse, headers: Mapping[str, str],
+    idle_timeout_s: float, on_chunk: Callable[[bytes], None], require_content: bool = False,
+) -> str | None:
+    """Stream ``upstream`` to the client. Returns, when the stream broke after bytes went
+    out, what went wrong. Raises :class:`UpstreamError` when it failed before its first
+    chunk: then nothing was sent. ``require_content``: hold the first chunks back until
+    one carries content, and fail (:class:`EmptyAnswerError`, nothing sent) if the stream
+    ends first, so the caller can ask another model."""
     chunks: AsyncIterator[bytes] = upstream.iter_chunks(idle_timeout_s)
     first = await anext(chunks, b"")
     if require_content:
         first = await _held_until_content(first, chunks)
-    response = web.StreamResponse(status=upstream.status, headers={**STREAM_HEADERS, **headers})
-    await response.prepare(request)
+    await out.start(upstream.status, {**STREAM_HEADERS, **headers})
     try:
         if first:
             on_chunk(first)
-            await response.write(first)
+            await out.write(first)
         async for chunk in chunks:
             on_chunk(chunk)
-            await response.write(chunk)
+            await out.write(chunk)
     except UpstreamError as exc:
         # Bytes are out, so the status can no longer change: end with an error event.
         upstream.close()
         message = ErrorText.PROXY_FAILED_PREFIX + str(exc)
-        await response.write(error_chunk(message))
-        await response.write_eof()
-        return response, message
-    await response.write_eof()
-    return response, None
+        await out.write(error_chunk(message))
+        await out.finish()
+        return message
+    await out.finish()
+    return None
