@@ -8,7 +8,7 @@ the SSE stream, for example, only puts the event on a bounded queue.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -40,6 +40,10 @@ HUB_WIDE_EVENTS = frozenset({EventType.ROOM_CREATED, EventType.ROOM_DELETED})
 """Events every room's listeners receive: rooms are public (``GET /rooms`` lists them).
 ``room:deleted`` is an extension to the seed's events."""
 
+HUB_LEVEL_EVENTS = frozenset({EventType.COST_ALERT})
+"""Events of the hub itself, published with room code "": what a stream scoped to ""
+(the admin's ``/v1/events``) receives besides :data:`HUB_WIDE_EVENTS`."""
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -54,26 +58,58 @@ class Event:
 
 Subscriber = Callable[[Event], None]
 
+ALL_EVENT_TYPES = frozenset(EventType)
+
 
 class EventBus:
-    """Fan-out of core events to subscribers; one instance per hub, no globals."""
+    """Fan-out of core events to subscribers; one instance per hub, no globals.
+
+    Subscribers say which event types they want, and the bus keeps, per type, the tuple
+    of subscribers to call: a publisher asks :meth:`wants` (one dict lookup) before it
+    builds an event's data, so a type nobody listens for costs a request nothing, and a
+    subscriber that only wants ``room:created`` (the mDNS publisher) no longer switches on
+    the ``llm:*`` events of every proxied request."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._subscriptions: list[tuple[Subscriber, frozenset[EventType]]] = []
+        """In subscription order, which is the order of delivery."""
+        self._targets: dict[EventType, tuple[Subscriber, ...]] = {}
+        """Per type, the subscribers to call; a type with none is absent. Rebuilt on each
+        (rare) subscribe and unsubscribe, so publishing never scans or copies."""
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Add a subscriber and return the function that removes it again."""
-        self._subscribers.append(subscriber)
+    def subscribe(self, subscriber: Subscriber,
+                  types: Iterable[EventType] | None = None) -> Callable[[], None]:
+        """Add a subscriber for ``types`` (``None``: every type) and return the function
+        that removes it again (calling that twice is harmless)."""
+        entry = (subscriber, ALL_EVENT_TYPES if types is None else frozenset(types))
+        self._subscriptions.append(entry)
+        self._rebuild()
 
         def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
+            # By identity: the same callable subscribed twice is two subscriptions.
+            for index, existing in enumerate(self._subscriptions):
+                if existing is entry:
+                    del self._subscriptions[index]
+                    self._rebuild()
+                    return
 
         return unsubscribe
 
+    def _rebuild(self) -> None:
+        targets: dict[EventType, list[Subscriber]] = {}
+        for subscriber, types in self._subscriptions:
+            for event_type in types:
+                targets.setdefault(event_type, []).append(subscriber)
+        self._targets = {event_type: tuple(subscribers)
+                         for event_type, subscribers in targets.items()}
+
+    def wants(self, event_type: EventType) -> bool:
+        """Whether any subscriber listens for ``event_type``: ask before building data."""
+        return event_type in self._targets
+
     def publish(self, event: Event) -> None:
-        # Iterate over a copy: a subscriber may unsubscribe itself while handling an event.
-        for subscriber in tuple(self._subscribers):
+        # A tuple taken before the calls: a subscriber may unsubscribe itself meanwhile.
+        for subscriber in self._targets.get(event.type, ()):
             try:
                 subscriber(event)
             except Exception:
@@ -82,4 +118,4 @@ class EventBus:
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return len(self._subscriptions)

@@ -122,7 +122,9 @@ class HubPublisher:
                 self._room_updates.add(task)
                 task.add_done_callback(self._room_updates.discard)
 
-        self._unsubscribe = bus.subscribe(on_event)
+        # Only the type it needs: a subscriber to everything would make the hub build the
+        # llm:* events of every proxied request for nobody.
+        self._unsubscribe = bus.subscribe(on_event, (EventType.ROOM_CREATED,))
 
     async def update_rooms(self, count: int) -> None:
         async with self._lock:

@@ -12,9 +12,13 @@ from PySide6.QtCore import QObject, Signal
 
 from gambiarra_desktop.agent.relays import PermissionRequest, RelayAnswer
 from gambiarra_desktop.discovery.browser import HubChange
-from gambiarra_desktop.events import Event
+from gambiarra_desktop.events import Event, EventType
 from gambiarra_desktop.share.agent import AgentStatus
 from gambiarra_desktop.terminal.approvals import ApprovalRequest
+
+HUB_EVENT_TYPES = (EventType.COST_ALERT,)
+"""What :meth:`CoreBridge.on_hub_event` subscribes to on the hosted hub's bus: only these,
+so the window does not make the hub build every request's ``llm:*`` events for nobody."""
 
 
 class CoreBridge(QObject):
@@ -45,7 +49,7 @@ class CoreBridge(QObject):
     def on_hub_event(self, event: Event) -> None:
         """The hosted hub's own bus: of its events, only the day's cost alert is the
         window's business (rooms report through their SSE streams)."""
-        if event.type == "cost:alert":
+        if event.type == EventType.COST_ALERT:
             self.cost_alert.emit(dict(event.data))
 
     def on_cost_alert(self, data: Any) -> None:

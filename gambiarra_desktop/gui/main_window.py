@@ -30,7 +30,7 @@ from gambiarra_desktop.gui import agent_text
 from gambiarra_desktop.gui.about_dialog import AboutDialog, user_log_path
 from gambiarra_desktop.gui.agent_controller import AgentController
 from gambiarra_desktop.gui.agent_view import AgentPage
-from gambiarra_desktop.gui.bridge import CoreBridge
+from gambiarra_desktop.gui.bridge import HUB_EVENT_TYPES, CoreBridge
 from gambiarra_desktop.gui.config import GuiConfig
 from gambiarra_desktop.gui.discovery_controller import DiscoveryController
 from gambiarra_desktop.gui.focus_guard import FocusGuard
@@ -252,7 +252,8 @@ class MainWindow(QMainWindow):
     def on_hosting_changed(self, hosted: HostedHub | None) -> None:
         self.discovery.on_hosting_changed(hosted)
         self._unsubscribe_hub()  # The hosted hub's bus tells the window of its cost alert.
-        self._unsubscribe_hub = (hosted.server.app[BUS].subscribe(self.bridge.on_hub_event)
+        self._unsubscribe_hub = (hosted.server.app[BUS].subscribe(self.bridge.on_hub_event,
+                                                                  HUB_EVENT_TYPES)
                                  if hosted else _nothing)
         self.terminal.on_hosting_changed(hosted)
         if self.tray is not None:

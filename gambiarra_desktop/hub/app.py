@@ -68,7 +68,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     stats = StatsBook()
 
     def on_queued(room_code: str, position: int, request_id: str) -> None:
-        room = registry.get(room_code)
+        room = registry.get(room_code) if registry.listens(EventType.LLM_QUEUED) else None
         if room is not None:
             data: dict[str, object] = {"position": position}
             if request_id:  # Additive: only when the client named its request.
@@ -76,7 +76,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
             registry.publish(EventType.LLM_QUEUED, room, data)
 
     def on_queue_changed(room_code: str) -> None:
-        room = registry.get(room_code) if registry.has_listeners else None
+        room = registry.get(room_code) if registry.listens(EventType.QUEUE_CHANGED) else None
         if room is not None:
             registry.publish(EventType.QUEUE_CHANGED, room,
                              {"waiting": scheduler.waiting(room_code),

@@ -208,7 +208,8 @@ class RoomRegistry:
             raise
         log.info("room %s created: %r%s", room.code, name,
                  " (password protected)" if password_hash else "")
-        self._publish(EventType.ROOM_CREATED, room, dict(room.public_info()))
+        if self.listens(EventType.ROOM_CREATED):
+            self._publish(EventType.ROOM_CREATED, room, dict(room.public_info()))
         return CreatedRoom(room, stored.host_id, creator_secret)
 
     def may_delete(self, room: Room, bearer: str | None) -> bool:
@@ -232,7 +233,8 @@ class RoomRegistry:
             self._on_removed(room.code)
         await self._store.delete_room(room.stored.id)
         log.info("room %s %s", room.code, reason)
-        self._publish(EventType.ROOM_DELETED, room, {"code": room.code, "reason": reason})
+        if self.listens(EventType.ROOM_DELETED):
+            self._publish(EventType.ROOM_DELETED, room, {"code": room.code, "reason": reason})
 
     async def expire_idle_rooms(self) -> int:
         """Delete rooms nobody has been online in for ``room_idle_ttl_s``; return how many."""
@@ -323,7 +325,8 @@ class RoomRegistry:
         await self._set_active(room)
         log.info("room %s: %s %s with %s at %s", room.code, request.nickname,
                  "rejoined" if previous else "joined", request.model, request.endpoint)
-        self._publish(EventType.PARTICIPANT_JOINED, room, dict(participant))
+        if self.listens(EventType.PARTICIPANT_JOINED):
+            self._publish(EventType.PARTICIPANT_JOINED, room, dict(participant))
         return Joined(participant, secret)
 
     @_shielded
@@ -341,7 +344,8 @@ class RoomRegistry:
         room.seat_holders.pop(participant_id, None)
         room.loading.discard(participant_id)
         room.model_down.discard(participant_id)
-        self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
+        if self.listens(EventType.PARTICIPANT_LEFT):
+            self._publish(EventType.PARTICIPANT_LEFT, room, {"participantId": participant_id})
         await self._update_idle(room)
 
     @_shielded
@@ -386,7 +390,9 @@ class RoomRegistry:
         participant["status"] = "online"
         if was_offline:  # Said with the change, before any await (see _go_offline).
             log.info("room %s: %s is back online", room.code, participant["nickname"])
-            self._publish(EventType.PARTICIPANT_ONLINE, room, {"participantId": participant_id})
+            if self.listens(EventType.PARTICIPANT_ONLINE):
+                self._publish(EventType.PARTICIPANT_ONLINE, room,
+                              {"participantId": participant_id})
         await self._store.update_presence(
             room.stored.id, participant_id, "online", participant["lastSeen"]
         )
@@ -403,10 +409,11 @@ class RoomRegistry:
             return False
         participant["status"] = "offline"
         log.info("room %s: %s is offline: %s", room.code, participant["nickname"], reason)
-        data: dict[str, Any] = {"participantId": participant["id"]}
-        if said_by_participant:  # An extra to the seed's event: the room sees why.
-            data["reason"] = reason
-        self._publish(EventType.PARTICIPANT_OFFLINE, room, data)
+        if self.listens(EventType.PARTICIPANT_OFFLINE):
+            data: dict[str, Any] = {"participantId": participant["id"]}
+            if said_by_participant:  # An extra to the seed's event: the room sees why.
+                data["reason"] = reason
+            self._publish(EventType.PARTICIPANT_OFFLINE, room, data)
         return True
 
     @_shielded
@@ -472,7 +479,14 @@ class RoomRegistry:
 
     @property
     def has_listeners(self) -> bool:
+        """Any subscriber at all. Prefer :meth:`listens`: this is true for a subscriber
+        that wants none of the events being asked about."""
         return self._bus.subscriber_count > 0
+
+    def listens(self, event_type: EventType) -> bool:
+        """Whether anyone subscribed to ``event_type``: check it before building an
+        event's data, so an event nobody wants costs nothing (an O(1) lookup)."""
+        return self._bus.wants(event_type)
 
     def publish(self, event_type: EventType, room: Room, data: dict[str, Any]) -> None:
         """Announce a room event that is not a state change, such as an LLM request."""
