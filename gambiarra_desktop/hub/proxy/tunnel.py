@@ -78,6 +78,7 @@ class TunnelResponse:
         if self._released:
             return
         self._released = True
+        self.inbox.stop_timer()  # A reader that stopped early must not leave it armed.
         self._session.finish(self.request_id, cancel=not self.inbox.complete)
 
     def close(self) -> None:
