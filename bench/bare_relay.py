@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,10 +22,20 @@ POOL = web.AppKey("pool", UpstreamPool)
 TARGET = web.AppKey("target", Target)
 
 
+def wants_stream(body: bytes) -> bool:
+    """Parsed, not searched: clients spell ``"stream": true`` with or without the space
+    (aiohttp's ``json=`` puts one in), and a prompt may contain the words."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("stream") is True
+
+
 async def relay(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     upstream = await request.app[POOL].post(request.app[TARGET], body, 30)
-    if b'"stream":true' in body:
+    if wants_stream(body):
         response = web.StreamResponse(status=upstream.status)
         response.content_type = "text/event-stream"
         await response.prepare(request)

@@ -12,18 +12,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextlib
+import dataclasses
 import json
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import aiohttp
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_rooms import HealthKeeper, create_room, join  # noqa: E402
+from hub_probe import ProcessProbe  # noqa: E402
+from proxy_goals import goals, print_goals  # noqa: E402
+from proxy_rounds import Around, Route, Scenario, print_rows, rows  # noqa: E402
+from proxy_rounds import measure as measure_rounds  # noqa: E402
+from proxy_streams import StreamRun, many_streams, memory_per_stream  # noqa: E402
+from raw_http import RawConnection, build_request  # noqa: E402
+
+T = TypeVar("T")
 MESSAGES = [{"role": "user", "content": "Say sixteen tokens."}]
 READY_TIMEOUT_S = 20.0
 REQUEST_TIMEOUT_S = 10.0
@@ -38,24 +53,37 @@ def free_port() -> int:
 def start_process(
     args: list[str], ready: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
+    """Start a child and wait for its ``ready`` line; after it, a daemon thread keeps
+    reading the child's output (the last lines kept in ``process.tail``), because a child
+    whose pipe nobody reads freezes once it has written 64 KB."""
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env)
     assert process.stdout is not None
     deadline = time.monotonic() + READY_TIMEOUT_S
+    seen: collections.deque[str] = collections.deque(maxlen=40)
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
-            raise RuntimeError(f"{args} exited before it was ready")
+            raise RuntimeError(f"{args} exited before it was ready:\n{''.join(seen)}")
+        seen.append(line)
         if ready in line:
+            threading.Thread(target=_drain, args=(process.stdout, seen), daemon=True).start()
+            process.tail = seen  # type: ignore[attr-defined]
             return process
     process.kill()
     raise RuntimeError(f"{args} not ready within {READY_TIMEOUT_S} s")
 
 
-def start_upstream(port: int) -> subprocess.Popen[str]:
-    """The fake OpenAI upstream every bench measures against (16 tokens per answer)."""
+def _drain(pipe: IO[str], tail: collections.deque[str]) -> None:
+    for line in pipe:
+        tail.append(line)
+
+
+def start_upstream(port: int, *options: str) -> subprocess.Popen[str]:
+    """The fake OpenAI upstream every bench measures against (16 tokens per answer unless
+    ``options`` say otherwise: ``--tokens N``, ``--token-delay S``)."""
     return start_process([sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
-                          "--port", str(port)], "Fake OpenAI")
+                          "--port", str(port), *options], "Fake OpenAI")
 
 
 @dataclass
@@ -193,70 +221,220 @@ def print_table(rows: list[dict[str, object]], notes: dict[str, str] | None = No
         print(f"  {route}: {note}")
 
 
-async def setup_rooms(hub_url: str, upstream_url: str) -> tuple[str, str]:
-    """A room whose participant the hub dials, and an empty room for the tunnel agent."""
-    async with aiohttp.ClientSession() as session:
-        codes = []
-        for name in ("bench-direct", "bench-tunnel"):
-            async with session.post(f"{hub_url}/rooms", json={"name": name}) as response:
-                codes.append(str((await response.json())["room"]["code"]))
-        # 64 at once: this measures the proxy, not the queue in front of a busy model.
-        join = {"id": "bench-participant", "nickname": "bench", "model": "fake-model",
-                "endpoint": upstream_url, "config": {"maxConcurrent": 64}}
-        async with session.post(f"{hub_url}/rooms/{codes[0]}/join", json=join) as response:
-            if response.status != 201:
-                raise RuntimeError(await response.text())
-    return codes[0], codes[1]
+@dataclass(frozen=True)
+class Sizes:
+    """How much each part of a run sends; ``--quick`` halves most of it."""
+
+    rounds: int = 3
+    whole_c1: int = 600
+    whole_c32: int = 2048
+    first_byte_c1: int = 300
+    long_c1: int = 8
+    long_c32: int = 64
+    long_tokens: int = 256
+    long_token_delay_s: float = 0.001
+    """A model sends tokens milliseconds apart, so each reaches the hub as its own read; sent
+    back to back they would arrive merged, and the hub's cost per read would be split over
+    several chunks (4 us instead of 14 at c=1 in one run)."""
+    open_streams: int = 200
+    many_streams: int = 1000
+
+
+QUICK = Sizes(rounds=2, whole_c1=300, whole_c32=1024, first_byte_c1=150, long_c1=3,
+              long_c32=32)
+SLOW_TOKENS, SLOW_DELAY_S = 3, 2.0
+"""The held streams' model: a first token at once, then one every 2 s (4 s a stream, long
+enough for 1,000 to be sent before the first 256 end)."""
+NOTES = {
+    "direct": "the fake model itself (cpu: the model server's own)",
+    "hub": "through the hub (gambiarra serve), which dials the model",
+    "hub+sse": "the same, while one client holds GET /rooms/CODE/events open",
+    "tunnel": "through the hub and a participant agent's WebSocket tunnel (cpu: hub only)",
+    "floor": "bench/bare_relay.py: aiohttp relaying with no hub logic (what any aiohttp"
+             " hub pays)",
+}
+
+
+def run_on_uvloop(main: Coroutine[Any, Any, T]) -> T:
+    """The load generator on uvloop where it exists: a cheaper client leaves the CPU to
+    the processes being measured."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def raise_own_open_files() -> None:
+    """The load generator holds over 1,000 sockets in the many-streams row."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 65536)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def sse_listener(host: str, port: int, code: str) -> Around:
+    """Holds one client on the room's event stream, reading and discarding what comes."""
+
+    @contextlib.asynccontextmanager
+    async def listening() -> AsyncIterator[None]:
+        connection = RawConnection(host, port, discard_body=True)
+        await connection.send(build_request("GET", f"/rooms/{code}/events", f"{host}:{port}"))
+        status = await connection.wait_headers(5.0)
+        if status != 200:
+            raise RuntimeError(f"events: HTTP {status}")
+        try:
+            yield
+        finally:
+            connection.abort()
+
+    return listening
+
+
+async def run_bench(sizes: Sizes, model: str, ports: dict[str, int],
+                    pids: dict[str, int], data_dir: str) -> dict[str, object]:
+    raise_own_open_files()
+    host = "127.0.0.1"
+    hub_url = f"http://{host}:{ports['hub']}"
+    keeper = HealthKeeper(hub_url)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        codes = {name: await create_room(session, hub_url, f"bench-{name}")
+                 for name in ("hub", "long", "streams", "tunnel")}
+        keeper.keep(await join(session, hub_url, codes["hub"], "bench-16",
+                               f"http://{host}:{ports['up16']}"))
+        keeper.keep(await join(session, hub_url, codes["long"], "bench-long",
+                               f"http://{host}:{ports['up_long']}"))
+        for i in range(4):
+            keeper.keep(await join(session, hub_url, codes["streams"], f"bench-slow-{i}",
+                                   f"http://{host}:{ports['up_slow']}"))
+    keeper.start()
+    agent = await asyncio.to_thread(start_process, [
+        sys.executable, "-m", "gambiarra_desktop.cli", "join", "--code", codes["tunnel"],
+        "--model", "fake-model", "--endpoint", f"http://{host}:{ports['up16']}",
+        "--hub", hub_url, "--no-specs", "--nickname", "bench-tunnel",
+        "--max-concurrent", "64"], "through the tunnel")
+    try:
+        probes = {name: ProcessProbe(pid) for name, pid in pids.items()}
+        hub = probes["hub"]
+        chat = "/v1/chat/completions"
+
+        def on_hub(room: str, around: Around | None = None) -> Route:
+            return Route("hub", host, ports["hub"], f"/rooms/{codes[room]}{chat}", hub, around)
+
+        whole = {
+            "direct": Route("direct", host, ports["up16"], chat, probes["up16"]),
+            "hub": on_hub("hub"),
+            "hub+sse": on_hub("hub", sse_listener(host, ports["hub"], codes["hub"])),
+            "tunnel": on_hub("tunnel"),
+            "floor": Route("floor", host, ports["floor"], chat, probes["floor"]),
+        }
+        first = {k: v for k, v in whole.items() if k != "hub+sse"}
+        long = {
+            "direct": Route("direct", host, ports["up_long"], chat, probes["up_long"]),
+            "hub": on_hub("long"),
+            "floor": Route("floor", host, ports["floor_long"], chat, probes["floor_long"]),
+        }
+        chunks = sizes.long_tokens + 2  # Each token, the stop chunk, and [DONE].
+        scenarios = [
+            Scenario("non-stream c=1", 1, sizes.whole_c1, False, whole),
+            Scenario("non-stream c=32", 32, sizes.whole_c32, False, whole),
+            Scenario("stream first byte c=1", 1, sizes.first_byte_c1, True, first),
+            Scenario("long stream c=1", 1, sizes.long_c1, True, long, chunks),
+            Scenario("long stream c=32", 32, sizes.long_c32, True, long, chunks),
+        ]
+        results = await measure_rounds(scenarios, sizes.rounds, model)
+        streams_path = f"/rooms/{codes['streams']}{chat}"
+        memory = await memory_per_stream(hub, host, ports["hub"], streams_path, model,
+                                         sizes.open_streams)
+        many, peak = await many_streams(hub, host, ports["hub"], streams_path, model,
+                                        sizes.many_streams, within_s=60.0)
+    finally:
+        await keeper.stop()
+        agent.terminate()
+        await asyncio.to_thread(agent.wait, 10)
+    return {"results": results, "memory": memory, "many": many, "peak_rss": peak,
+            "health_sent": keeper.sent, "health_failed": keeper.failed}
+
+
+def report(out: dict[str, object], sizes: Sizes, elapsed_s: float) -> tuple[dict[str, object],
+                                                                          int]:
+    results = out["results"]
+    memory = out["memory"]
+    many = out["many"]
+    assert isinstance(results, dict) and isinstance(memory, dict)
+    assert isinstance(many, StreamRun) and isinstance(out["peak_rss"], int)
+    table = rows(results)
+    print_rows(table, NOTES)
+    print(f"\nHeld streams: {memory['streams']:.0f} open through the hub at once, hub RSS"
+          f" {memory['rss_before_mb']:.1f} -> {memory['rss_open_mb']:.1f} MB:"
+          f" {memory['kib_per_stream']:.1f} KiB per stream.")
+    peak_mb = out["peak_rss"] / 2**20
+    print(f"{sizes.many_streams} streams over 4 participants (64 slots each, the rest queued),"
+          f" hub started at a soft open-file limit of 1024: {many.ok} whole,"
+          f" {many.errors} errors {many.error_kinds or ''}; at most {many.peak_outstanding}"
+          f" in flight and {many.peak_relaying} streaming at once; hub peak RSS"
+          f" {peak_mb:.1f} MB; {many.elapsed_s:.1f} s.")
+    print(f"Health calls sent: {out['health_sent']} ({out['health_failed']} failed)."
+          f" Whole run {elapsed_s:.0f} s.\n")
+    goal_rows = goals(results, memory, many.errors, peak_mb, sizes.many_streams)
+    print_goals(goal_rows)
+    errors = sum(int(str(r["errors"])) for r in table) + many.errors
+    for r in table:
+        for sample in r["error_samples"]:  # type: ignore[attr-defined]
+            print(f"  error: {r['scenario']}: {sample}")
+    data: dict[str, object] = {"rows": table, "goals": [g.as_dict() for g in goal_rows],
+            "memory": memory, "many_streams": dataclasses.asdict(many) | {"peak_rss_mb": peak_mb},
+            "health": {"sent": out["health_sent"], "failed": out["health_failed"]}}
+    return data, errors
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per scenario")
-    parser.add_argument("--requests", type=int, default=600, help="requests per round")
-    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--quick", action="store_true", help="a ~40 s run (fewer requests)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds per scenario")
+    parser.add_argument("--model", default="fake-model", help="the model field sent")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
+    sizes = QUICK if args.quick else Sizes()
+    if args.rounds:
+        sizes = dataclasses.replace(sizes, rounds=args.rounds)
+    started = time.monotonic()
 
-    upstream_port, hub_port, floor_port = free_port(), free_port(), free_port()
+    names = ("up16", "up_long", "up_slow", "hub", "floor", "floor_long")
+    ports = {name: free_port() for name in names}
+    relay = str(Path(__file__).with_name("bare_relay.py"))
+    processes: list[subprocess.Popen[str]] = []
     with tempfile.TemporaryDirectory() as data_dir:
-        upstream = start_upstream(upstream_port)
-        hub = start_process(
-            [sys.executable, "-m", "gambiarra_desktop.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(hub_port), "--data-dir", data_dir, "--log-level", "warning"],
-            "listening")
-        upstream_url = f"http://127.0.0.1:{upstream_port}"
-        floor = start_process(
-            [sys.executable, str(Path(__file__).with_name("bare_relay.py")),
-             "--port", str(floor_port), "--upstream", upstream_url], "listening")
         try:
-            hub_base = f"http://127.0.0.1:{hub_port}"
-            try:
-                import uvloop
-                runner: Callable[..., object] = uvloop.run
-            except ImportError:
-                runner = asyncio.run
-            direct_code, tunnel_code = runner(setup_rooms(hub_base, upstream_url))
-            agent = start_process(
-                [sys.executable, "-m", "gambiarra_desktop.cli", "join", "--code", tunnel_code,
-                 "--model", "fake-model", "--endpoint", upstream_url, "--hub", hub_base,
-                 "--no-specs", "--nickname", "bench-tunnel", "--max-concurrent", "64"],
-                "through the tunnel")
-            rows = runner(measure({
-                "direct": f"{upstream_url}/v1/chat/completions",
-                "hub": f"{hub_base}/rooms/{direct_code}/v1/chat/completions",
-                "tunnel": f"{hub_base}/rooms/{tunnel_code}/v1/chat/completions",
-                "floor": f"http://127.0.0.1:{floor_port}/v1/chat/completions",
-            }, args.rounds, args.requests))
-            agent.terminate()
-            agent.wait(timeout=10)
+            processes.append(start_upstream(ports["up16"]))
+            processes.append(start_upstream(
+                ports["up_long"], "--tokens", str(sizes.long_tokens),
+                "--token-delay", str(sizes.long_token_delay_s)))
+            processes.append(start_upstream(ports["up_slow"], "--tokens", str(SLOW_TOKENS),
+                                            "--token-delay", str(SLOW_DELAY_S)))
+            processes.append(start_process(
+                [sys.executable, str(Path(__file__).with_name("proxy_hub.py")),
+                 "--queue-max", str(sizes.many_streams + 64), "--", "serve",
+                 "--host", "127.0.0.1", "--port", str(ports["hub"]), "--data-dir", data_dir,
+                 "--log-level", "warning"], "listening"))
+            for name, upstream in (("floor", "up16"), ("floor_long", "up_long")):
+                processes.append(start_process(
+                    [sys.executable, relay, "--port", str(ports[name]),
+                     "--upstream", f"http://127.0.0.1:{ports[upstream]}"], "listening"))
+            pids = {name: p.pid for name, p in zip(names, processes, strict=True)}
+            out = run_on_uvloop(run_bench(sizes, args.model, ports, pids, data_dir))
         finally:
-            for process in (hub, floor, upstream):
+            for process in processes:
                 process.terminate()
+            for process in processes:
                 process.wait(timeout=10)
-    assert isinstance(rows, list)
-    print_table(rows)
+    data, errors = report(out, sizes, time.monotonic() - started)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
-    if any(row["errors"] for row in rows):
+        args.json.write_text(json.dumps(data, indent=2, default=str))
+    if errors:
         sys.exit(1)
 
 

@@ -169,9 +169,12 @@ def _token(index: int) -> str:
     return f"tok{index} "
 
 
-async def _serve(host: str, port: int, models: tuple[str, ...], token_delay_s: float) -> None:
+async def _serve(host: str, port: int, models: tuple[str, ...], token_delay_s: float,
+                 tokens: int = 16, first_token_delay_s: float = 0.0) -> None:
     server = FakeOpenAIServer(models)
     server.behaviour.token_delay_s = token_delay_s
+    server.behaviour.tokens = tokens
+    server.behaviour.first_token_delay_s = first_token_delay_s
     await server.start(host, port)
     print(f"Fake OpenAI-compatible server on {server.url} serving {', '.join(models)}",
           flush=True)
@@ -188,8 +191,13 @@ def main() -> None:
     parser.add_argument("--model", action="append", dest="models")
     parser.add_argument("--token-delay", type=float, default=0.0,
                         help="seconds between streamed tokens")
+    parser.add_argument("--tokens", type=int, default=16,
+                        help="tokens per answer (a long stream makes per-chunk costs show)")
+    parser.add_argument("--first-token-delay", type=float, default=0.0,
+                        help="seconds before the first token (a model reading its prompt)")
     args = parser.parse_args()
-    serve = _serve(args.host, args.port, tuple(args.models or ["fake-model"]), args.token_delay)
+    serve = _serve(args.host, args.port, tuple(args.models or ["fake-model"]), args.token_delay,
+                   max(0, args.tokens), args.first_token_delay)
     with contextlib.suppress(KeyboardInterrupt):
         try:
             import uvloop
