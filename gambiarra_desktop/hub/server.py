@@ -94,7 +94,7 @@ class HubServer:
             config.max_connections_per_address,
         )
         runner = GuardedAppRunner(
-            self.app, self.gate, config.header_timeout_s,
+            self.app, self.gate, config.header_timeout_s, chat_front=True,
             # A client that disconnects cancels its handler, which aborts the upstream call.
             handler_cancellation=True,
             access_log=log if self._access_log else None,

@@ -101,6 +101,15 @@ class GuardedRequestHandler(RequestHandler):
         self._timer: asyncio.TimerHandle | None = None
         self._quiet_error = False
 
+    @property
+    def admitted(self) -> bool:
+        """Counted in: not refused for being over a cap."""
+        return self._admitted
+
+    @property
+    def keepalive_timeout_s(self) -> float:
+        return self._keepalive_timeout
+
     # -- counting --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -112,7 +121,7 @@ class GuardedRequestHandler(RequestHandler):
             return
         self._admitted = True
         super().connection_made(transport)
-        self._start_head_timer()
+        self.start_head_timer()
 
     def _refuse(self, transport: asyncio.Transport, status: int, message: str) -> None:
         log.debug("refused a connection from %s: %d %s", self._address, status, message)
@@ -131,9 +140,9 @@ class GuardedRequestHandler(RequestHandler):
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
-            self._stop_head_timer()  # A complete head arrived.
+            self.stop_head_timer()  # A complete head arrived.
         elif self._timer is None and self._waiting_for_request():
-            self._start_head_timer()  # The first bytes of the next head on a kept-alive one.
+            self.start_head_timer()  # The first bytes of the next head on a kept-alive one.
 
     def eof_received(self) -> None:
         if self._refused_transport is not None:
@@ -142,7 +151,7 @@ class GuardedRequestHandler(RequestHandler):
         super().eof_received()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._stop_head_timer()
+        self.stop_head_timer()
         if self._refused_transport is not None:
             self._refused_transport = None
             self._gate.lingering -= 1
@@ -158,11 +167,13 @@ class GuardedRequestHandler(RequestHandler):
         waiter = self._waiter
         return waiter is not None and not waiter.done() and not self._upgraded
 
-    def _start_head_timer(self) -> None:
-        if self._header_timeout_s > 0:
+    def start_head_timer(self) -> None:
+        """Time the next request head (the hub's chat front end calls it for the heads it
+        parses itself)."""
+        if self._header_timeout_s > 0 and self._timer is None and self._admitted:
             self._timer = self._loop.call_later(self._header_timeout_s, self._head_too_slow)
 
-    def _stop_head_timer(self) -> None:
+    def stop_head_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -196,21 +207,29 @@ class GuardedRequestHandler(RequestHandler):
 
 
 class GuardedServer(Server):
-    """aiohttp's server (the protocol factory), making :class:`GuardedRequestHandler`s."""
+    """aiohttp's server (the protocol factory), making :class:`GuardedRequestHandler`s,
+    each behind the hub's chat front end when ``front_app`` is given."""
 
-    def __init__(self, base: Server, gate: ConnectionGate, header_timeout_s: float) -> None:
+    def __init__(self, base: Server, gate: ConnectionGate, header_timeout_s: float,
+                 front_app: web.Application | None = None) -> None:
         super().__init__(
             base.request_handler, request_factory=base.request_factory,
             handler_cancellation=base.handler_cancellation, loop=base._loop, **base._kwargs,
         )
         self.gate = gate
         self._header_timeout_s = header_timeout_s
+        self._front_app = front_app
 
-    def __call__(self) -> RequestHandler:
-        return GuardedRequestHandler(
+    def __call__(self) -> asyncio.Protocol:  # type: ignore[override]
+        handler = GuardedRequestHandler(
             self, gate=self.gate, header_timeout_s=self._header_timeout_s, loop=self._loop,
             **self._kwargs,
         )
+        if self._front_app is None:
+            return handler
+        from gambiarra_desktop.hub.front.connection import FrontConnection
+
+        return FrontConnection(self._front_app, handler)
 
 
 class GuardedAppRunner(web.AppRunner):
@@ -218,11 +237,14 @@ class GuardedAppRunner(web.AppRunner):
 
     def __init__(
         self, app: web.Application, gate: ConnectionGate, header_timeout_s: float,
-        **kwargs: Any,
+        chat_front: bool = False, **kwargs: Any,
     ) -> None:
+        """``chat_front``: room chats are read by the hub's own front end (``hub/front/``)."""
         super().__init__(app, **kwargs)
         self.gate = gate
         self._header_timeout_s = header_timeout_s
+        self._chat_front = chat_front
 
     async def _make_server(self) -> Server:
-        return GuardedServer(await super()._make_server(), self.gate, self._header_timeout_s)
+        return GuardedServer(await super()._make_server(), self.gate, self._header_timeout_s,
+                             self.app if self._chat_front else None)

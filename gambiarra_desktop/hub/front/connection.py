@@ -1,0 +1,443 @@
+"""One client connection of the hub: its chats served here, everything else by aiohttp.
+
+A connection is judged by its first request line. One that starts with a room chat
+(``POST /rooms/CODE/v1/chat/completions``) is parsed here (``httptools``) and its chats are
+served by :mod:`.fast_chat`, one at a time and in order, so pipelined answers never
+interleave. Any other connection is given to aiohttp's protocol object as it is, its bytes
+untouched (``transport.set_protocol``). A chat connection that later sends a request this
+front end does not serve itself (another route, a chunked body, ``Expect``, an upgrade)
+goes to aiohttp from that request on: the request is written again from what was parsed
+(:mod:`.translate`), after every answer before it has gone out.
+
+aiohttp's protocol object exists for every connection from the start: it counts the
+connection against the hub's caps (and refuses one over them), times the request head
+(slowloris), and is ready to take over. Limits are aiohttp's own: request line and each
+header 8190 bytes, 128 headers, the hub's body limit, budget and body deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+import httptools
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gambiarra_desktop.hub.api import body_checks
+from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
+from gambiarra_desktop.hub.api.responses import STATUS_MESSAGES, raw_error_response
+from gambiarra_desktop.hub.front import translate
+from gambiarra_desktop.hub.front.fast_chat import answer
+
+if TYPE_CHECKING:
+    from gambiarra_desktop.hub.api.connections import GuardedRequestHandler
+
+START = b"POST /rooms/"
+CHAT_PATH = re.compile(rb"/rooms/([A-Za-z0-9_-]{1,64})/v1/chat/completions")
+MAX_LINE = 8190
+MAX_FIELD = 8190
+MAX_HEADERS = 128
+MAX_HEAD_BYTES = MAX_HEADERS * (MAX_FIELD + 4) + MAX_LINE
+"""httptools keeps a header in memory until it ends and sets no limit of its own: a head
+still unfinished past this many bytes is refused."""
+MAX_WAITING = 8
+"""Pipelined requests read ahead of the one being answered; reading pauses beyond."""
+NOT_SERVED_HERE = frozenset({"transfer-encoding", "expect", "upgrade"})
+
+
+class _Mode(enum.Enum):
+    FIRST_LINE = enum.auto()
+    """Waiting for the first request line to decide."""
+    CHATS = enum.auto()
+    """Parsed here; chats served here."""
+    HANDING_OVER = enum.auto()
+    """Parsed here; from one request on, written again for aiohttp."""
+
+
+class _RefusedError(Exception):
+    """Raised in a parser callback: the request breaks a limit."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A chat request read whole, waiting for its turn or being answered."""
+
+    code: str
+    path: str
+    headers: CIMultiDict[str]
+    keep_alive: bool
+    version: tuple[int, int]
+    reserved: int
+    """Bytes of the hub's body budget held while the body is read."""
+    body: list[bytes] = field(default_factory=list)
+
+
+class FrontConnection(asyncio.Protocol):
+    def __init__(self, app: web.Application, handler: GuardedRequestHandler) -> None:
+        self.app = app
+        self._handler = handler
+        self._budget = app[BODY_BUDGET]
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.remote = ""
+        self._mode = _Mode.FIRST_LINE
+        self._first_bytes = b""
+        self._parser: httptools.HttpRequestParser | None = None
+        # The request being parsed.
+        self._in_head = False
+        self._head_bytes = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._current: ChatRequest | None = None
+        self._chunked = False
+        """The request being handed over came chunked: re-chunk its body."""
+        self._body_timer: asyncio.TimerHandle | None = None
+        # Answering.
+        self._waiting: collections.deque[ChatRequest] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._held_for_aiohttp: list[bytes] = []
+        self._segment: list[bytes] | None = None
+        """Bytes for aiohttp from the segment being parsed (see :meth:`_feed`)."""
+        self._aiohttp_live = False
+        """Every chat answer is out: bytes for aiohttp go to it at once."""
+        self._upgraded = False
+        """aiohttp takes the raw connection once it is live (a WebSocket)."""
+        self._final: bytes | None = None
+        """An error to send once the answers before it are out; then the connection ends."""
+        self._read_paused = False
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self._handler.connection_made(transport)
+        if not self._handler.admitted:  # Over a cap: aiohttp's protocol answers and closes.
+            self._hand_over(b"")
+
+    def data_received(self, data: bytes) -> None:
+        mode = self._mode
+        if mode is _Mode.FIRST_LINE:
+            data = self._first_bytes + data
+            chats = _starts_with_chat(data)
+            if chats is None:
+                self._first_bytes = data
+                return
+            self._first_bytes = b""
+            if not chats:
+                self._hand_over(data)
+                return
+            self._mode = _Mode.CHATS
+            self._parser = httptools.HttpRequestParser(self)
+        elif self._upgraded:
+            self._to_aiohttp(data)
+            return
+        if self._final is not None:
+            return  # Refused: the rest is not read.
+        if self._in_head:
+            self._head_bytes += len(data)
+        self._feed(data)
+
+    def eof_received(self) -> bool | None:
+        if self._mode is _Mode.HANDING_OVER and self._aiohttp_live:
+            self._handler.eof_received()
+            return None
+        # As aiohttp does: a client that ends its side has left (the transport closes, and
+        # an answer in progress is cancelled, which stops its model).
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        if self._current is not None:
+            self._budget.release(self._current.reserved)
+            self._current = None
+        self._waiting.clear()
+        if self._task is not None:
+            self._task.cancel()  # The client left: the upstream call is closed, as in aiohttp.
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ConnectionResetError("the client left"))
+            self._drained.exception()
+        self._handler.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._handler.resume_writing()
+
+    # -- writing (for fast_chat) -----------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the client reads slower than the model writes."""
+        if self._write_paused and self.transport is not None and not self.transport.is_closing():
+            self._drained = self._loop.create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- httptools callbacks ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        self._url = b""
+        self._headers = []
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._handler.start_head_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > MAX_LINE:
+            raise _RefusedError(400)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) > MAX_FIELD or len(value) > MAX_FIELD or len(self._headers) >= MAX_HEADERS:
+            raise _RefusedError(400)
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._handler.stop_head_timer()
+        parser = self._parser
+        if parser is None:
+            return
+        method = parser.get_method()
+        version = parser.get_http_version()
+        if self._mode is _Mode.CHATS:
+            self._current = self._chat_request(method, version, parser.should_keep_alive())
+            if self._current is not None:
+                timeout_s = self._budget.timeout_s
+                self._body_timer = self._loop.call_later(timeout_s, self._body_too_slow)
+                return
+            self._mode = _Mode.HANDING_OVER
+        self._chunked = any(name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
+                            for name, value in self._headers)
+        self._to_aiohttp(translate.request_head(method, self._url, version, self._headers))
+        if not self._aiohttp_live:
+            self._next()  # Live at once when no answer is due (Expect waits for aiohttp).
+
+    def on_body(self, body: bytes) -> None:
+        if self._current is not None:
+            self._current.body.append(body)
+        else:
+            self._to_aiohttp(translate.body_piece(body, self._chunked))
+
+    def on_message_complete(self) -> None:
+        request = self._current
+        if request is None:
+            if self._chunked:
+                self._to_aiohttp(translate.body_end(True))
+            return
+        self._current = None
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+        self._budget.release(request.reserved)
+        request.reserved = 0
+        self._waiting.append(request)
+        if len(self._waiting) > MAX_WAITING and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+        self._next()
+
+    # -- deciding ------------------------------------------------------------------
+
+    def _chat_request(self, method: bytes, version: str,
+                      keep_alive: bool) -> ChatRequest | None:
+        """The request, when this front end serves it; ``None`` hands it to aiohttp, which
+        answers everything unusual (and refuses what it must) exactly as it always has."""
+        path, _, _query = self._url.partition(b"?")
+        match = CHAT_PATH.fullmatch(path)
+        if method != b"POST" or match is None or version not in ("1.1", "1.0"):
+            return None
+        headers: CIMultiDict[str] = CIMultiDict(
+            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
+            for name, value in self._headers)
+        if any(name.lower() in NOT_SERVED_HERE for name in headers):
+            return None
+        if version == "1.1" and "Host" not in headers:
+            return None  # aiohttp refuses it (400), as HTTP/1.1 says.
+        if (body_checks.encoding_refusal(headers) is not None
+                or body_checks.media_type_refusal("POST", headers) is not None):
+            return None
+        declared = headers.get("Content-Length", "")
+        if not declared.isdecimal() or len(declared) > 18:
+            return None
+        size = int(declared)
+        if size > self._budget.max_body_bytes or not self._budget.try_reserve(size):
+            return None
+        return ChatRequest(match.group(1).decode("ascii"), path.decode("latin-1"), headers,
+                           keep_alive, (1, 1) if version == "1.1" else (1, 0), size)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse a segment. What it produces for aiohttp is collected and passed on only
+        once the whole segment parsed: a segment with a fault goes to aiohttp as it came
+        instead, so aiohttp refuses it just as it would have (its parser is llhttp too)."""
+        parser = self._parser
+        if parser is None:
+            return
+        self._segment = []
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._pass_segment()
+            self._upgraded = True
+            self._to_aiohttp(data[int(exc.args[0]):])
+            return
+        except httptools.HttpParserError as exc:
+            if self._mode is _Mode.HANDING_OVER:
+                self._segment = None
+                self._parser = None
+                self._upgraded = True  # From here on, raw bytes only.
+                self._to_aiohttp(data)
+                return
+            cause = exc.__context__
+            self._refuse(cause.status if isinstance(cause, _RefusedError) else 400)
+            return
+        self._pass_segment()
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(400)
+
+    def _pass_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment:
+            self._to_aiohttp(b"".join(segment))
+
+    # -- answering -------------------------------------------------------------------
+
+    def _next(self) -> None:
+        """Start the next answer, or, with none due, let aiohttp have the connection, send
+        a pending refusal, or wait for the next request."""
+        if self._task is not None or self.transport is None or self.transport.is_closing():
+            return
+        if self._waiting:
+            if self._read_paused and len(self._waiting) <= MAX_WAITING // 2:
+                self._read_paused = False
+                self.transport.resume_reading()
+            self._task = self._loop.create_task(answer(self, self._waiting.popleft()))
+            self._task.add_done_callback(self._answered)
+            return
+        if self._final is not None:
+            self.transport.write(self._final)
+            self.transport.close()
+        elif self._mode is _Mode.HANDING_OVER and not self._aiohttp_live:
+            self._aiohttp_live = True
+            held = b"".join(self._held_for_aiohttp)
+            self._held_for_aiohttp.clear()
+            if self._upgraded:
+                self.transport.set_protocol(self._handler)
+            if held:
+                self._handler.data_received(held)
+        elif self._mode is _Mode.CHATS:
+            self._idle_timer = self._loop.call_later(self._handler.keepalive_timeout_s,
+                                                     self.transport.close)
+
+    def _answered(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        if task.cancelled() or task.exception() is not None:
+            self.abort()  # Logged by fast_chat; nothing sane can follow on this connection.
+            return
+        self._next()
+
+    def finish_request(self, request: ChatRequest) -> None:
+        """An answer is out; a request that did not keep the connection alive ends it."""
+        if not request.keep_alive and self.transport is not None:
+            self._waiting.clear()
+            self.transport.close()
+
+    # -- handing over ----------------------------------------------------------------
+
+    def _hand_over(self, data: bytes) -> None:
+        """The whole connection, from its first byte, is aiohttp's."""
+        self._mode = _Mode.HANDING_OVER
+        self._aiohttp_live = True
+        if self.transport is not None:
+            self.transport.set_protocol(self._handler)
+        if data:
+            self._handler.data_received(data)
+
+    def _to_aiohttp(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._segment is not None:
+            self._segment.append(data)  # Passed on once the segment parsed whole.
+            return
+        if self._aiohttp_live:
+            if self._upgraded and self.transport is not None:
+                self.transport.set_protocol(self._handler)
+            self._handler.data_received(data)
+        else:
+            self._held_for_aiohttp.append(data)
+
+    # -- refusing --------------------------------------------------------------------
+
+    def _refuse(self, status: int) -> None:
+        """Malformed or oversized HTTP: the seed-format error after the answers due, then
+        the connection ends (as aiohttp's protocol does)."""
+        self._cancel_timers()
+        if self._current is not None:
+            self._budget.release(self._current.reserved)
+            self._current = None
+        self._final = raw_error_response(status, STATUS_MESSAGES.get(status, "Bad request"))
+        self._next()
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        message = f"Request body took too long (limit {self._budget.timeout_s:g} s)"
+        if self._current is not None:
+            self._budget.release(self._current.reserved)
+            self._current = None
+        self._final = raw_error_response(408, message)
+        self._next()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._body_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._body_timer = self._idle_timer = None
+        self._handler.stop_head_timer()
+
+
+def _starts_with_chat(data: bytes) -> bool | None:
+    """Whether a connection's first bytes are a room chat's request line; ``None`` while
+    too few have arrived to tell."""
+    if len(data) < len(START):
+        return None if START.startswith(data) else False
+    if not data.startswith(START):
+        return False
+    end = data.find(b"\n", 0, MAX_LINE + 2)
+    if end < 0:
+        return None if len(data) <= MAX_LINE else False
+    if data[end - 1:end] != b"\r":
+        return False  # A bare LF: aiohttp refuses it.
+    parts = data[:end - 1].split(b" ")
+    return len(parts) == 3 and CHAT_PATH.fullmatch(parts[1].partition(b"?")[0]) is not None
