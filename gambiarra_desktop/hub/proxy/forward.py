@@ -215,7 +215,7 @@ class ChatProxy:
             attempt = _Attempt(room, lease, sent, CompletionMeter(), raw if same else None,
                                hop_header,
                                extra_headers, whole, require_content, label, caller)
-            if self._registry.has_listeners:
+            if self._registry.listens(EventType.LLM_REQUEST):
                 data = {"participantId": participant["id"], "model": requested,
                         "queueMs": round(lease.queued_ms), "inFlight": lease.stats.in_flight}
                 if request_id:  # Additive fields: how busy it is, and whose request.
@@ -338,7 +338,7 @@ class ChatProxy:
         attempt.lease.stats.record_success(metrics, prompt or 0,
                                            streamed=attempt.meter.streamed)
         attempt.lease.release()
-        if self._registry.has_listeners:
+        if self._registry.listens(EventType.LLM_COMPLETE):
             self._registry.publish(
                 EventType.LLM_COMPLETE, attempt.room,
                 {"participantId": participant["id"], "model": participant["model"],

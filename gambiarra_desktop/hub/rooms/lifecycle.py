@@ -477,12 +477,6 @@ class RoomRegistry:
 
     # -- events ------------------------------------------------------------------------
 
-    @property
-    def has_listeners(self) -> bool:
-        """Any subscriber at all. Prefer :meth:`listens`: this is true for a subscriber
-        that wants none of the events being asked about."""
-        return self._bus.subscriber_count > 0
-
     def listens(self, event_type: EventType) -> bool:
         """Whether anyone subscribed to ``event_type``: check it before building an
         event's data, so an event nobody wants costs nothing (an O(1) lookup)."""
