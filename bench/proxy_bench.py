@@ -1,11 +1,21 @@
-"""Hub proxy overhead against a direct connection, measured in the same run.
+"""Hub proxy overhead against a direct connection: every figure of issue 15's goals, from
+one run, each next to its goal.
 
-Processes on loopback: a fake OpenAI upstream that answers with 16 tokens, the hub
-(``gambiarra serve``), a participant agent (``gambiarra join``) that serves a second room
-through its tunnel, a bare aiohttp relay as the floor, and this load generator. Each
-scenario runs against the upstream directly and through each route, in alternating rounds
-so machine noise hits all alike, and the table prints ratios against direct.
-Run: ``.venv/bin/python bench/proxy_bench.py``.
+Processes on loopback: fake OpenAI upstreams (16 tokens; 256 tokens a millisecond apart;
+a slow one that holds streams open), the hub (``gambiarra serve`` via bench/proxy_hub.py,
+started at a soft open-file limit of 1024), a participant agent (``gambiarra join``) that
+serves a room through its tunnel, bare aiohttp relays as the floor (bench/bare_relay.py),
+and this load generator (a raw keep-alive client, bench/raw_http.py). Each scenario runs
+directly against the upstream and through each route in alternating rounds, so machine
+noise hits all alike; around each round the serving process's own CPU is read, so the
+table shows CPU per request and per relayed chunk beside the added milliseconds. Then
+streams held open give memory per stream, and 1,000 streams over 4 participants the error
+count and peak RSS. The participants get health calls all along (bench/bench_rooms.py).
+Run: ``.venv/bin/python bench/proxy_bench.py`` (about 2 minutes; ``--quick``: under one).
+Exit status 1 only when requests failed, never for a missed goal.
+
+The helpers above ``Sizes`` (``start_process``, ``measure``, ``print_table``, ...) serve the
+other benches, which import them.
 """
 
 from __future__ import annotations
@@ -225,7 +235,7 @@ def print_table(rows: list[dict[str, object]], notes: dict[str, str] | None = No
 class Sizes:
     """How much each part of a run sends; ``--quick`` halves most of it."""
 
-    rounds: int = 3
+    rounds: int = 5
     whole_c1: int = 600
     whole_c32: int = 2048
     first_byte_c1: int = 300
@@ -242,8 +252,8 @@ class Sizes:
 
 QUICK = Sizes(rounds=2, whole_c1=300, whole_c32=1024, first_byte_c1=150, long_c1=3,
               long_c32=32)
-SLOW_TOKENS, SLOW_DELAY_S = 3, 2.0
-"""The held streams' model: a first token at once, then one every 2 s (4 s a stream, long
+SLOW_TOKENS, SLOW_DELAY_S = 3, 2.5
+"""The held streams' model: a first token at once, then one every 2.5 s (5 s a stream, long
 enough for 1,000 to be sent before the first 256 end)."""
 NOTES = {
     "direct": "the fake model itself (cpu: the model server's own)",
@@ -280,14 +290,14 @@ def sse_listener(host: str, port: int, code: str) -> Around:
     """Holds one client on the room's event stream, reading and discarding what comes."""
 
     @contextlib.asynccontextmanager
-    async def listening() -> AsyncIterator[None]:
+    async def listening() -> AsyncIterator[RawConnection]:
         connection = RawConnection(host, port, discard_body=True)
         await connection.send(build_request("GET", f"/rooms/{code}/events", f"{host}:{port}"))
         status = await connection.wait_headers(5.0)
         if status != 200:
             raise RuntimeError(f"events: HTTP {status}")
         try:
-            yield
+            yield connection
         finally:
             connection.abort()
 

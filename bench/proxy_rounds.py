@@ -22,7 +22,7 @@ from raw_http import RawConnection, RawResponse, build_request
 
 MESSAGES = [{"role": "user", "content": "Say sixteen tokens."}]
 REQUEST_TIMEOUT_S = 15.0
-Around = Callable[[], AbstractAsyncContextManager[None]]
+Around = Callable[[], AbstractAsyncContextManager[object]]
 
 
 @dataclass
@@ -146,8 +146,8 @@ async def run_round(route: Route, scenario: Scenario, model: str, tally: Tally) 
 
 
 @contextlib.asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
+async def _nothing() -> AsyncIterator[object]:
+    yield None
 
 
 async def measure(scenarios: list[Scenario], rounds: int,

@@ -18,7 +18,7 @@ from proxy_rounds import MESSAGES
 from raw_http import RawConnection, RawResponse, build_request
 
 LOCAL_HOSTS = tuple(f"127.0.0.{i}" for i in range(2, 18))
-CONNECT_AT_ONCE = 64
+CONNECT_AT_ONCE = 128
 """Connections being opened at once: a burst of 1,000 SYNs overflows the listen backlog,
 and the kernel's 1 s retransmit would then dominate the run."""
 

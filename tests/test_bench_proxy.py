@@ -22,7 +22,7 @@ sys.path.insert(0, str(BENCH))
 from bare_relay import wants_stream  # noqa: E402
 from bench_rooms import HealthKeeper, create_room, join  # noqa: E402
 from hub_probe import ProcessProbe  # noqa: E402
-from proxy_bench import free_port, start_process, start_upstream  # noqa: E402
+from proxy_bench import free_port, sse_listener, start_process, start_upstream  # noqa: E402
 from proxy_rounds import Route, Scenario, check  # noqa: E402
 from raw_http import RawConnection, build_request  # noqa: E402
 
@@ -145,3 +145,27 @@ async def test_fake_upstream_tokens_option_and_cpu_probe() -> None:
     finally:
         child.terminate()
         await asyncio.to_thread(child.wait, 10)
+
+
+async def test_sse_listener_row_really_listens(make_hub: HubFactory) -> None:
+    """The "hub+sse" row means something only if its listener is sent the requests' events."""
+    hub = await make_hub()
+    async with FakeOpenAIServer() as upstream, aiohttp.ClientSession() as session:
+        code = await create_room(session, hub.url, "bench")
+        await join(session, hub.url, code, "p", upstream.url)
+        route = Route("hub", "127.0.0.1", hub.port, f"/rooms/{code}/v1/chat/completions",
+                      ProcessProbe(os.getpid()))
+        listening = sse_listener("127.0.0.1", hub.port, code)
+        async with listening() as listener:
+            assert isinstance(listener, RawConnection)
+            await asyncio.sleep(0.1)
+            before = listener.received_bytes
+            connection = RawConnection("127.0.0.1", hub.port)
+            for _ in range(3):
+                answer = await connection.request(route.request(False, "fake-model"), 5)
+                assert answer.status == 200
+            connection.close()
+            deadline = time.monotonic() + 5
+            while listener.received_bytes - before < 100:  # An llm:* event or more.
+                assert time.monotonic() < deadline, "the listener was sent no events"
+                await asyncio.sleep(0.02)
