@@ -310,13 +310,13 @@ def count_forwards(hub: HubServer) -> list[int]:
     """How many chat requests reached this hub's proxy (each loop turn is one)."""
     proxy = hub.app[PROXY]
     counter = [0]
-    original = proxy.forward
+    original = proxy.serve  # Every chat's one path, whichever server read it.
 
-    async def forward(*args: Any, **kwargs: Any) -> web.StreamResponse:
+    async def serve(*args: Any, **kwargs: Any) -> web.Response | None:
         counter[0] += 1
         return await original(*args, **kwargs)
 
-    proxy.forward = forward  # type: ignore[method-assign]
+    proxy.serve = serve  # type: ignore[method-assign]
     return counter
 
 

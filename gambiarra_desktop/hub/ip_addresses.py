@@ -7,13 +7,16 @@ endpoint policy must agree on what "the same address" is, so both parse here.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@lru_cache(maxsize=4096)
 def parse_ip(text: str | None) -> IPAddress | None:
     """An address with IPv4-mapped IPv6 unwrapped and any zone id dropped:
-    ``::ffff:10.0.0.5`` and ``10.0.0.5`` are the same host."""
+    ``::ffff:10.0.0.5`` and ``10.0.0.5`` are the same host. Cached: the proxy asks about
+    the same few peers on every request, and parsing one cost more than routing it."""
     if not text:
         return None
     try:

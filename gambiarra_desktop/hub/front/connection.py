@@ -47,7 +47,9 @@ MAX_HEAD_BYTES = MAX_HEADERS * (MAX_FIELD + 4) + MAX_LINE
 still unfinished past this many bytes is refused."""
 MAX_WAITING = 8
 """Pipelined requests read ahead of the one being answered; reading pauses beyond."""
-NOT_SERVED_HERE = frozenset({"transfer-encoding", "expect", "upgrade"})
+NOT_SERVED_HERE = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
+SINGLE_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding", b"host"})
+"""Sent twice, these make a request aiohttp judges (and refuses or reads its own way)."""
 
 
 class _Mode(enum.Enum):
@@ -279,22 +281,30 @@ class FrontConnection(asyncio.Protocol):
         match = CHAT_PATH.fullmatch(path)
         if method != b"POST" or match is None or version not in ("1.1", "1.0"):
             return None
-        headers: CIMultiDict[str] = CIMultiDict(
-            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
-            for name, value in self._headers)
-        if any(name.lower() in NOT_SERVED_HERE for name in headers):
-            return None
-        if version == "1.1" and "Host" not in headers:
+        seen: dict[bytes, bytes] = {}
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered in NOT_SERVED_HERE or lowered in seen and lowered in SINGLE_HEADERS:
+                return None
+            seen[lowered] = value
+        if version == "1.1" and b"host" not in seen:
             return None  # aiohttp refuses it (400), as HTTP/1.1 says.
-        if (body_checks.encoding_refusal(headers) is not None
-                or body_checks.media_type_refusal("POST", headers) is not None):
+        encoding = seen.get(b"content-encoding")
+        declared = seen.get(b"content-length", b"")
+        if (encoding is not None and body_checks.encoding_refusal(
+                {"Content-Encoding": encoding.decode("latin-1")}) is not None):
             return None
-        declared = headers.get("Content-Length", "")
-        if not declared.isdecimal() or len(declared) > 18:
+        if body_checks.media_type_refusal(
+                "POST", {"Content-Type": seen.get(b"content-type", b"").decode("latin-1")}):
+            return None
+        if not declared.isdigit() or len(declared) > 18:
             return None
         size = int(declared)
         if size > self._budget.max_body_bytes or not self._budget.try_reserve(size):
             return None
+        headers: CIMultiDict[str] = CIMultiDict(
+            [(name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
+             for name, value in self._headers])
         return ChatRequest(match.group(1).decode("ascii"), path.decode("latin-1"), headers,
                            keep_alive, (1, 1) if version == "1.1" else (1, 0), size)
 

@@ -19,6 +19,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -67,6 +68,12 @@ HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
+@lru_cache(maxsize=4096)
+def participant_header(participant_id: str) -> str:
+    """The ``X-Gambiarra-Participant`` value: quoted once per participant, not per answer."""
+    return quote(participant_id, safe=HEADER_SAFE)
+
+
 def request_id_of(headers: Mapping[str, str]) -> str:
     """The client's name for its request, echoed in the room's queue events so it can find
     its own place in line; "" when absent or not a short ``[A-Za-z0-9-]`` id (ignored, not
@@ -112,7 +119,7 @@ class _Attempt:
         return self.lease.participant
 
     def headers(self) -> dict[str, str]:
-        headers = {PARTICIPANT_HEADER: quote(self.participant["id"], safe=HEADER_SAFE),
+        headers = {PARTICIPANT_HEADER: participant_header(self.participant["id"]),
                    QUEUE_MS_HEADER: f"{self.lease.queued_ms:.0f}"}
         if self.extra_headers:
             headers.update(self.extra_headers)

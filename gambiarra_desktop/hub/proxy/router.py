@@ -19,15 +19,22 @@ Usable = Callable[[str, ParticipantInfo], bool]
 still loading its model)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Match:
     room: Room
     requested: str
     usable: Usable
     named: bool
     """A request for one participant by id: served by that participant or not at all."""
+    found: list[ParticipantInfo] | None = None
+    """The candidates :func:`match_request` found, handed to the first :meth:`candidates`
+    call (the scheduler's, in the same step with no await between): matching once per
+    request, not twice. Later calls (a failover, a queued wait) look again."""
 
     def candidates(self) -> list[ParticipantInfo]:
+        found, self.found = self.found, None
+        if found is not None:
+            return found
         room = self.room
         if self.named:
             named = room.participants.get(self.requested)
@@ -48,6 +55,7 @@ def match_request(room: Room, requested: str, usable: Usable) -> Match:
     if named is not None and named["status"] != "online":
         raise ParticipantOfflineError
     match = Match(room, requested, usable, named=named is not None)
-    if not match.candidates():
+    match.found = match.candidates()
+    if not match.found:
         raise NoParticipantError
     return match
