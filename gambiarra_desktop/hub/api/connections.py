@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -29,6 +29,9 @@ from aiohttp.web_server import Server
 
 from gambiarra_desktop.hub.api.address_quota import AddressQuota
 from gambiarra_desktop.hub.api.responses import STATUS_MESSAGES, error_response, raw_error_response
+
+if TYPE_CHECKING:
+    from gambiarra_desktop.hub.front.connection import FrontConnection
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +104,20 @@ class GuardedRequestHandler(RequestHandler):
         self._timer: asyncio.TimerHandle | None = None
         self._quiet_error = False
 
-    @property
-    def admitted(self) -> bool:
-        """Counted in: not refused for being over a cap."""
-        return self._admitted
-
-    @property
-    def keepalive_timeout_s(self) -> float:
-        return self._keepalive_timeout
-
     # -- counting --------------------------------------------------------------------
+
+    def adopt(self, transport: asyncio.Transport) -> None:
+        """Take a connection the hub's chat front end already counted in (and read some
+        of): the gate slot is this handler's to release from now on."""
+        self._address = _peer_address(transport)
+        self._admitted = True
+        super().connection_made(transport)
+        self.start_head_timer()
+
+    def refuse(self, transport: asyncio.Transport, status: int, message: str) -> None:
+        """Answer a connection the front end found over a cap, and close it."""
+        self._address = _peer_address(transport)
+        self._refuse(transport, status, message)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # A stream server's are.
@@ -168,8 +175,6 @@ class GuardedRequestHandler(RequestHandler):
         return waiter is not None and not waiter.done() and not self._upgraded
 
     def start_head_timer(self) -> None:
-        """Time the next request head (the hub's chat front end calls it for the heads it
-        parses itself)."""
         if self._header_timeout_s > 0 and self._timer is None and self._admitted:
             self._timer = self._loop.call_later(self._header_timeout_s, self._head_too_slow)
 
@@ -217,19 +222,40 @@ class GuardedServer(Server):
             handler_cancellation=base.handler_cancellation, loop=base._loop, **base._kwargs,
         )
         self.gate = gate
-        self._header_timeout_s = header_timeout_s
+        self.header_timeout_s = header_timeout_s
+        self.keepalive_timeout_s = float(self._kwargs.get("keepalive_timeout", 3630))
+        """aiohttp's default: an idle kept-alive connection is closed after this long."""
+        self.access_log: logging.Logger | None = self._kwargs.get("access_log")
+        """``gambiarra serve --access-log``: the front end logs the chats it serves."""
         self._front_app = front_app
+        self.fronts: set[FrontConnection] = set()
+        """Open connections the chat front end holds (aiohttp tracks its own)."""
 
     def __call__(self) -> asyncio.Protocol:  # type: ignore[override]
-        handler = GuardedRequestHandler(
-            self, gate=self.gate, header_timeout_s=self._header_timeout_s, loop=self._loop,
-            **self._kwargs,
-        )
         if self._front_app is None:
-            return handler
+            return self.make_handler()
         from gambiarra_desktop.hub.front.connection import FrontConnection
 
-        return FrontConnection(self._front_app, handler)
+        return FrontConnection(self._front_app, self)
+
+    def make_handler(self) -> GuardedRequestHandler:
+        return GuardedRequestHandler(
+            self, gate=self.gate, header_timeout_s=self.header_timeout_s, loop=self._loop,
+            **self._kwargs,
+        )
+
+    def pre_shutdown(self) -> None:
+        super().pre_shutdown()
+        for front in self.fronts:
+            front.close_when_idle()
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """aiohttp's connections, and the front end's: answers in progress get ``timeout``
+        to finish, then their connections are cut."""
+        fronts = list(self.fronts)
+        await asyncio.gather(super().shutdown(timeout),
+                             *(front.shutdown(timeout) for front in fronts))
+        self.fronts.clear()
 
 
 class GuardedAppRunner(web.AppRunner):

@@ -9,10 +9,12 @@ front end does not serve itself (another route, a chunked body, ``Expect``, an u
 goes to aiohttp from that request on: the request is written again from what was parsed
 (:mod:`.translate`), after every answer before it has gone out.
 
-aiohttp's protocol object exists for every connection from the start: it counts the
-connection against the hub's caps (and refuses one over them), times the request head
-(slowloris), and is ready to take over. Limits are aiohttp's own: request line and each
-header 8190 bytes, 128 headers, the hub's body limit, budget and body deadline.
+A connection is counted against the hub's caps when it is made (one over a cap is given to
+aiohttp's protocol, which refuses it), and its request heads are timed (slowloris), as
+aiohttp's protocol does for its own; that protocol object is made only for a connection
+handed to it (it costs kilobytes and a task per connection). Limits are aiohttp's own:
+request line and each header 8190 bytes, 128 headers, the hub's body limit, budget and body
+deadline.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -35,7 +38,9 @@ from gambiarra_desktop.hub.front import translate
 from gambiarra_desktop.hub.front.fast_chat import answer
 
 if TYPE_CHECKING:
-    from gambiarra_desktop.hub.api.connections import GuardedRequestHandler
+    from gambiarra_desktop.hub.api.connections import GuardedRequestHandler, GuardedServer
+
+log = logging.getLogger(__name__)
 
 START = b"POST /rooms/"
 CHAT_PATH = re.compile(rb"/rooms/([A-Za-z0-9_-]{1,64})/v1/chat/completions")
@@ -84,9 +89,22 @@ class ChatRequest:
 
 
 class FrontConnection(asyncio.Protocol):
-    def __init__(self, app: web.Application, handler: GuardedRequestHandler) -> None:
+    __slots__ = (
+        "_aiohttp_live", "_body_timer", "_budget", "_chunked", "_close_after", "_current",
+        "_drained", "_final", "_first_bytes", "_handler", "_head_bytes", "_head_timer",
+        "_headers", "_held_for_aiohttp", "_idle_timer", "_in_head", "_loop", "_mode",
+        "_parser", "_read_paused", "_segment", "_server", "_task", "_upgraded", "_url",
+        "_waiting", "_write_paused", "admitted", "app", "remote", "transport",
+    )
+
+    def __init__(self, app: web.Application, server: GuardedServer) -> None:
         self.app = app
-        self._handler = handler
+        self._server = server
+        self._handler: GuardedRequestHandler | None = None
+        """aiohttp's protocol, made when the connection (or its rest) is handed to it."""
+        self.admitted = False
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._close_after = False
         self._budget = app[BODY_BUDGET]
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
@@ -126,9 +144,17 @@ class FrontConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-        self._handler.connection_made(transport)
-        if not self._handler.admitted:  # Over a cap: aiohttp's protocol answers and closes.
-            self._hand_over(b"")
+        refusal = self._server.gate.admit_connection(self.remote)
+        if refusal is not None:  # Over a cap: aiohttp's protocol answers and closes.
+            handler = self._handler = self._server.make_handler()
+            self._mode = _Mode.HANDING_OVER
+            self._aiohttp_live = True
+            self.transport.set_protocol(handler)
+            handler.refuse(self.transport, *refusal)
+            return
+        self.admitted = True
+        self._server.fronts.add(self)
+        self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
         mode = self._mode
@@ -154,7 +180,7 @@ class FrontConnection(asyncio.Protocol):
         self._feed(data)
 
     def eof_received(self) -> bool | None:
-        if self._mode is _Mode.HANDING_OVER and self._aiohttp_live:
+        if self._handler is not None and self._aiohttp_live:
             self._handler.eof_received()
             return None
         # As aiohttp does: a client that ends its side has left (the transport closes, and
@@ -172,17 +198,24 @@ class FrontConnection(asyncio.Protocol):
         if self._drained is not None and not self._drained.done():
             self._drained.set_exception(ConnectionResetError("the client left"))
             self._drained.exception()
-        self._handler.connection_lost(exc)
+        self._server.fronts.discard(self)
+        if self._handler is not None:
+            self._handler.connection_lost(exc)  # It releases the connection's slot.
+        elif self.admitted:
+            self.admitted = False
+            self._server.gate.release(self.remote)
 
     def pause_writing(self) -> None:
         self._write_paused = True
-        self._handler.pause_writing()
+        if self._handler is not None:
+            self._handler.pause_writing()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
-        self._handler.resume_writing()
+        if self._handler is not None:
+            self._handler.resume_writing()
 
     # -- writing (for fast_chat) -----------------------------------------------------
 
@@ -200,6 +233,10 @@ class FrontConnection(asyncio.Protocol):
             finally:
                 self._drained = None
 
+    @property
+    def access_log(self) -> logging.Logger | None:
+        return self._server.access_log
+
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
@@ -214,7 +251,7 @@ class FrontConnection(asyncio.Protocol):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        self._handler.start_head_timer()
+        self._start_head_timer()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -228,7 +265,7 @@ class FrontConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._handler.stop_head_timer()
+        self._stop_head_timer()
         parser = self._parser
         if parser is None:
             return
@@ -361,14 +398,17 @@ class FrontConnection(asyncio.Protocol):
             self.transport.close()
         elif self._mode is _Mode.HANDING_OVER and not self._aiohttp_live:
             self._aiohttp_live = True
+            handler = self._adopted()
             held = b"".join(self._held_for_aiohttp)
             self._held_for_aiohttp.clear()
             if self._upgraded:
-                self.transport.set_protocol(self._handler)
+                self.transport.set_protocol(handler)
             if held:
-                self._handler.data_received(held)
+                handler.data_received(held)
+        elif self._close_after:
+            self.transport.close()
         elif self._mode is _Mode.CHATS:
-            self._idle_timer = self._loop.call_later(self._handler.keepalive_timeout_s,
+            self._idle_timer = self._loop.call_later(self._server.keepalive_timeout_s,
                                                      self.transport.close)
 
     def _answered(self, task: asyncio.Task[None]) -> None:
@@ -384,16 +424,44 @@ class FrontConnection(asyncio.Protocol):
             self._waiting.clear()
             self.transport.close()
 
+    # -- the hub stopping ------------------------------------------------------------
+
+    def close_when_idle(self) -> None:
+        """No new request is read; the connection ends once the answers due are out."""
+        self._close_after = True
+        if self._task is None and not self._waiting and self.transport is not None:
+            self.transport.close()
+
+    async def shutdown(self, timeout_s: float | None) -> None:
+        """Give the answer in progress ``timeout_s`` to finish, then end the connection."""
+        self._close_after = True
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=timeout_s)
+        if self.transport is not None:
+            self.transport.close()
+
     # -- handing over ----------------------------------------------------------------
+
+    def _adopted(self) -> GuardedRequestHandler:
+        """aiohttp's protocol for this connection, made now and given its counted slot."""
+        handler = self._handler
+        if handler is None:
+            handler = self._handler = self._server.make_handler()
+            self._stop_head_timer()  # It times heads from here on.
+            self._server.fronts.discard(self)  # It is aiohttp's to close at shutdown now.
+            if self.transport is not None:
+                handler.adopt(self.transport)
+        return handler
 
     def _hand_over(self, data: bytes) -> None:
         """The whole connection, from its first byte, is aiohttp's."""
         self._mode = _Mode.HANDING_OVER
         self._aiohttp_live = True
+        handler = self._adopted()
         if self.transport is not None:
-            self.transport.set_protocol(self._handler)
+            self.transport.set_protocol(handler)
         if data:
-            self._handler.data_received(data)
+            handler.data_received(data)
 
     def _to_aiohttp(self, data: bytes) -> None:
         if not data:
@@ -402,9 +470,10 @@ class FrontConnection(asyncio.Protocol):
             self._segment.append(data)  # Passed on once the segment parsed whole.
             return
         if self._aiohttp_live:
+            handler = self._adopted()
             if self._upgraded and self.transport is not None:
-                self.transport.set_protocol(self._handler)
-            self._handler.data_received(data)
+                self.transport.set_protocol(handler)
+            handler.data_received(data)
         else:
             self._held_for_aiohttp.append(data)
 
@@ -434,7 +503,26 @@ class FrontConnection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self._body_timer = self._idle_timer = None
-        self._handler.stop_head_timer()
+        self._stop_head_timer()
+
+    # -- request head deadline (as aiohttp's protocol keeps it) ------------------------
+
+    def _start_head_timer(self) -> None:
+        timeout_s = self._server.header_timeout_s
+        if timeout_s > 0 and self._head_timer is None and self._handler is None:
+            self._head_timer = self._loop.call_later(timeout_s, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        log.debug("closed a connection from %s: no complete request head within %g s",
+                  self.remote, self._server.header_timeout_s)
+        if self.transport is not None:
+            self.transport.close()
 
 
 def _starts_with_chat(data: bytes) -> bool | None:

@@ -31,6 +31,7 @@ class _StreamOut:
         self._request = request
         self._call = call
         self.started = False
+        self.status = 0
         self._chunked = request.version >= (1, 1)
 
     async def start(self, status: int, headers: Mapping[str, str]) -> None:
@@ -40,6 +41,7 @@ class _StreamOut:
         self._connection.write(wire.stream_head(status, headers, self._call.rate_headers,
                                                 request.keep_alive, request.version))
         self.started = True
+        self.status = status
 
     async def write(self, chunk: bytes) -> None:
         if chunk:
@@ -78,4 +80,8 @@ async def answer(connection: FrontConnection, request: ChatRequest) -> None:
     if reply is not None:
         connection.write(wire.whole_response(reply, call.rate_headers, request.keep_alive,
                                              request.version))
+    access_log = connection.access_log
+    if access_log is not None:  # One line per request, as aiohttp's access log writes.
+        access_log.info('%s "POST %s HTTP/%d.%d" %d', connection.remote, request.path,
+                        *request.version, reply.status if reply is not None else out.status)
     connection.finish_request(request)

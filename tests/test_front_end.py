@@ -1,0 +1,153 @@
+"""The hub's chat front end (``hub/front/``) keeps the connection rules aiohttp's protocol
+kept: connection caps, the request-head deadline, the access log, a clean stop; and it makes
+no aiohttp protocol object for a connection that only chats (what it is there to save).
+
+The wire behaviour of the chat route itself is pinned in ``test_http_front_edges.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
+from gambiarra_desktop.hub import HubConfig, HubServer
+from gambiarra_desktop.hub.api.connections import GuardedServer
+from tests.conftest import Api, HubFactory, eventually
+from tests.raw_http import RawConnection, request_bytes
+
+JSON_TYPE = [("Content-Type", "application/json")]
+
+
+@dataclass
+class Room:
+    hub: HubServer
+    code: str
+    model: FakeOpenAIServer
+
+    def chat(self, stream: bool = False) -> bytes:
+        body: dict[str, object] = {"model": "*", "messages": [{"role": "user", "content": "hi"}]}
+        if stream:
+            body["stream"] = True
+        return request_bytes("POST", f"/rooms/{self.code}/v1/chat/completions",
+                             json.dumps(body).encode(), JSON_TYPE)
+
+
+async def open_room(make_hub: HubFactory, model: FakeOpenAIServer,
+                    config: HubConfig | None = None) -> Room:
+    """A room with one participant, set up on connections that are closed again, so the
+    connections a test counts are its own."""
+    hub = await make_hub(config)
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        api = Api(http, hub)
+        code = str((await api.create_room())["code"])
+        status, _ = await api.join(code, id="p1", endpoint=model.url)
+    assert status == 201
+    await eventually(lambda: server_of(hub).gate.open_count == 0, 3.0)
+    return Room(hub, code, model)
+
+
+@pytest.fixture
+async def room(make_hub: HubFactory, upstream: FakeOpenAIServer) -> AsyncIterator[Room]:
+    yield await open_room(make_hub, upstream, HubConfig(header_timeout_s=0.5))
+
+
+def server_of(hub: HubServer) -> GuardedServer:
+    runner = hub._runner
+    assert runner is not None and isinstance(runner.server, GuardedServer)
+    return runner.server
+
+
+async def test_a_chat_only_connection_gets_no_aiohttp_protocol(room: Room) -> None:
+    connection = await RawConnection.open(room.hub.port)
+    for _ in range(3):
+        await connection.send(room.chat())
+        assert (await connection.read_response()).status == 200
+    server = server_of(room.hub)
+    assert len(server.fronts) == 1
+    assert not server._connections  # aiohttp's own tracking: nothing made for it.
+    # A connection that starts with another route is aiohttp's, from its first byte.
+    other = await RawConnection.open(room.hub.port)
+    await other.send(request_bytes("GET", f"/rooms/{room.code}/participants"))
+    assert (await other.read_response()).status == 200
+    assert len(server._connections) == 1 and len(server.fronts) == 1
+    await connection.close()
+    await other.close()
+
+
+async def test_a_slow_next_head_on_a_chat_connection_is_closed(room: Room) -> None:
+    connection = await RawConnection.open(room.hub.port)
+    await connection.send(room.chat())
+    assert (await connection.read_response()).status == 200
+    await connection.send(room.chat()[:20])  # The next head, never finished.
+    assert await connection.closed_by_server(timeout_s=3.0)
+    assert room.model.requests and len(room.model.requests) == 1
+
+
+async def test_an_idle_first_connection_is_closed_after_the_head_deadline(room: Room) -> None:
+    connection = await RawConnection.open(room.hub.port)
+    await connection.send(b"POST /rooms/")  # Not yet decided which server reads it.
+    assert await connection.closed_by_server(timeout_s=3.0)
+
+
+async def test_chat_connections_count_against_the_connection_cap(
+    make_hub: HubFactory, upstream: FakeOpenAIServer
+) -> None:
+    room = await open_room(make_hub, upstream,
+                           HubConfig(max_connections=40, max_connections_per_address=3))
+    held = []
+    for _ in range(3):
+        connection = await RawConnection.open(room.hub.port)
+        await connection.send(room.chat())
+        assert (await connection.read_response()).status == 200
+        held.append(connection)
+    refused = await RawConnection.open(room.hub.port)
+    await refused.send(room.chat())
+    response = await refused.read_response()
+    assert response.status == 429
+    assert "Too many open connections from your address" in response.json()["error"]
+    await held.pop().close()  # One leaves: its slot is free again.
+    await eventually(lambda: server_of(room.hub).gate.open_count == 2, 3.0)
+    again = await RawConnection.open(room.hub.port)
+    await again.send(room.chat())
+    assert (await again.read_response()).status == 200
+    for connection in [*held, again]:
+        await connection.close()
+    await eventually(lambda: server_of(room.hub).gate.open_count == 0, 3.0)
+
+
+async def test_the_access_log_has_a_line_per_chat(
+    tmp_path: object, room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    server_of(room.hub).access_log = logging.getLogger("gambiarra.test.access")
+    connection = await RawConnection.open(room.hub.port)
+    with caplog.at_level(logging.INFO, logger="gambiarra.test.access"):
+        await connection.send(room.chat())
+        assert (await connection.read_response()).status == 200
+        await connection.send(room.chat(stream=True))
+        assert (await connection.read_response()).status == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "gambiarra.test.access"]
+    assert lines == [f'127.0.0.1 "POST /rooms/{room.code}/v1/chat/completions HTTP/1.1" 200'] * 2
+    await connection.close()
+
+
+async def test_stopping_the_hub_lets_an_answer_in_progress_finish(
+    make_hub: HubFactory, upstream: FakeOpenAIServer
+) -> None:
+    room = await open_room(make_hub, upstream)
+    upstream.behaviour.first_token_delay_s = 0.5
+    connection = await RawConnection.open(room.hub.port)
+    await connection.send(room.chat())
+    await eventually(lambda: upstream.in_flight == 1, 3.0)
+    stopping = asyncio.ensure_future(room.hub.stop())
+    response = await connection.read_response()
+    assert response.status == 200 and b"tok15" in response.body
+    await asyncio.wait_for(stopping, 10)
+    assert await connection.closed_by_server()
