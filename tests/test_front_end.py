@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig, HubServer
 from gambiarra_desktop.hub.api.connections import GuardedServer
+from gambiarra_desktop.hub.keys import PROXY
 from tests.conftest import Api, HubFactory, eventually
 from tests.raw_http import RawConnection, request_bytes
 
@@ -151,3 +153,90 @@ async def test_stopping_the_hub_lets_an_answer_in_progress_finish(
     assert response.status == 200 and b"tok15" in response.body
     await asyncio.wait_for(stopping, 10)
     assert await connection.closed_by_server()
+
+
+# -- chats served with no task (ChatProxy.serve_now) ---------------------------------
+
+
+def count_no_task_starts(hub: HubServer) -> list[int]:
+    """How many chats the proxy began with no task (one per ``serve_now`` that started)."""
+    proxy = hub.app[PROXY]
+    counter = [0]
+    original = proxy.serve_now
+
+    def serve_now(*args: Any, **kwargs: Any) -> Any:
+        started = original(*args, **kwargs)
+        counter[0] += started is not None
+        return started
+
+    proxy.serve_now = serve_now  # type: ignore[method-assign]
+    return counter
+
+
+async def test_a_5xx_on_a_chat_begun_with_no_task_fails_over(
+    make_hub: HubFactory, upstream: FakeOpenAIServer
+) -> None:
+    async with FakeOpenAIServer() as other:
+        room = await open_room(make_hub, upstream)
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            status, _ = await Api(http, room.hub).join(room.code, id="p2", nickname="Bob",
+                                                      endpoint=other.url)
+        assert status == 201
+        other.behaviour.first_token_delay_s = 0.05  # p1 answers sooner: it is picked first.
+        started = count_no_task_starts(room.hub)
+        connection = await RawConnection.open(room.hub.port)
+        for _ in range(4):  # A pooled connection to each participant.
+            await connection.send(room.chat())
+            assert (await connection.read_response()).status == 200
+        upstream.behaviour.error_status = 500
+        before = len(upstream.requests)
+        answered_by = set()
+        for _ in range(4):
+            await connection.send(room.chat())
+            response = await connection.read_response()
+            assert response.status == 200, response.body
+            answered_by.add(response.header("X-Gambiarra-Participant"))
+        assert answered_by == {"p2"}
+        assert len(upstream.requests) > before  # p1 was tried, answered 500, and was left.
+        assert started[0] >= 5
+        await connection.close()
+
+
+async def test_a_client_that_leaves_a_chat_begun_with_no_task_stops_the_model(
+    room: Room, http: aiohttp.ClientSession
+) -> None:
+    started = count_no_task_starts(room.hub)
+    connection = await RawConnection.open(room.hub.port)
+    await connection.send(room.chat())
+    assert (await connection.read_response()).status == 200  # Pools a connection to it.
+    room.model.behaviour.first_token_delay_s = 5.0
+    await connection.send(room.chat())
+    await eventually(lambda: room.model.in_flight == 1, 3.0)
+    connection.abort()
+    await eventually(lambda: room.model.in_flight == 0, 3.0)  # Not the 5 s answer.
+    assert started[0] == 1  # The second: the first had no pooled connection yet.
+
+    async def in_flight() -> int:
+        async with http.get(f"{room.hub.url}/rooms/{room.code}/participants") as response:
+            listing = await response.json()
+        return int(listing["participants"][0]["metrics"]["inFlight"])
+
+    for _ in range(100):  # Bounded: 2 s.
+        if await in_flight() == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await in_flight() == 0
+
+
+async def test_a_large_answer_begun_with_no_task_is_read_whole(room: Room) -> None:
+    connection = await RawConnection.open(room.hub.port)
+    await connection.send(room.chat())
+    assert (await connection.read_response()).status == 200
+    room.model.behaviour.tokens = 40_000  # About 300 KB: it arrives in many segments.
+    await connection.send(room.chat())
+    response = await connection.read_response()
+    assert response.status == 200
+    content = response.json()["choices"][0]["message"]["content"]
+    assert content.endswith("tok39999 ") and len(response.body) > 200_000
+    await connection.close()

@@ -135,6 +135,18 @@ class Accounting:
                                      room=room, gateway_root=gateway_root,
                                      key_required=key_required)
 
+    def admit_now(self, call: ChatCall, room: Room) -> Caller | None:
+        """Admission when it needs no await and counts nothing: a keyless caller of a
+        room's route, which no rule limits (step 4). ``None``: take :meth:`admit_call`."""
+        bearer = bearer_value(call.headers)
+        if bearer is not None and looks_like_key(bearer):
+            return None
+        requests, tokens = self.rules(None, gateway_root=False)
+        if requests or tokens:
+            return None
+        call.caller = Caller(call.remote)
+        return call.caller
+
     async def admit_call(self, call: ChatCall, read_body: BodyReader, *, room: Room | None,
                          gateway_root: bool, key_required: bool) -> Caller:
         """Admit a chat request (every step above) and remember its caller on ``call``.

@@ -18,7 +18,10 @@ from gambiarra_desktop.accounting.caller import ChatCall
 from gambiarra_desktop.accounting.service import ACCOUNTING
 from gambiarra_desktop.hub.api import validation
 from gambiarra_desktop.hub.api.bearer import bearer_value
+from gambiarra_desktop.hub.api.responses import ApiError, parse_json_object
+from gambiarra_desktop.hub.errors import HubError
 from gambiarra_desktop.hub.keys import PASSWORDS, PROXY, REGISTRY, TUNNELS
+from gambiarra_desktop.hub.proxy.forward import NowChat, NowDone
 from gambiarra_desktop.hub.proxy.reply import StreamOut
 from gambiarra_desktop.hub.proxy.router import match_request
 from gambiarra_desktop.hub.rooms.room import Room
@@ -56,13 +59,36 @@ async def chat(app: web.Application, call: ChatCall, code: str, read_body: BodyR
     try:
         room = await open_room(app, call, code, read_body)
         body = await read_body()
-        tunnels = app[TUNNELS]
-
-        def usable(room_code: str, participant: ParticipantInfo) -> bool:
-            return (participant["id"] not in room.loading
-                    and tunnels.reachable(room_code, participant))
-
-        match = match_request(room, validation.requested_model(body), usable)
+        match = match_request(room, validation.requested_model(body), _usable(app, room))
         return await app[PROXY].serve(call, match, body, out, raw=raw)
     finally:
         app[ACCOUNTING].settle_tokens()  # A tpm estimate no row replaced goes back.
+
+
+def chat_now(app: web.Application, call: ChatCall, code: str, raw: bytes, out: StreamOut,
+             done: NowDone) -> NowChat | None:
+    """:func:`chat` with no task, when none of its steps needs waiting: a room without a
+    password, a keyless caller no rule limits, and a participant free to answer over an open
+    connection (``ChatProxy.serve_now``). ``None``: nothing was done; take :func:`chat`,
+    which also gives every refusal its answer."""
+    room = app[REGISTRY].get(code)
+    if room is None or room.stored.password_hash is not None:
+        return None
+    if app[ACCOUNTING].admit_now(call, room) is None:
+        return None
+    try:
+        body = parse_json_object(raw)
+        match = match_request(room, validation.requested_model(body), _usable(app, room))
+        return app[PROXY].serve_now(call, match, body, raw, out, done)
+    except (ApiError, HubError):
+        return None
+
+
+def _usable(app: web.Application, room: Room) -> Callable[[str, ParticipantInfo], bool]:
+    tunnels = app[TUNNELS]
+
+    def usable(room_code: str, participant: ParticipantInfo) -> bool:
+        return (participant["id"] not in room.loading
+                and tunnels.reachable(room_code, participant))
+
+    return usable

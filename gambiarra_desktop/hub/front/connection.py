@@ -24,8 +24,9 @@ import collections
 import enum
 import logging
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 from aiohttp import web
@@ -35,10 +36,11 @@ from gambiarra_desktop.hub.api import body_checks
 from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
 from gambiarra_desktop.hub.api.responses import STATUS_MESSAGES, raw_error_response
 from gambiarra_desktop.hub.front import translate
-from gambiarra_desktop.hub.front.fast_chat import answer
+from gambiarra_desktop.hub.front.fast_chat import answer, answer_now
 
 if TYPE_CHECKING:
     from gambiarra_desktop.hub.api.connections import GuardedRequestHandler, GuardedServer
+    from gambiarra_desktop.hub.proxy.forward import NowChat
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,8 @@ class FrontConnection(asyncio.Protocol):
         "_aiohttp_live", "_body_timer", "_budget", "_chunked", "_close_after", "_current",
         "_drained", "_final", "_first_bytes", "_handler", "_head_bytes", "_head_timer",
         "_headers", "_held_for_aiohttp", "_idle_timer", "_in_head", "_loop", "_mode",
-        "_parser", "_read_paused", "_segment", "_server", "_task", "_upgraded", "_url",
-        "_waiting", "_write_paused", "admitted", "app", "remote", "transport",
+        "_now", "_now_over", "_parser", "_read_paused", "_segment", "_server", "_task",
+        "_upgraded", "_url", "_waiting", "_write_paused", "admitted", "app", "remote", "transport",
     )
 
     def __init__(self, app: web.Application, server: GuardedServer) -> None:
@@ -124,6 +126,10 @@ class FrontConnection(asyncio.Protocol):
         # Answering.
         self._waiting: collections.deque[ChatRequest] = collections.deque()
         self._task: asyncio.Task[None] | None = None
+        self._now: NowChat | None = None
+        """The answer on its way with no task (``fast_chat.answer_now``)."""
+        self._now_over: asyncio.Future[None] | None = None
+        """Set when it is over (the hub's stop waits for it)."""
         self._held_for_aiohttp: list[bytes] = []
         self._segment: list[bytes] | None = None
         """Bytes for aiohttp from the segment being parsed (see :meth:`_feed`)."""
@@ -193,6 +199,9 @@ class FrontConnection(asyncio.Protocol):
             self._budget.release(self._current.reserved)
             self._current = None
         self._waiting.clear()
+        if self._now is not None:
+            self._now.cancel()  # The client left: the model stops, as a cancelled task's does.
+            self._now_is_over()
         if self._task is not None:
             self._task.cancel()  # The client left: the upstream call is closed, as in aiohttp.
         if self._drained is not None and not self._drained.done():
@@ -384,14 +393,17 @@ class FrontConnection(asyncio.Protocol):
     def _next(self) -> None:
         """Start the next answer, or, with none due, let aiohttp have the connection, send
         a pending refusal, or wait for the next request."""
-        if self._task is not None or self.transport is None or self.transport.is_closing():
+        if (self._task is not None or self._now is not None or self.transport is None
+                or self.transport.is_closing()):
             return
         if self._waiting:
             if self._read_paused and len(self._waiting) <= MAX_WAITING // 2:
                 self._read_paused = False
                 self.transport.resume_reading()
-            self._task = self._loop.create_task(answer(self, self._waiting.popleft()))
-            self._task.add_done_callback(self._answered)
+            request = self._waiting.popleft()
+            self._now = answer_now(self, request)
+            if self._now is None:
+                self.answer_in_task(answer(self, request))
             return
         if self._final is not None:
             self.transport.write(self._final)
@@ -411,7 +423,23 @@ class FrontConnection(asyncio.Protocol):
             self._idle_timer = self._loop.call_later(self._server.keepalive_timeout_s,
                                                      self.transport.close)
 
-    def _answered(self, task: asyncio.Task[None]) -> None:
+    def answer_in_task(self, work: Coroutine[Any, Any, None]) -> None:
+        """Answer the current request in a task (all of it, or the rest of a no-task start)."""
+        self._now_is_over()
+        self._task = self._loop.create_task(work)
+        self._task.add_done_callback(self._answered_in_task)
+
+    def answered(self) -> None:
+        """The no-task answer is out: on to the next request."""
+        self._now_is_over()
+        self._next()
+
+    def _now_is_over(self) -> None:
+        self._now = None
+        if self._now_over is not None and not self._now_over.done():
+            self._now_over.set_result(None)
+
+    def _answered_in_task(self, task: asyncio.Task[None]) -> None:
         self._task = None
         if task.cancelled() or task.exception() is not None:
             self.abort()  # Logged by fast_chat; nothing sane can follow on this connection.
@@ -429,14 +457,19 @@ class FrontConnection(asyncio.Protocol):
     def close_when_idle(self) -> None:
         """No new request is read; the connection ends once the answers due are out."""
         self._close_after = True
-        if self._task is None and not self._waiting and self.transport is not None:
+        idle = self._task is None and self._now is None and not self._waiting
+        if idle and self.transport is not None:
             self.transport.close()
 
     async def shutdown(self, timeout_s: float | None) -> None:
         """Give the answer in progress ``timeout_s`` to finish, then end the connection."""
         self._close_after = True
+        deadline = self._loop.time() + (timeout_s if timeout_s is not None else 3600.0)
+        if self._now is not None:
+            self._now_over = self._loop.create_future()
+            await asyncio.wait({self._now_over}, timeout=timeout_s)
         if self._task is not None:
-            await asyncio.wait({self._task}, timeout=timeout_s)
+            await asyncio.wait({self._task}, timeout=max(0.0, deadline - self._loop.time()))
         if self.transport is not None:
             self.transport.close()
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
 
 from gambiarra_desktop.accounting.caller import ChatCall
 from gambiarra_desktop.hub.api import room_chat
 from gambiarra_desktop.hub.api.responses import error_reply, parse_json_object
 from gambiarra_desktop.hub.front import wire
+from gambiarra_desktop.hub.proxy.forward import NowChat
 
 if TYPE_CHECKING:
     from gambiarra_desktop.hub.front.connection import ChatRequest, FrontConnection
@@ -53,12 +56,74 @@ class _StreamOut:
             self._connection.write(wire.LAST_CHUNK)
 
 
-async def answer(connection: FrontConnection, request: ChatRequest) -> None:
-    """Serve ``request`` and write its answer; then the connection reads on (or ends)."""
+class _Answer:
+    """One chat's answer on its way to the connection, by either path: served with no task
+    (:func:`answer_now`) or in a task (:func:`answer`), which a no-task start may also hand
+    the rest of its work to."""
+
+    __slots__ = ("call", "connection", "out", "request")
+
+    def __init__(self, connection: FrontConnection, request: ChatRequest) -> None:
+        self.connection = connection
+        self.request = request
+        self.call = ChatCall(request.headers, connection.remote)
+        self.out = _StreamOut(connection, request, self.call)
+
+    # NowDone
+    def reply(self, response: web.Response) -> None:
+        self.deliver(response)
+        self.connection.answered()
+
+    def resume(self, rest: Coroutine[Any, Any, web.Response | None]) -> None:
+        self.connection.answer_in_task(self.finish(rest))
+
+    async def finish(self, work: Awaitable[web.Response | None]) -> None:
+        """Await the answer and deliver it, or the error it ended in."""
+        try:
+            reply = await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.out.started:  # Bytes are out: no status can follow. aiohttp also cuts.
+                log.warning("chat stream to %s failed after it started: %r",
+                            self.connection.remote, exc)
+                self.connection.abort()
+                return
+            reply = error_reply(exc, "POST", self.request.path, self.connection.remote)
+        self.deliver(reply)
+
+    def deliver(self, reply: web.Response | None) -> None:
+        connection, request = self.connection, self.request
+        if reply is not None:
+            connection.write(wire.whole_response(reply, self.call.rate_headers,
+                                                 request.keep_alive, request.version))
+        access_log = connection.access_log
+        if access_log is not None:  # One line per request, as aiohttp's access log writes.
+            access_log.info('%s "POST %s HTTP/%d.%d" %d', connection.remote, request.path,
+                            *request.version,
+                            reply.status if reply is not None else self.out.status)
+        connection.finish_request(request)
+
+
+def _raw_body(request: ChatRequest) -> bytes:
     raw = request.body[0] if len(request.body) == 1 else b"".join(request.body)
+    request.body[:] = [raw]
+    return raw
+
+
+def answer_now(connection: FrontConnection, request: ChatRequest) -> NowChat | None:
+    """Begin answering with no task (see ``room_chat.chat_now``); ``None``: nothing was
+    begun, so :func:`answer` serves it."""
+    answer = _Answer(connection, request)
+    return room_chat.chat_now(connection.app, answer.call, request.code, _raw_body(request),
+                              answer.out, answer)
+
+
+async def answer(connection: FrontConnection, request: ChatRequest) -> None:
+    """Serve ``request`` in a task and write its answer."""
+    raw = _raw_body(request)
     request.body.clear()
-    call = ChatCall(request.headers, connection.remote)
-    out = _StreamOut(connection, request, call)
+    job = _Answer(connection, request)
     parsed: dict[str, Any] | None = None
 
     async def read_body() -> dict[str, Any]:
@@ -67,21 +132,5 @@ async def answer(connection: FrontConnection, request: ChatRequest) -> None:
             parsed = parse_json_object(raw)
         return parsed
 
-    try:
-        reply = await room_chat.chat(connection.app, call, request.code, read_body, out, raw)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        if out.started:  # Bytes are out: no status can follow. aiohttp also cuts it.
-            log.warning("chat stream to %s failed after it started: %r", connection.remote, exc)
-            connection.abort()
-            return
-        reply = error_reply(exc, "POST", request.path, connection.remote)
-    if reply is not None:
-        connection.write(wire.whole_response(reply, call.rate_headers, request.keep_alive,
-                                             request.version))
-    access_log = connection.access_log
-    if access_log is not None:  # One line per request, as aiohttp's access log writes.
-        access_log.info('%s "POST %s HTTP/%d.%d" %d', connection.remote, request.path,
-                        *request.version, reply.status if reply is not None else out.status)
-    connection.finish_request(request)
+    await job.finish(room_chat.chat(connection.app, job.call, request.code, read_body,
+                                    job.out, raw))

@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
@@ -43,9 +43,11 @@ from gambiarra_desktop.hub.proxy.stream_relay import EVENT_STREAM, relay_to
 from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
 from gambiarra_desktop.hub.proxy.upstream_client import (
     ModelResponse,
+    StaleConnectionError,
     Target,
     UpstreamError,
     UpstreamPool,
+    UpstreamResponse,
 )
 from gambiarra_desktop.hub.rooms.lifecycle import Room, RoomRegistry
 from gambiarra_desktop.protocol import (
@@ -126,6 +128,96 @@ class _Attempt:
         return headers
 
 
+@dataclass(slots=True)
+class _Plan:
+    """One request's serving, across its tries: what every try shares."""
+
+    match: Match
+    body: dict[str, Any]
+    raw: bytes | None
+    caller: Caller
+    hop_header: str
+    request_id: str
+    extra_headers: Mapping[str, str] | None
+    whole: bool
+    require_content: bool
+    label: UsageLabel | None
+    tried: set[str] = field(default_factory=set)
+
+
+class NowDone(Protocol):
+    """Where :meth:`ChatProxy.serve_now`'s answer goes."""
+
+    def reply(self, response: web.Response) -> None:
+        """The whole answer, served with no task."""
+
+    def resume(self, rest: Coroutine[Any, Any, web.Response | None]) -> None:
+        """The answer needs waiting for after all (a failure to fail over from, a stream, a
+        large body): ``rest`` finishes it, as :meth:`ChatProxy.serve` would."""
+
+
+class NowChat:
+    """A chat begun by :meth:`ChatProxy.serve_now`, its answer still on the way."""
+
+    __slots__ = ("_done", "_out", "_plan", "_proxy", "attempt", "finished", "upstream")
+
+    def __init__(self, proxy: ChatProxy, plan: _Plan, attempt: _Attempt, out: StreamOut,
+                 done: NowDone) -> None:
+        self._proxy = proxy
+        self._plan = plan
+        self.attempt = attempt
+        self._out = out
+        self._done = done
+        self.upstream: UpstreamResponse | None = None
+        self.finished = False
+
+    def send(self) -> UpstreamResponse | None:
+        proxy, attempt = self._proxy, self.attempt
+        participant = attempt.participant
+        try:
+            target = proxy._target(participant["endpoint"])
+        except UpstreamError:
+            return None
+        on_hub_machine = proxy.policy.on_hub_machine(
+            attempt.room.joined_from.get(participant["id"]))
+        payload = attempt.raw if attempt.raw is not None else dump_json(attempt.body)
+        self.upstream = proxy.pool.send_now(
+            target, payload, proxy._config.upstream_first_byte_timeout_s, self._head_arrived,
+            on_hub_machine=on_hub_machine, extra_headers=attempt.hop_header)
+        return self.upstream
+
+    def _head_arrived(self, upstream: UpstreamResponse) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        proxy, attempt = self._proxy, self.attempt
+        if upstream.error is None and upstream.status < 500:
+            content_type = upstream.header("Content-Type") or ""
+            data = (None if content_type.startswith(EVENT_STREAM)
+                    else upstream.take_whole(proxy._config.max_upstream_body_bytes))
+            if data is not None:
+                try:
+                    response = proxy._whole_answer(attempt, upstream.status, data, content_type)
+                finally:
+                    upstream.release()
+                    attempt.lease.release()
+                self._done.reply(response)
+                return
+        # A reused connection the server had closed: the try opens another, unseen.
+        opened = None if isinstance(upstream.error, StaleConnectionError) else upstream
+        self._done.resume(proxy._serve_plan(self._plan, self._out, (attempt, opened)))
+
+    def cancel(self) -> None:
+        """The client left before the answer came: the model stops, the try is counted."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.upstream is not None:
+            self.upstream.close()
+        self._proxy._record_usage(self.attempt, 0)
+        self.attempt.lease.release()
+
+
 class ChatProxy:
     def __init__(
         self,
@@ -194,42 +286,103 @@ class ChatProxy:
         bytes as the client sent them. ``whole``: never stream to the client.
         ``require_content``: a stream that ends before any content counts as a failure
         before the first byte. ``label``: the gateway entry served, for the ledger."""
-        room = match.room
-        caller = call.caller or Caller(call.remote)
-        hop_header = self.hops.outgoing(call.headers.getall("Via", []))
-        tried: set[str] = set()
-        request_id = request_id_of(call.headers)
+        plan = self._plan(call, match, body, raw, extra_headers, whole, require_content, label)
+        return await self._serve_plan(plan, out)
+
+    def serve_now(
+        self, call: ChatCall, match: Match, body: dict[str, Any], raw: bytes, out: StreamOut,
+        done: NowDone,
+    ) -> NowChat | None:
+        """Start serving a plain (non-streamed) chat with no task, when nothing needs
+        waiting for: a participant has a free slot (no queue), it is dialed directly, and an
+        idle pooled connection to it is open. The answer then comes back in callbacks and
+        ``done.reply`` gets it. Anything else after the send (a failure, a stream, a large
+        body) continues in :meth:`serve`'s own steps, handed to ``done.resume``. ``None``:
+        nothing was started; take :meth:`serve`. The participant is chosen, the attempt
+        built and reported, exactly as :meth:`serve` does."""
+        if body.get("stream") is True:
+            return None
+        plan = self._plan(call, match, body, raw, None, False, False, None)
+        try:
+            lease = self._scheduler.acquire_now(
+                match.room.code, match.candidates, person=plan.caller.person)
+        except NoCandidatesError:
+            return None
+        if lease is None:
+            return None
+        participant = lease.participant
+        attempt = self._attempt(plan, lease) if participant["transport"] == "direct" else None
+        now = None if attempt is None else NowChat(self, plan, attempt, out, done)
+        upstream = None if now is None else now.send()
+        if now is None or upstream is None:
+            lease.release()
+            return None
+        plan.tried.add(participant["id"])
+        self._announce(plan, now.attempt)
+        return now
+
+    def _plan(
+        self, call: ChatCall, match: Match, body: dict[str, Any], raw: bytes | None,
+        extra_headers: Mapping[str, str] | None, whole: bool, require_content: bool,
+        label: UsageLabel | None,
+    ) -> _Plan:
+        return _Plan(match, body, raw, call.caller or Caller(call.remote),
+                     self.hops.outgoing(call.headers.getall("Via", [])),
+                     request_id_of(call.headers), extra_headers, whole, require_content,
+                     label)
+
+    def _attempt(self, plan: _Plan, lease: Lease) -> _Attempt:
+        """One participant's try at the request: the body as it will be sent."""
+        participant = lease.participant
+        body = plan.body
+        same = body.get("model") == participant["model"]
+        sent = body if same else {**body, "model": participant["model"]}
+        return _Attempt(plan.match.room, lease, sent, CompletionMeter(),
+                        plan.raw if same else None, plan.hop_header, plan.extra_headers,
+                        plan.whole, plan.require_content, plan.label, plan.caller)
+
+    def _announce(self, plan: _Plan, attempt: _Attempt) -> None:
+        if self._registry.listens(EventType.LLM_REQUEST):
+            lease = attempt.lease
+            data = {"participantId": lease.participant["id"], "model": plan.body.get("model"),
+                    "queueMs": round(lease.queued_ms), "inFlight": lease.stats.in_flight}
+            if plan.request_id:  # Additive fields: how busy it is, and whose request.
+                data["requestId"] = plan.request_id
+            self._registry.publish(EventType.LLM_REQUEST, attempt.room, data)
+
+    async def _serve_plan(
+        self, plan: _Plan, out: StreamOut,
+        started: tuple[_Attempt, UpstreamResponse | None] | None = None,
+    ) -> web.Response | None:
+        """Each participant's try in turn, until one answers or none is left.
+        ``started``: the first try, already under way (begun by :meth:`serve_now`)."""
+        room = plan.match.room
+        caller = plan.caller
         last_problem = ErrorText.NO_PARTICIPANT
         fallback: web.Response | None = None
-        requested = body.get("model")
         for _attempt in range(1 + self._config.failover_retries):
+            upstream: UpstreamResponse | None = None
+            if started is not None:
+                (attempt, upstream), started = started, None
+            else:
+                try:
+                    lease = await self._scheduler.acquire(
+                        room.code, plan.match.candidates, frozenset(plan.tried),
+                        person=caller.person, priority=caller.priority,
+                        request_id=plan.request_id)
+                except NoCandidatesError:
+                    break
+                if caller.key is not None and self.key_book is not None:
+                    try:  # It may have queued for seconds: was the key revoked meanwhile?
+                        self.key_book.require_live(caller.key.id)
+                    except InvalidApiKeyError:
+                        lease.release()
+                        raise
+                plan.tried.add(lease.participant["id"])
+                attempt = self._attempt(plan, lease)
+                self._announce(plan, attempt)
             try:
-                lease = await self._scheduler.acquire(
-                    room.code, match.candidates, frozenset(tried),
-                    person=caller.person, priority=caller.priority, request_id=request_id)
-            except NoCandidatesError:
-                break
-            if caller.key is not None and self.key_book is not None:
-                try:  # It may have queued for seconds: was the key revoked meanwhile?
-                    self.key_book.require_live(caller.key.id)
-                except InvalidApiKeyError:
-                    lease.release()
-                    raise
-            participant = lease.participant
-            tried.add(participant["id"])
-            same = requested == participant["model"]
-            sent = body if same else {**body, "model": participant["model"]}
-            attempt = _Attempt(room, lease, sent, CompletionMeter(), raw if same else None,
-                               hop_header,
-                               extra_headers, whole, require_content, label, caller)
-            if self._registry.listens(EventType.LLM_REQUEST):
-                data = {"participantId": participant["id"], "model": requested,
-                        "queueMs": round(lease.queued_ms), "inFlight": lease.stats.in_flight}
-                if request_id:  # Additive fields: how busy it is, and whose request.
-                    data["requestId"] = request_id
-                self._registry.publish(EventType.LLM_REQUEST, room, data)
-            try:
-                return await self._serve(out, attempt)
+                return await self._serve(out, attempt, upstream)
             except _TryAnotherError as exc:
                 last_problem = str(exc)
                 fallback = exc.fallback or fallback
@@ -239,14 +392,20 @@ class ChatProxy:
                 self._record_usage(attempt, 0)  # Client gone or hub stopping mid-answer.
                 raise
             finally:
-                lease.release()
+                attempt.lease.release()
         if fallback is not None:
             return fallback
         raise ProxyFailedError(last_problem)
 
-    async def _serve(self, out: StreamOut, attempt: _Attempt) -> web.Response | None:
+    async def _serve(self, out: StreamOut, attempt: _Attempt,
+                     opened: UpstreamResponse | None = None) -> web.Response | None:
+        """One try: open (unless ``opened`` already was), then read or stream the answer."""
+        upstream: ModelResponse
+        if opened is not None and opened.error is not None:
+            opened.close()
+            raise _TryAnotherError(str(opened.error))
         try:
-            upstream = await self._open(attempt)
+            upstream = opened if opened is not None else await self._open(attempt)
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc
         try:
@@ -291,12 +450,17 @@ class ChatProxy:
                                        self._config.max_upstream_body_bytes)
         except UpstreamError as exc:
             raise _TryAnotherError(str(exc)) from exc
+        return self._whole_answer(attempt, upstream.status, data, content_type, failed)
+
+    def _whole_answer(self, attempt: _Attempt, status: int, data: bytes, content_type: str,
+                      failed: bool = False) -> web.Response:
+        """A whole answer, read: metered, and (unless it is a failure) reported."""
         attempt.meter.on_body(data)
-        response = web.Response(body=data, status=upstream.status, headers=attempt.headers())
+        response = web.Response(body=data, status=status, headers=attempt.headers())
         if content_type:
             response.headers["Content-Type"] = content_type
         if not failed:
-            self._report_outcome(attempt, upstream.status, data)
+            self._report_outcome(attempt, status, data)
         return response
 
     async def _stream(

@@ -219,6 +219,25 @@ class Scheduler:
         stats = self._stats.get(room_code, participant["id"])
         return Lease(room_code, participant, stats, queued_ms, self, person=person)
 
+    def acquire_now(
+        self, room_code: str, candidates: Candidates, exclude: frozenset[str] = frozenset(),
+        person: str = "",
+    ) -> Lease | None:
+        """A free slot on the least loaded matching participant, or ``None`` when the
+        request would have to wait (then :meth:`acquire` queues it). Raises
+        :class:`NoCandidatesError` when nothing matches at all."""
+        matching = [p for p in candidates() if p["id"] not in exclude]
+        if not matching:
+            raise NoCandidatesError
+        chosen = self._pick(room_code, matching, exclude)
+        if chosen is None:
+            return None
+        room = self._rooms.get(room_code) or self._rooms.setdefault(room_code, _Room())
+        self._stats.get(room_code, chosen["id"]).in_flight += 1
+        room.serve(person, room.person(person))
+        # It never waited in the queue: the picking time is routing, not queueing.
+        return self._lease(room_code, chosen, 0.0, person)
+
     async def acquire(
         self, room_code: str, candidates: Candidates, exclude: frozenset[str] = frozenset(),
         person: str = "", priority: int = 0, request_id: str = "",
@@ -226,16 +245,10 @@ class Scheduler:
         """A slot for ``person`` (a key or an address; "" counts as one anonymous person)
         on a matching participant, now or after waiting in the room's queue. ``request_id``
         names the waiter in queue events (already checked by the caller)."""
-        matching = [p for p in candidates() if p["id"] not in exclude]
-        if not matching:
-            raise NoCandidatesError
-        chosen = self._pick(room_code, matching, exclude)
+        lease = self.acquire_now(room_code, candidates, exclude, person)
+        if lease is not None:
+            return lease
         room = self._rooms.get(room_code) or self._rooms.setdefault(room_code, _Room())
-        if chosen is not None:
-            self._stats.get(room_code, chosen["id"]).in_flight += 1
-            room.serve(person, room.person(person))
-            # It never waited in the queue: the picking time is routing, not queueing.
-            return self._lease(room_code, chosen, 0.0, person)
         waiter = self._enqueue(room_code, room, person, priority, candidates, exclude,
                                request_id)
         try:

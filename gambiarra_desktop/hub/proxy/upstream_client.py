@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 from urllib.parse import urlsplit
@@ -35,7 +35,8 @@ from gambiarra_desktop.hub.proxy.chunk_inbox import (
 )
 from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy, resolve
 
-__all__ = ["ModelResponse", "Target", "UpstreamError", "UpstreamPool", "UpstreamResponse"]
+__all__ = ["ModelResponse", "StaleConnectionError", "Target", "UpstreamError", "UpstreamPool",
+           "UpstreamResponse"]
 
 IDLE_CONNECTION_TTL_S = 30.0
 MAX_IDLE_PER_HOST = 64
@@ -128,6 +129,16 @@ class _Connection(asyncio.Protocol):
         self._head_complete = False
         self._head_room = MAX_HEAD_BYTES
         self._header_count = 0
+        self.on_head: Callable[[], None] | None = None
+        """Called once, with no task in between, when the response head has arrived (after
+        the segment it came in was parsed, so a small body is complete by then) or the
+        exchange failed first: the proxy's no-task path (:meth:`UpstreamPool.send_now`)."""
+
+    def _notify(self) -> None:
+        callback = self.on_head
+        if callback is not None and (self._head_complete or self.inbox.error is not None):
+            self.on_head = None
+            callback()
 
     @property
     def message_complete(self) -> bool:
@@ -165,9 +176,14 @@ class _Connection(asyncio.Protocol):
                 self._fail(cause)
             else:
                 self._fail(UpstreamError(f"invalid HTTP from upstream: {exc}"))
+        self._notify()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._lost()
+        self._notify()
+
+    def _lost(self) -> None:
         if self.message_complete:
             return
         if self.headers_done.done() and not self._framed:
@@ -223,6 +239,7 @@ class _Connection(asyncio.Protocol):
         """Give up on a response that has not started (the first-byte timeout)."""
         if not self.headers_done.done():
             self._fail(error)
+            self._notify()
 
     def _fail(self, error: BaseException) -> None:
         self.inbox.fail(error)
@@ -244,6 +261,19 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+def _request_bytes(method: str, target: Target, body: bytes, extra_headers: str) -> bytes:
+    try:
+        head = (
+            f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"{extra_headers}Accept: */*\r\nAccept-Encoding: identity\r\n"
+            "Connection: keep-alive\r\n\r\n"
+        ).encode("ascii")
+    except UnicodeEncodeError as exc:  # An endpoint stored before it was normalized.
+        raise UpstreamError("the endpoint URL is not plain ASCII") from exc
+    return head + body
+
+
 class UpstreamResponse:
     def __init__(self, pool: UpstreamPool, key: PoolKey, connection: _Connection) -> None:
         self._pool = pool
@@ -251,6 +281,25 @@ class UpstreamResponse:
         self._connection = connection
         self.status = connection.status
         self._released = False
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the exchange failed before its head arrived (:meth:`UpstreamPool.send_now`);
+        ``None`` once the head is here."""
+        connection = self._connection
+        return None if connection.headers_done.done() and connection.status else (
+            connection.inbox.error or UpstreamError("no answer"))
+
+    def take_whole(self, max_bytes: int) -> bytes | None:
+        """The whole body when it has all arrived, fits ``max_bytes`` and nothing failed;
+        else ``None`` (read it with :meth:`read`, which says what is wrong)."""
+        inbox = self._connection.inbox
+        if not inbox.complete or inbox.error is not None or inbox.buffered > max_bytes:
+            return None
+        declared = (self.header("Content-Length") or "").strip()
+        if declared.isdecimal() and (len(declared) > 18 or int(declared) > max_bytes):
+            return None
+        return inbox.take() or b""
 
     def header(self, name: str) -> str | None:
         wanted = name.lower().encode()
@@ -325,16 +374,7 @@ class UpstreamPool:
         on_hub_machine: bool = False, extra_headers: str = "",
     ) -> UpstreamResponse:
         """:meth:`post` with another method (the gateway probes providers with ``GET``)."""
-        try:
-            head = (
-                f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                f"{extra_headers}Accept: */*\r\nAccept-Encoding: identity\r\n"
-                "Connection: keep-alive\r\n\r\n"
-            ).encode("ascii")
-        except UnicodeEncodeError as exc:  # An endpoint stored before it was normalized.
-            raise UpstreamError("the endpoint URL is not plain ASCII") from exc
-        request = head + body
+        request = _request_bytes(method, target, body, extra_headers)
         key = (target.scheme, target.host, target.port, on_hub_machine)
         connection = self._take_idle(key)
         if connection is not None:
@@ -344,6 +384,40 @@ class UpstreamPool:
                 self.stale_retries += 1
         connection = await self._connect(target, on_hub_machine)
         return await self._exchange(key, connection, request, first_byte_timeout_s)
+
+    def send_now(
+        self, target: Target, body: bytes, first_byte_timeout_s: float,
+        on_head: Callable[[UpstreamResponse], None], *, on_hub_machine: bool = False,
+        extra_headers: str = "",
+    ) -> UpstreamResponse | None:
+        """:meth:`post` with no task: sent at once on an idle pooled connection, and
+        ``on_head`` is called when the answer's head arrived or the exchange failed (the
+        response's :attr:`UpstreamResponse.error` says which). ``None``: no idle connection
+        (or an unusable URL), so the caller takes :meth:`post`'s path instead."""
+        try:
+            request = _request_bytes("POST", target, body, extra_headers)
+        except UpstreamError:
+            return None
+        key = (target.scheme, target.host, target.port, on_hub_machine)
+        connection = self._take_idle(key)
+        if connection is None:
+            return None
+        try:
+            connection.send(request)
+        except StaleConnectionError:
+            return None
+        response = UpstreamResponse(self, key, connection)
+        timer = asyncio.get_running_loop().call_later(
+            first_byte_timeout_s, connection.fail_waiting,
+            UpstreamError(f"no answer within {first_byte_timeout_s:g} s"))
+
+        def head_arrived() -> None:
+            timer.cancel()
+            response.status = connection.status
+            on_head(response)
+
+        connection.on_head = head_arrived
+        return response
 
     async def _exchange(
         self, key: PoolKey, connection: _Connection, request: bytes, timeout_s: float
