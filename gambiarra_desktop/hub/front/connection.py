@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 from aiohttp import web
+from aiohttp.http_parser import SINGLETON_HEADERS
 from multidict import CIMultiDict
 
 from gambiarra_desktop.hub.api import body_checks
@@ -54,9 +55,13 @@ MAX_HEAD_BYTES = MAX_HEADERS * (MAX_FIELD + 4) + MAX_LINE
 still unfinished past this many bytes is refused."""
 MAX_WAITING = 8
 """Pipelined requests read ahead of the one being answered; reading pauses beyond."""
+MAX_HELD_BYTES = 256 * 1024
+BAD_HTTP = b"\x00\r\n\r\n"
+"""No HTTP parser accepts this as a request line or a chunk size: written after the part of
+a segment that parsed, it makes aiohttp refuse the connection right where ours did."""
+SINGLE_HEADERS = frozenset(name.encode() for name in SINGLETON_HEADERS)
+"""Sent twice, these make a request aiohttp refuses (400): such a request goes to it."""
 NOT_SERVED_HERE = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
-SINGLE_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding", b"host"})
-"""Sent twice, these make a request aiohttp judges (and refuses or reads its own way)."""
 
 
 class _Mode(enum.Enum):
@@ -92,11 +97,12 @@ class ChatRequest:
 
 class FrontConnection(asyncio.Protocol):
     __slots__ = (
-        "_aiohttp_live", "_body_timer", "_budget", "_chunked", "_close_after", "_current",
-        "_drained", "_final", "_first_bytes", "_handler", "_head_bytes", "_head_timer",
-        "_headers", "_held_for_aiohttp", "_idle_timer", "_in_head", "_loop", "_mode",
-        "_now", "_now_over", "_parser", "_read_paused", "_segment", "_server", "_task",
-        "_upgraded", "_url", "_waiting", "_write_paused", "admitted", "app", "remote", "transport",
+        "_aiohttp_live", "_body_timer", "_broken", "_budget", "_chunked", "_close_after",
+        "_current", "_drained", "_final", "_first_bytes", "_handler", "_head_bytes",
+        "_head_timer", "_headers", "_held_bytes", "_held_for_aiohttp", "_idle_timer",
+        "_in_head", "_in_message", "_loop", "_mode", "_now", "_now_over", "_parser",
+        "_read_paused", "_segment", "_server", "_task", "_upgraded", "_url", "_waiting",
+        "_write_paused", "admitted", "app", "remote", "transport",
     )
 
     def __init__(self, app: web.Application, server: GuardedServer) -> None:
@@ -131,6 +137,12 @@ class FrontConnection(asyncio.Protocol):
         self._now_over: asyncio.Future[None] | None = None
         """Set when it is over (the hub's stop waits for it)."""
         self._held_for_aiohttp: list[bytes] = []
+        self._held_bytes = 0
+        """Held for aiohttp until the answers before them are out; reading pauses past
+        :data:`MAX_HELD_BYTES`, so a client cannot pile up memory behind a slow answer."""
+        self._in_message = False
+        self._broken = False
+        """Bad HTTP after a hand-over: aiohttp was told, and nothing more is read."""
         self._segment: list[bytes] | None = None
         """Bytes for aiohttp from the segment being parsed (see :meth:`_feed`)."""
         self._aiohttp_live = False
@@ -179,7 +191,7 @@ class FrontConnection(asyncio.Protocol):
         elif self._upgraded:
             self._to_aiohttp(data)
             return
-        if self._final is not None:
+        if self._final is not None or self._broken:
             return  # Refused: the rest is not read.
         if self._in_head:
             self._head_bytes += len(data)
@@ -198,6 +210,8 @@ class FrontConnection(asyncio.Protocol):
         if self._current is not None:
             self._budget.release(self._current.reserved)
             self._current = None
+        for request in self._waiting:
+            self._budget.release(request.reserved)
         self._waiting.clear()
         if self._now is not None:
             self._now.cancel()  # The client left: the model stops, as a cancelled task's does.
@@ -253,6 +267,7 @@ class FrontConnection(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._in_message = True
         self._in_head = True
         self._head_bytes = 0
         self._url = b""
@@ -268,7 +283,7 @@ class FrontConnection(asyncio.Protocol):
             raise _RefusedError(400)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) > MAX_FIELD or len(value) > MAX_FIELD or len(self._headers) >= MAX_HEADERS:
+        if len(name) + len(value) > MAX_FIELD or len(self._headers) >= MAX_HEADERS:
             raise _RefusedError(400)
         self._headers.append((name, value))
 
@@ -300,6 +315,7 @@ class FrontConnection(asyncio.Protocol):
             self._to_aiohttp(translate.body_piece(body, self._chunked))
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         request = self._current
         if request is None:
             if self._chunked:
@@ -309,9 +325,7 @@ class FrontConnection(asyncio.Protocol):
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
-        self._budget.release(request.reserved)
-        request.reserved = 0
-        self._waiting.append(request)
+        self._waiting.append(request)  # Its body stays counted in the budget until answered.
         if len(self._waiting) > MAX_WAITING and self.transport is not None:
             self._read_paused = True
             self.transport.pause_reading()
@@ -330,8 +344,9 @@ class FrontConnection(asyncio.Protocol):
         seen: dict[bytes, bytes] = {}
         for name, value in self._headers:
             lowered = name.lower()
-            if lowered in NOT_SERVED_HERE or lowered in seen and lowered in SINGLE_HEADERS:
-                return None
+            if (lowered in NOT_SERVED_HERE or lowered in seen and lowered in SINGLE_HEADERS
+                    or b"\x00" in value):
+                return None  # aiohttp judges these (it refuses them).
             seen[lowered] = value
         if version == "1.1" and b"host" not in seen:
             return None  # aiohttp refuses it (400), as HTTP/1.1 says.
@@ -371,10 +386,13 @@ class FrontConnection(asyncio.Protocol):
             return
         except httptools.HttpParserError as exc:
             if self._mode is _Mode.HANDING_OVER:
-                self._segment = None
+                # What parsed, then bytes no parser takes, in one piece: aiohttp refuses
+                # there (400) and closes. Never the raw segment: it may begin inside a
+                # body already read, which aiohttp would take for a request.
+                segment, self._segment = self._segment or [], None
                 self._parser = None
-                self._upgraded = True  # From here on, raw bytes only.
-                self._to_aiohttp(data)
+                self._broken = True
+                self._to_aiohttp(b"".join(segment) + BAD_HTTP)
                 return
             cause = exc.__context__
             self._refuse(cause.status if isinstance(cause, _RefusedError) else 400)
@@ -401,7 +419,13 @@ class FrontConnection(asyncio.Protocol):
                 self._read_paused = False
                 self.transport.resume_reading()
             request = self._waiting.popleft()
-            self._now = answer_now(self, request)
+            self._budget.release(request.reserved)
+            request.reserved = 0
+            try:
+                self._now = answer_now(self, request)
+            except Exception:  # A fault of ours: the task path answers it, or says 500.
+                log.exception("a chat could not start with no task")
+                self._now = None
             if self._now is None:
                 self.answer_in_task(answer(self, request))
             return
@@ -413,13 +437,17 @@ class FrontConnection(asyncio.Protocol):
             handler = self._adopted()
             held = b"".join(self._held_for_aiohttp)
             self._held_for_aiohttp.clear()
+            self._held_bytes = 0
+            if self._read_paused:
+                self._read_paused = False
+                self.transport.resume_reading()
             if self._upgraded:
                 self.transport.set_protocol(handler)
             if held:
                 handler.data_received(held)
         elif self._close_after:
             self.transport.close()
-        elif self._mode is _Mode.CHATS:
+        elif self._mode is _Mode.CHATS and not self._in_message and self._idle_timer is None:
             self._idle_timer = self._loop.call_later(self._server.keepalive_timeout_s,
                                                      self.transport.close)
 
@@ -449,8 +477,7 @@ class FrontConnection(asyncio.Protocol):
     def finish_request(self, request: ChatRequest) -> None:
         """An answer is out; a request that did not keep the connection alive ends it."""
         if not request.keep_alive and self.transport is not None:
-            self._waiting.clear()
-            self.transport.close()
+            self.transport.close()  # What waits behind it is released when it is lost.
 
     # -- the hub stopping ------------------------------------------------------------
 
@@ -470,8 +497,15 @@ class FrontConnection(asyncio.Protocol):
             await asyncio.wait({self._now_over}, timeout=timeout_s)
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=max(0.0, deadline - self._loop.time()))
+        # Out of time: whatever is left is cut (a client that does not read must not keep
+        # a model streaming into a stopped hub), as aiohttp cancels its own handlers.
+        if self._now is not None:
+            self._now.cancel()
+            self._now_is_over()
+        if self._task is not None:
+            self._task.cancel()
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
     # -- handing over ----------------------------------------------------------------
 
@@ -509,6 +543,10 @@ class FrontConnection(asyncio.Protocol):
             handler.data_received(data)
         else:
             self._held_for_aiohttp.append(data)
+            self._held_bytes += len(data)
+            if self._held_bytes > MAX_HELD_BYTES and self.transport is not None:
+                self._read_paused = True
+                self.transport.pause_reading()  # Resumed once aiohttp has it.
 
     # -- refusing --------------------------------------------------------------------
 

@@ -204,7 +204,10 @@ class NowChat:
                 self._done.reply(response)
                 return
         # A reused connection the server had closed: the try opens another, unseen.
-        opened = None if isinstance(upstream.error, StaleConnectionError) else upstream
+        stale = isinstance(upstream.error, StaleConnectionError)
+        if stale:
+            proxy.pool.stale_retries += 1
+        opened = None if stale else upstream
         self._done.resume(proxy._serve_plan(self._plan, self._out, (attempt, opened)))
 
     def cancel(self) -> None:
