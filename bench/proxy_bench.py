@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_rooms import HealthKeeper, create_room, join  # noqa: E402
 from hub_probe import ProcessProbe  # noqa: E402
 from proxy_goals import goals, print_goals  # noqa: E402
-from proxy_rounds import Around, Route, Scenario, print_rows, rows  # noqa: E402
+from proxy_rounds import Around, Route, Samples, Scenario, print_rows, rows  # noqa: E402
 from proxy_rounds import measure as measure_rounds  # noqa: E402
 from proxy_streams import StreamRun, many_streams, memory_per_stream  # noqa: E402
 from raw_http import RawConnection, build_request  # noqa: E402
@@ -94,23 +94,6 @@ def start_upstream(port: int, *options: str) -> subprocess.Popen[str]:
     ``options`` say otherwise: ``--tokens N``, ``--token-delay S``)."""
     return start_process([sys.executable, "-m", "gambiarra_desktop.devtools.fake_openai",
                           "--port", str(port), *options], "Fake OpenAI")
-
-
-@dataclass
-class Samples:
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-    elapsed_s: float = 0.0
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
-
-    @property
-    def throughput(self) -> float:
-        return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
 
 
 Request = Callable[[aiohttp.ClientSession, str], Awaitable[None]]

@@ -44,13 +44,12 @@ class Route:
 
 
 @dataclass
-class Tally:
+class Samples:
+    """Latencies and errors of one route in one scenario (every bench uses these)."""
+
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     elapsed_s: float = 0.0
-    cpu_s: float = 0.0
-    chunks: int = 0
-    error_texts: list[str] = field(default_factory=list)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -61,6 +60,13 @@ class Tally:
     @property
     def throughput(self) -> float:
         return len(self.latencies_ms) / self.elapsed_s if self.elapsed_s else 0.0
+
+
+@dataclass
+class Tally(Samples):
+    cpu_s: float = 0.0
+    chunks: int = 0
+    error_texts: list[str] = field(default_factory=list)
 
     @property
     def cpu_us_per_request(self) -> float:

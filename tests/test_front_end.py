@@ -8,10 +8,8 @@ The wire behaviour of the chat route itself is pinned in ``test_http_front_edges
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -19,52 +17,15 @@ import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig, HubServer
-from gambiarra_desktop.hub.api.connections import GuardedServer
 from gambiarra_desktop.hub.keys import PROXY
 from tests.conftest import Api, HubFactory, eventually
+from tests.front_room import Room, open_room, server_of
 from tests.raw_http import RawConnection, request_bytes
-
-JSON_TYPE = [("Content-Type", "application/json")]
-
-
-@dataclass
-class Room:
-    hub: HubServer
-    code: str
-    model: FakeOpenAIServer
-
-    def chat(self, stream: bool = False) -> bytes:
-        body: dict[str, object] = {"model": "*", "messages": [{"role": "user", "content": "hi"}]}
-        if stream:
-            body["stream"] = True
-        return request_bytes("POST", f"/rooms/{self.code}/v1/chat/completions",
-                             json.dumps(body).encode(), JSON_TYPE)
-
-
-async def open_room(make_hub: HubFactory, model: FakeOpenAIServer,
-                    config: HubConfig | None = None) -> Room:
-    """A room with one participant, set up on connections that are closed again, so the
-    connections a test counts are its own."""
-    hub = await make_hub(config)
-    connector = aiohttp.TCPConnector(force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        api = Api(http, hub)
-        code = str((await api.create_room())["code"])
-        status, _ = await api.join(code, id="p1", endpoint=model.url)
-    assert status == 201
-    await eventually(lambda: server_of(hub).gate.open_count == 0, 3.0)
-    return Room(hub, code, model)
 
 
 @pytest.fixture
 async def room(make_hub: HubFactory, upstream: FakeOpenAIServer) -> AsyncIterator[Room]:
     yield await open_room(make_hub, upstream, HubConfig(header_timeout_s=0.5))
-
-
-def server_of(hub: HubServer) -> GuardedServer:
-    runner = hub._runner
-    assert runner is not None and isinstance(runner.server, GuardedServer)
-    return runner.server
 
 
 async def test_a_chat_only_connection_gets_no_aiohttp_protocol(room: Room) -> None:

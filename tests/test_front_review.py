@@ -11,58 +11,18 @@ Every test runs a real hub on 127.0.0.1 with real fake model servers and speaks 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub import HubConfig, HubServer
+from gambiarra_desktop.hub import HubConfig
 from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
-from gambiarra_desktop.hub.api.connections import GuardedServer
 from gambiarra_desktop.hub.front.connection import FrontConnection
-from tests.conftest import Api, HubFactory, eventually
+from tests.conftest import HubFactory, eventually
+from tests.front_room import JSON_TYPE, Room, open_room
 from tests.raw_http import RawConnection, RawResponse, request_bytes
-
-JSON_TYPE = [("Content-Type", "application/json")]
-
-
-class Room:
-    def __init__(self, hub: HubServer, code: str, model: FakeOpenAIServer) -> None:
-        self.hub = hub
-        self.code = code
-        self.model = model
-
-    @property
-    def path(self) -> str:
-        return f"/rooms/{self.code}/v1/chat/completions"
-
-    def chat(self, stream: bool = False, content: str = "hi") -> bytes:
-        body: dict[str, object] = {"model": "*",
-                                   "messages": [{"role": "user", "content": content}]}
-        if stream:
-            body["stream"] = True
-        return request_bytes("POST", self.path, json.dumps(body).encode(), JSON_TYPE)
-
-    @property
-    def server(self) -> GuardedServer:
-        runner = self.hub._runner
-        assert runner is not None and isinstance(runner.server, GuardedServer)
-        return runner.server
-
-
-async def open_room(make_hub: HubFactory, model: FakeOpenAIServer,
-                    config: HubConfig | None = None) -> Room:
-    hub = await make_hub(config)
-    connector = aiohttp.TCPConnector(force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        api = Api(http, hub)
-        code = str((await api.create_room())["code"])
-        status, _ = await api.join(code, id="p1", endpoint=model.url)
-    assert status == 201
-    return Room(hub, code, model)
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""A room on a real hub for the chat front end's tests: one participant, and chats as raw
+request bytes (``tests.raw_http``), set up on connections that are closed again so the
+connections a test counts are its own."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aiohttp
+
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
+from gambiarra_desktop.hub import HubConfig, HubServer
+from gambiarra_desktop.hub.api.connections import GuardedServer
+from tests.conftest import Api, HubFactory, eventually
+from tests.raw_http import request_bytes
+
+JSON_TYPE = [("Content-Type", "application/json")]
+
+
+@dataclass
+class Room:
+    hub: HubServer
+    code: str
+    model: FakeOpenAIServer
+
+    @property
+    def path(self) -> str:
+        return f"/rooms/{self.code}/v1/chat/completions"
+
+    def chat(self, stream: bool = False, content: str = "hi") -> bytes:
+        body: dict[str, object] = {"model": "*",
+                                   "messages": [{"role": "user", "content": content}]}
+        if stream:
+            body["stream"] = True
+        return request_bytes("POST", self.path, json.dumps(body).encode(), JSON_TYPE)
+
+    @property
+    def server(self) -> GuardedServer:
+        return server_of(self.hub)
+
+
+def server_of(hub: HubServer) -> GuardedServer:
+    runner = hub._runner
+    assert runner is not None and isinstance(runner.server, GuardedServer)
+    return runner.server
+
+
+async def open_room(make_hub: HubFactory, model: FakeOpenAIServer,
+                    config: HubConfig | None = None) -> Room:
+    hub = await make_hub(config)
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        api = Api(http, hub)
+        code = str((await api.create_room())["code"])
+        status, _ = await api.join(code, id="p1", endpoint=model.url)
+    assert status == 201
+    await eventually(lambda: server_of(hub).gate.open_count == 0, 3.0)
+    return Room(hub, code, model)
