@@ -8,7 +8,9 @@ The wire behaviour of the chat route itself is pinned in ``test_http_front_edges
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -201,3 +203,136 @@ async def test_a_large_answer_begun_with_no_task_is_read_whole(room: Room) -> No
     content = response.json()["choices"][0]["message"]["content"]
     assert content.endswith("tok39999 ") and len(response.body) > 200_000
     await connection.close()
+
+
+# -- streams relayed with no task (NowChat as a Pusher) ------------------------------
+
+
+async def warm(room: Room) -> RawConnection:
+    """A client connection, after one chat that left a pooled connection to the model."""
+    connection = await RawConnection.open(room.hub.port)
+    await connection.send(room.chat())
+    assert (await connection.read_response()).status == 200
+    return connection
+
+
+def events_of(body: bytes) -> list[str]:
+    return [line[len(b"data: "):].decode() for line in body.split(b"\n\n")
+            if line.startswith(b"data: ")]
+
+
+async def test_a_stream_begun_with_no_task_is_relayed_whole_and_in_order(room: Room) -> None:
+    started = count_no_task_starts(room.hub)
+    connection = await warm(room)
+    room.model.behaviour.tokens = 50
+    for _ in range(2):  # Twice on one connection: the second reuses it, as clients do.
+        await connection.send(room.chat(stream=True))
+        response = await connection.read_response()
+        assert response.status == 200 and response.chunked
+        assert response.header("Content-Type") == "text/event-stream"
+        assert response.header("X-Gambiarra-Participant") == "p1"
+        events = events_of(response.body)
+        assert events[-1] == "[DONE]"
+        text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or ""
+                       for e in events[:-1])
+        assert text == "".join(f"tok{i} " for i in range(50))
+    assert started[0] == 2
+    await connection.close()
+
+
+async def test_a_pushed_stream_holds_the_model_back_while_the_client_does_not_read(
+    room: Room,
+) -> None:
+    await (await warm(room)).close()  # A pooled connection to the model.
+    room.model.behaviour.tokens = 200_000  # About 35 MB: far more than socket buffers hold.
+    sent = room.model.token_sent_at
+    loop = asyncio.get_running_loop()
+    # A plain socket with a small receive buffer, read by nobody (an asyncio reader would
+    # keep reading into its own buffer).
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.setblocking(False)
+        await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", room.hub.port)), 5)
+        await asyncio.wait_for(loop.sock_sendall(sock, room.chat(stream=True)), 5)
+        await eventually(lambda: len(sent) > 100, 5.0)
+        await asyncio.sleep(1.0)  # The buffers fill.
+        stalled = len(sent)
+        await asyncio.sleep(0.5)
+        assert len(sent) - stalled < 200, "the model kept streaming into the hub's memory"
+        assert stalled < 200_000
+        tail = b""
+        for _ in range(100_000):  # Now it reads: everything arrives (bounded in count).
+            data = await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), 5)
+            if not data:
+                break
+            tail = (tail + data)[-64:]
+            if tail.endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n"):
+                break
+        assert tail.endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+    assert len(sent) == 200_000
+
+
+async def test_a_pushed_stream_that_breaks_ends_with_an_error_event(room: Room) -> None:
+    connection = await warm(room)
+    room.model.behaviour.break_stream_after = 5
+    await connection.send(room.chat(stream=True))
+    response = await connection.read_response()
+    events = events_of(response.body)
+    assert len(events) == 6  # Five tokens, then the error event.
+    error = json.loads(events[-1])["error"]
+    assert error["message"].startswith("Failed to proxy request: ")
+    room.model.behaviour.break_stream_after = None
+    await connection.send(room.chat(stream=True))  # The connection is still good.
+    assert events_of((await connection.read_response()).body)[-1] == "[DONE]"
+    await connection.close()
+
+
+async def test_a_pushed_stream_that_fails_before_its_first_chunk_fails_over(
+    make_hub: HubFactory, upstream: FakeOpenAIServer
+) -> None:
+    async with FakeOpenAIServer() as other:
+        room = await open_room(make_hub, upstream)
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            status, _ = await Api(http, room.hub).join(room.code, id="p2", nickname="Bob",
+                                                      endpoint=other.url)
+        assert status == 201
+        other.behaviour.first_token_delay_s = 0.05  # p1 answers sooner: picked first.
+        connection = await warm(room)
+        await connection.send(room.chat())  # p2's turn (no timing yet): both are timed now.
+        assert (await connection.read_response()).status == 200
+        upstream.behaviour.break_stream_after = 0  # Its head, then the connection drops.
+        await connection.send(room.chat(stream=True))
+        response = await connection.read_response()
+        assert response.status == 200
+        assert response.header("X-Gambiarra-Participant") == "p2"
+        assert events_of(response.body)[-1] == "[DONE]"
+        assert upstream.aborted_streams == 1
+        await connection.close()
+
+
+async def test_a_silent_pushed_stream_ends_after_the_idle_timeout(
+    make_hub: HubFactory, upstream: FakeOpenAIServer
+) -> None:
+    room = await open_room(make_hub, upstream, HubConfig(upstream_idle_timeout_s=0.3))
+    connection = await warm(room)
+    upstream.behaviour.tokens = 3
+    upstream.behaviour.token_delay_s = 2.0
+    await connection.send(room.chat(stream=True))
+    response = await connection.read_response()
+    events = events_of(response.body)
+    assert "tok0" in events[0]
+    assert json.loads(events[-1])["error"]["message"] == (
+        "Failed to proxy request: upstream sent nothing for 0.3 s")
+    await connection.close()
+
+
+async def test_a_client_that_leaves_a_pushed_stream_stops_the_model(room: Room) -> None:
+    connection = await warm(room)
+    room.model.behaviour.tokens = 200
+    room.model.behaviour.token_delay_s = 0.02
+    await connection.send(room.chat(stream=True))
+    await asyncio.wait_for(connection.reader.readuntil(b"\n\n"), 5)  # A first event.
+    connection.abort()
+    await eventually(lambda: room.model.aborted_streams == 1, 3.0)
+    assert room.model.completed_streams == 0

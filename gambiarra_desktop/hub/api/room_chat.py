@@ -21,7 +21,7 @@ from gambiarra_desktop.hub.api.bearer import bearer_value
 from gambiarra_desktop.hub.api.responses import ApiError, parse_json_object
 from gambiarra_desktop.hub.errors import HubError
 from gambiarra_desktop.hub.keys import PASSWORDS, PROXY, REGISTRY, TUNNELS
-from gambiarra_desktop.hub.proxy.forward import NowChat, NowDone
+from gambiarra_desktop.hub.proxy.forward import NowChat, NowDone, PushOut
 from gambiarra_desktop.hub.proxy.reply import StreamOut
 from gambiarra_desktop.hub.proxy.router import match_request
 from gambiarra_desktop.hub.rooms.room import Room
@@ -66,7 +66,7 @@ async def chat(app: web.Application, call: ChatCall, code: str, read_body: BodyR
 
 
 def chat_now(app: web.Application, call: ChatCall, code: str, raw: bytes, out: StreamOut,
-             done: NowDone) -> NowChat | None:
+             done: NowDone, push: PushOut | None = None) -> NowChat | None:
     """:func:`chat` with no task, when none of its steps needs waiting: a room without a
     password, a keyless caller no rule limits, and a participant free to answer over an open
     connection (``ChatProxy.serve_now``). ``None``: nothing was done; take :func:`chat`,
@@ -79,7 +79,7 @@ def chat_now(app: web.Application, call: ChatCall, code: str, raw: bytes, out: S
     try:
         body = parse_json_object(raw)
         match = match_request(room, validation.requested_model(body), _usable(app, room))
-        return app[PROXY].serve_now(call, match, body, raw, out, done)
+        return app[PROXY].serve_now(call, match, body, raw, out, done, push)
     except (ApiError, HubError):
         return None
 

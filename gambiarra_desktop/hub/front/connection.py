@@ -24,7 +24,7 @@ import collections
 import enum
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -102,7 +102,7 @@ class FrontConnection(asyncio.Protocol):
         "_head_timer", "_headers", "_held_bytes", "_held_for_aiohttp", "_idle_timer",
         "_in_head", "_in_message", "_loop", "_mode", "_now", "_now_over", "_parser",
         "_read_paused", "_segment", "_server", "_task", "_upgraded", "_url", "_waiting",
-        "_write_paused", "admitted", "app", "remote", "transport",
+        "_write_paused", "admitted", "app", "on_drained", "remote", "transport",
     )
 
     def __init__(self, app: web.Application, server: GuardedServer) -> None:
@@ -154,6 +154,8 @@ class FrontConnection(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
+        self.on_drained: Callable[[], None] | None = None
+        """Called once the client caught up after writing paused (a pushed stream)."""
         self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
@@ -237,6 +239,9 @@ class FrontConnection(asyncio.Protocol):
         self._write_paused = False
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
+        callback, self.on_drained = self.on_drained, None
+        if callback is not None:
+            callback()
         if self._handler is not None:
             self._handler.resume_writing()
 
@@ -255,6 +260,11 @@ class FrontConnection(asyncio.Protocol):
                 await self._drained
             finally:
                 self._drained = None
+
+    @property
+    def write_paused(self) -> bool:
+        """The client reads slower than the hub writes to it."""
+        return self._write_paused
 
     @property
     def access_log(self) -> logging.Logger | None:

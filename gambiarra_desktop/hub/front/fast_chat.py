@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -38,6 +38,18 @@ class _StreamOut:
         self._chunked = request.version >= (1, 1)
 
     async def start(self, status: int, headers: Mapping[str, str]) -> None:
+        self.start_now(status, headers)
+
+    async def write(self, chunk: bytes) -> None:
+        if chunk:
+            self._connection.write(wire.chunk_frame(chunk) if self._chunked else chunk)
+            await self._connection.drain()
+
+    async def finish(self) -> None:
+        self.finish_now()
+
+    # PushOut: the same, from callbacks.
+    def start_now(self, status: int, headers: Mapping[str, str]) -> None:
         request = self._request
         if not self._chunked:
             request.keep_alive = False
@@ -46,14 +58,17 @@ class _StreamOut:
         self.started = True
         self.status = status
 
-    async def write(self, chunk: bytes) -> None:
+    def write_now(self, chunk: bytes) -> bool:
         if chunk:
             self._connection.write(wire.chunk_frame(chunk) if self._chunked else chunk)
-            await self._connection.drain()
+        return not self._connection.write_paused
 
-    async def finish(self) -> None:
+    def finish_now(self) -> None:
         if self._chunked:
             self._connection.write(wire.LAST_CHUNK)
+
+    def when_drained(self, callback: Callable[[], None] | None) -> None:
+        self._connection.on_drained = callback
 
 
 class _Answer:
@@ -70,7 +85,7 @@ class _Answer:
         self.out = _StreamOut(connection, request, self.call)
 
     # NowDone
-    def reply(self, response: web.Response) -> None:
+    def reply(self, response: web.Response | None) -> None:
         self.deliver(response)
         self.connection.answered()
 
@@ -116,7 +131,7 @@ def answer_now(connection: FrontConnection, request: ChatRequest) -> NowChat | N
     begun, so :func:`answer` serves it."""
     answer = _Answer(connection, request)
     return room_chat.chat_now(connection.app, answer.call, request.code, _raw_body(request),
-                              answer.out, answer)
+                              answer.out, answer, answer.out)
 
 
 async def answer(connection: FrontConnection, request: ChatRequest) -> None:

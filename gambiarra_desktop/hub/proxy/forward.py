@@ -14,10 +14,11 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,11 +36,11 @@ from gambiarra_desktop.hub.config import HubConfig
 from gambiarra_desktop.hub.errors import ProxyFailedError
 from gambiarra_desktop.hub.proxy.endpoint_policy import EndpointPolicy
 from gambiarra_desktop.hub.proxy.hops import HopHeader
-from gambiarra_desktop.hub.proxy.metrics import CompletionMeter
+from gambiarra_desktop.hub.proxy.metrics import CompletionMeter, error_chunk
 from gambiarra_desktop.hub.proxy.reply import AiohttpStreamOut, StreamOut
 from gambiarra_desktop.hub.proxy.router import Match
 from gambiarra_desktop.hub.proxy.scheduler import Lease, NoCandidatesError, Scheduler
-from gambiarra_desktop.hub.proxy.stream_relay import EVENT_STREAM, relay_to
+from gambiarra_desktop.hub.proxy.stream_relay import EVENT_STREAM, STREAM_HEADERS, relay_to
 from gambiarra_desktop.hub.proxy.tunnel import TunnelHub
 from gambiarra_desktop.hub.proxy.upstream_client import (
     ModelResponse,
@@ -148,28 +149,48 @@ class _Plan:
 class NowDone(Protocol):
     """Where :meth:`ChatProxy.serve_now`'s answer goes."""
 
-    def reply(self, response: web.Response) -> None:
-        """The whole answer, served with no task."""
+    def reply(self, response: web.Response | None) -> None:
+        """The whole answer, served with no task; ``None``: it was streamed (pushed)."""
 
     def resume(self, rest: Coroutine[Any, Any, web.Response | None]) -> None:
         """The answer needs waiting for after all (a failure to fail over from, a stream, a
         large body): ``rest`` finishes it, as :meth:`ChatProxy.serve` would."""
 
 
-class NowChat:
-    """A chat begun by :meth:`ChatProxy.serve_now`, its answer still on the way."""
+class PushOut(Protocol):
+    """A stream written from callbacks, with no task (the hub's chat front end's)."""
 
-    __slots__ = ("_done", "_out", "_plan", "_proxy", "attempt", "finished", "upstream")
+    def start_now(self, status: int, headers: Mapping[str, str]) -> None: ...
+    def write_now(self, chunk: bytes) -> bool:
+        """Write a chunk; ``False`` when the client is behind (see :meth:`when_drained`)."""
+    def finish_now(self) -> None: ...
+    def when_drained(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` once the client has caught up (``None``: forget it)."""
+
+
+class NowChat:
+    """A chat begun by :meth:`ChatProxy.serve_now`, its answer still on the way: a whole
+    answer taken when its head arrives, or a stream relayed chunk by chunk from the model's
+    socket callbacks to the client's (:class:`PushOut`), as ``relay_to`` would in a task:
+    nothing sent before the first chunk, an error event if it breaks after, the model held
+    back while the client is slow, and silence past the idle timeout ends it."""
+
+    __slots__ = ("_done", "_last", "_out", "_plan", "_proxy", "_push", "_sent", "_timer",
+                 "attempt", "finished", "upstream")
 
     def __init__(self, proxy: ChatProxy, plan: _Plan, attempt: _Attempt, out: StreamOut,
-                 done: NowDone) -> None:
+                 done: NowDone, push: PushOut | None = None) -> None:
         self._proxy = proxy
         self._plan = plan
         self.attempt = attempt
         self._out = out
         self._done = done
+        self._push = push
         self.upstream: UpstreamResponse | None = None
         self.finished = False
+        self._sent = False
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def send(self) -> UpstreamResponse | None:
         proxy, attempt = self._proxy, self.attempt
@@ -193,8 +214,17 @@ class NowChat:
         proxy, attempt = self._proxy, self.attempt
         if upstream.error is None and upstream.status < 500:
             content_type = upstream.header("Content-Type") or ""
-            data = (None if content_type.startswith(EVENT_STREAM)
-                    else upstream.take_whole(proxy._config.max_upstream_body_bytes))
+            wants_stream = attempt.body.get("stream") is True and upstream.status < 300
+            if wants_stream or content_type.startswith(EVENT_STREAM):
+                if self._push is not None:
+                    self.finished = False  # Its end is the stream's end.
+                    self._last = asyncio.get_running_loop().time()
+                    self._arm_idle_timer()
+                    upstream.push(self)
+                    return
+                data = None
+            else:
+                data = upstream.take_whole(proxy._config.max_upstream_body_bytes)
             if data is not None:
                 try:
                     response = proxy._whole_answer(attempt, upstream.status, data, content_type)
@@ -210,12 +240,95 @@ class NowChat:
         opened = None if stale else upstream
         self._done.resume(proxy._serve_plan(self._plan, self._out, (attempt, opened)))
 
+    # -- a pushed stream (Pusher) ----------------------------------------------------
+
+    def chunk(self, data: bytes) -> None:
+        push, upstream = self._push, self.upstream
+        if self.finished or not data or push is None or upstream is None:
+            return
+        self._last = asyncio.get_running_loop().time()
+        attempt = self.attempt
+        if not self._sent:
+            self._sent = True
+            push.start_now(upstream.status, {**STREAM_HEADERS, **attempt.headers()})
+        attempt.meter.on_chunk(data)
+        if not push.write_now(data):
+            upstream.pause()  # Hold the model back until the client catches up.
+            push.when_drained(self._drained)
+
+    def _drained(self) -> None:
+        if not self.finished and self.upstream is not None:
+            self.upstream.resume()
+
+    def end(self, error: BaseException | None) -> None:
+        push, upstream = self._push, self.upstream
+        if self.finished or push is None or upstream is None:
+            return
+        self.finished = True
+        upstream.unpush()
+        push.when_drained(None)
+        self._stop_idle_timer()
+        proxy, attempt = self._proxy, self.attempt
+        if error is None:
+            if not self._sent:  # An empty stream is still an answer, as relay_to sends it.
+                push.start_now(upstream.status, {**STREAM_HEADERS, **attempt.headers()})
+            push.finish_now()
+            try:
+                proxy._report_outcome(attempt, upstream.status, b"")
+            finally:
+                upstream.release()
+                attempt.lease.release()
+            # Next turn: this runs inside the model connection's parser callback, and the
+            # next request may take that very connection from the pool.
+            asyncio.get_running_loop().call_soon(self._done.reply, None)
+            return
+        if not self._sent:  # Nothing sent yet: another participant may answer it.
+            self._done.resume(proxy._serve_plan(self._plan, self._out, (attempt, upstream)))
+            return
+        # Bytes are out, so the status can no longer change: end with an error event.
+        upstream.close()
+        message = ErrorText.PROXY_FAILED_PREFIX + str(error)
+        push.write_now(error_chunk(message))
+        push.finish_now()
+        try:
+            proxy._record_usage(attempt, 0)
+            proxy._record_failure(attempt, message)
+        finally:
+            attempt.lease.release()
+        asyncio.get_running_loop().call_soon(self._done.reply, None)
+
+    def _arm_idle_timer(self) -> None:
+        timeout_s = self._proxy._config.upstream_idle_timeout_s
+        self._timer = asyncio.get_running_loop().call_at(self._last + timeout_s,
+                                                        self._idle_check)
+
+    def _idle_check(self) -> None:
+        """One timer per stream, re-armed from the last chunk only when it fires."""
+        self._timer = None
+        if self.finished:
+            return
+        timeout_s = self._proxy._config.upstream_idle_timeout_s
+        if asyncio.get_running_loop().time() < self._last + timeout_s:
+            self._arm_idle_timer()
+            return
+        if self.upstream is not None:
+            self.upstream.close()
+        self.end(UpstreamError(f"upstream sent nothing for {timeout_s:g} s"))
+
+    def _stop_idle_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def cancel(self) -> None:
-        """The client left before the answer came: the model stops, the try is counted."""
+        """The client left before the answer was out: the model stops, the try is
+        counted."""
         if self.finished:
             return
         self.finished = True
+        self._stop_idle_timer()
         if self.upstream is not None:
+            self.upstream.unpush()
             self.upstream.close()
         self._proxy._record_usage(self.attempt, 0)
         self.attempt.lease.release()
@@ -294,7 +407,7 @@ class ChatProxy:
 
     def serve_now(
         self, call: ChatCall, match: Match, body: dict[str, Any], raw: bytes, out: StreamOut,
-        done: NowDone,
+        done: NowDone, push: PushOut | None = None,
     ) -> NowChat | None:
         """Start serving a plain (non-streamed) chat with no task, when nothing needs
         waiting for: a participant has a free slot (no queue), it is dialed directly, and an
@@ -303,7 +416,7 @@ class ChatProxy:
         body) continues in :meth:`serve`'s own steps, handed to ``done.resume``. ``None``:
         nothing was started; take :meth:`serve`. The participant is chosen, the attempt
         built and reported, exactly as :meth:`serve` does."""
-        if body.get("stream") is True:
+        if body.get("stream") is True and push is None:
             return None
         plan = self._plan(call, match, body, raw, None, False, False, None)
         try:
@@ -315,7 +428,7 @@ class ChatProxy:
             return None
         participant = lease.participant
         attempt = self._attempt(plan, lease) if participant["transport"] == "direct" else None
-        now = None if attempt is None else NowChat(self, plan, attempt, out, done)
+        now = None if attempt is None else NowChat(self, plan, attempt, out, done, push)
         upstream = None if now is None else now.send()
         if now is None or upstream is None:
             lease.release()

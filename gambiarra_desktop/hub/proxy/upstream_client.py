@@ -105,6 +105,13 @@ class ModelResponse(Protocol):
     def close(self) -> None: ...
 
 
+class Pusher(Protocol):
+    """Where a pushed body goes (:meth:`UpstreamResponse.push`)."""
+
+    def chunk(self, data: bytes) -> None: ...
+    def end(self, error: BaseException | None) -> None: ...
+
+
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection; serves one request at a time."""
 
@@ -129,6 +136,8 @@ class _Connection(asyncio.Protocol):
         self._head_complete = False
         self._head_room = MAX_HEAD_BYTES
         self._header_count = 0
+        self.pusher: Pusher | None = None
+        """Takes the body's chunks as they are parsed, instead of the inbox (push mode)."""
         self.on_head: Callable[[], None] | None = None
         """Called once, with no task in between, when the response head has arrived (after
         the segment it came in was parsed, so a small body is complete by then) or the
@@ -220,6 +229,9 @@ class _Connection(asyncio.Protocol):
             self.headers_done.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self.pusher is not None:
+            self.pusher.chunk(body)
+            return
         self.inbox.put(body)
         over = self.inbox.buffered > PAUSE_READING_ABOVE_BYTES
         if over and not self._paused and self.transport is not None:
@@ -228,6 +240,8 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.inbox.finish()
+        if self.pusher is not None:
+            self.pusher.end(None)
 
     def _resume_reading(self) -> None:
         if self._paused and self.transport is not None:
@@ -243,6 +257,8 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, error: BaseException) -> None:
         self.inbox.fail(error)
+        if self.pusher is not None:
+            self.pusher.end(error)
         if not self.headers_done.done():
             self.headers_done.set_exception(error)
             self.headers_done.exception()  # Mark retrieved; the caller may be gone.
@@ -289,6 +305,34 @@ class UpstreamResponse:
         connection = self._connection
         return None if connection.headers_done.done() and connection.status else (
             connection.inbox.error or UpstreamError("no answer"))
+
+    def push(self, pusher: Pusher) -> None:
+        """Hand every body chunk to ``pusher`` as it is parsed, with no task between the
+        socket and it (what already arrived first), then its end or failure. For relaying
+        a stream from callbacks; :meth:`pause`/:meth:`resume` hold the model back while
+        the client is slow."""
+        connection = self._connection
+        inbox = connection.inbox
+        waiting = inbox.take()
+        connection.pusher = pusher
+        if waiting:
+            pusher.chunk(waiting)
+        if connection.pusher is pusher and (inbox.complete or inbox.error is not None):
+            connection.pusher = None
+            pusher.end(None if inbox.complete else inbox.error)
+
+    def unpush(self) -> None:
+        self._connection.pusher = None
+
+    def pause(self) -> None:
+        transport = self._connection.transport
+        if transport is not None and not self._connection.closed:
+            transport.pause_reading()
+
+    def resume(self) -> None:
+        transport = self._connection.transport
+        if transport is not None and not self._connection.closed:
+            transport.resume_reading()
 
     def take_whole(self, max_bytes: int) -> bytes | None:
         """The whole body when it has all arrived, fits ``max_bytes`` and nothing failed;
