@@ -57,3 +57,12 @@ async def open_room(make_hub: HubFactory, model: FakeOpenAIServer,
     assert status == 201
     await eventually(lambda: server_of(hub).gate.open_count == 0, 3.0)
     return Room(hub, code, model)
+
+
+async def join_second(room: Room, model: FakeOpenAIServer) -> None:
+    """A second participant, ``p2`` ("Bob"), serving the same model name from ``model``."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        status, _ = await Api(http, room.hub).join(room.code, id="p2", nickname="Bob",
+                                                  endpoint=model.url)
+    assert status == 201

@@ -20,8 +20,8 @@ import pytest
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig, HubServer
 from gambiarra_desktop.hub.keys import PROXY
-from tests.conftest import Api, HubFactory, eventually
-from tests.front_room import Room, open_room, server_of
+from tests.conftest import HubFactory, eventually
+from tests.front_room import Room, join_second, open_room, server_of
 from tests.raw_http import RawConnection, request_bytes
 
 
@@ -141,11 +141,7 @@ async def test_a_5xx_on_a_chat_begun_with_no_task_fails_over(
 ) -> None:
     async with FakeOpenAIServer() as other:
         room = await open_room(make_hub, upstream)
-        connector = aiohttp.TCPConnector(force_close=True)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            status, _ = await Api(http, room.hub).join(room.code, id="p2", nickname="Bob",
-                                                      endpoint=other.url)
-        assert status == 201
+        await join_second(room, other)
         other.behaviour.first_token_delay_s = 0.05  # p1 answers sooner: it is picked first.
         started = count_no_task_starts(room.hub)
         connection = await RawConnection.open(room.hub.port)
@@ -292,11 +288,7 @@ async def test_a_pushed_stream_that_fails_before_its_first_chunk_fails_over(
 ) -> None:
     async with FakeOpenAIServer() as other:
         room = await open_room(make_hub, upstream)
-        connector = aiohttp.TCPConnector(force_close=True)
-        async with aiohttp.ClientSession(connector=connector) as http:
-            status, _ = await Api(http, room.hub).join(room.code, id="p2", nickname="Bob",
-                                                      endpoint=other.url)
-        assert status == 201
+        await join_second(room, other)
         other.behaviour.first_token_delay_s = 0.05  # p1 answers sooner: picked first.
         connection = await warm(room)
         await connection.send(room.chat())  # p2's turn (no timing yet): both are timed now.
