@@ -1,5 +1,8 @@
 """Review of the pushed streams (``NowChat`` as a ``Pusher``, commit bc1246d): each test pins
-a place where the no-task path differs from the task path (``relay_to``) it must match."""
+a place where the no-task path differed from the task path (``relay_to``) it must match
+(each failed before its fix): the idle timer counting while the hub holds the model back,
+a connection pooled still paused, and silence before the first chunk failing over with
+another reason."""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import asyncio
 import socket
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
@@ -64,10 +66,6 @@ async def read_to_end(sock: socket.socket, piece: int = 1 << 20) -> bytes:
     return tail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NowChat's idle timer keeps running while the hub itself holds the model back "
-    "(upstream.pause() for a slow client): the model is cut and blamed; relay_to's "
-    "idle timeout only counts while it waits for the model"))
 async def test_a_client_slower_than_the_idle_timeout_does_not_cut_a_pushed_stream(
     make_hub: HubFactory, upstream: FakeOpenAIServer
 ) -> None:
@@ -114,10 +112,6 @@ def idle_connections(room: Room) -> list[Any]:
     return [c for idle in room.hub.app[PROXY].pool._idle.values() for c in idle]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NowChat.end() releases the model connection to the pool while the hub has paused "
-    "reading it (upstream.pause() on the same segment as the stream's end), so the next "
-    "chat sent on it is never read"))
 async def test_a_stream_that_ends_while_the_client_is_behind_pools_a_reading_connection(
     make_hub: HubFactory,
 ) -> None:
@@ -161,10 +155,6 @@ class _SilentModel(FakeOpenAIServer):
         return response
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NowChat._idle_check closes the model connection before handing the try to the task "
-    "path, which then reads the closed inbox: 'upstream closed the connection "
-    "mid-response', not the task path's own 'upstream sent nothing for 0.3 s'"))
 async def test_a_pushed_stream_silent_before_its_first_chunk_fails_as_the_task_path_does(
     make_hub: HubFactory,
 ) -> None:

@@ -175,8 +175,8 @@ class NowChat:
     nothing sent before the first chunk, an error event if it breaks after, the model held
     back while the client is slow, and silence past the idle timeout ends it."""
 
-    __slots__ = ("_done", "_last", "_out", "_plan", "_proxy", "_push", "_sent", "_timer",
-                 "attempt", "finished", "upstream")
+    __slots__ = ("_done", "_held_back", "_last", "_out", "_plan", "_proxy", "_push", "_sent",
+                 "_timer", "attempt", "finished", "upstream")
 
     def __init__(self, proxy: ChatProxy, plan: _Plan, attempt: _Attempt, out: StreamOut,
                  done: NowDone, push: PushOut | None = None) -> None:
@@ -189,6 +189,8 @@ class NowChat:
         self.upstream: UpstreamResponse | None = None
         self.finished = False
         self._sent = False
+        self._held_back = False
+        """The model connection is not read while the client is behind."""
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
@@ -252,12 +254,16 @@ class NowChat:
             self._sent = True
             push.start_now(upstream.status, {**STREAM_HEADERS, **attempt.headers()})
         attempt.meter.on_chunk(data)
-        if not push.write_now(data):
+        if not push.write_now(data) and not self._held_back:
+            self._held_back = True
             upstream.pause()  # Hold the model back until the client catches up.
             push.when_drained(self._drained)
 
     def _drained(self) -> None:
-        if not self.finished and self.upstream is not None:
+        if not self.finished and self.upstream is not None and self._held_back:
+            self._held_back = False
+            # The model's silence counts from here: waiting on the client is not it.
+            self._last = asyncio.get_running_loop().time()
             self.upstream.resume()
 
     def end(self, error: BaseException | None) -> None:
@@ -268,6 +274,9 @@ class NowChat:
         upstream.unpush()
         push.when_drained(None)
         self._stop_idle_timer()
+        if self._held_back:  # Never pooled unread: the next chat on it would hang.
+            self._held_back = False
+            upstream.resume()
         proxy, attempt = self._proxy, self.attempt
         if error is None:
             if not self._sent:  # An empty stream is still an answer, as relay_to sends it.
@@ -308,12 +317,16 @@ class NowChat:
         if self.finished:
             return
         timeout_s = self._proxy._config.upstream_idle_timeout_s
-        if asyncio.get_running_loop().time() < self._last + timeout_s:
-            self._arm_idle_timer()
+        if self._held_back or asyncio.get_running_loop().time() < self._last + timeout_s:
+            self._arm_idle_timer()  # Held back for the client, or not silent long enough.
             return
+        error = UpstreamError(f"upstream sent nothing for {timeout_s:g} s")
         if self.upstream is not None:
-            self.upstream.close()
-        self.end(UpstreamError(f"upstream sent nothing for {timeout_s:g} s"))
+            if self._sent:
+                self.upstream.close()
+            else:  # The task path fails over from here, with this very reason.
+                self.upstream.fail(error)
+        self.end(error)
 
     def _stop_idle_timer(self) -> None:
         if self._timer is not None:

@@ -324,6 +324,12 @@ class UpstreamResponse:
     def unpush(self) -> None:
         self._connection.pusher = None
 
+    def fail(self, error: BaseException) -> None:
+        """Fail the answer's reading with ``error`` (a pushed stream's idle timeout): the
+        reader that takes over sees it, and the connection is not reused."""
+        self._connection.inbox.fail(error)
+        self._connection.keep_alive = False
+
     def pause(self) -> None:
         transport = self._connection.transport
         if transport is not None and not self._connection.closed:
