@@ -81,7 +81,7 @@ class ConnectionGate(AddressQuota):
         return 429, f"Too many open connections from your address (limit {self.max_per_address})"
 
 
-def _peer_address(transport: asyncio.BaseTransport) -> str:
+def peer_address(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
@@ -109,19 +109,19 @@ class GuardedRequestHandler(RequestHandler):
     def adopt(self, transport: asyncio.Transport) -> None:
         """Take a connection the hub's chat front end already counted in (and read some
         of): the gate slot is this handler's to release from now on."""
-        self._address = _peer_address(transport)
+        self._address = peer_address(transport)
         self._admitted = True
         super().connection_made(transport)
         self.start_head_timer()
 
     def refuse(self, transport: asyncio.Transport, status: int, message: str) -> None:
         """Answer a connection the front end found over a cap, and close it."""
-        self._address = _peer_address(transport)
+        self._address = peer_address(transport)
         self._refuse(transport, status, message)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # A stream server's are.
-        self._address = _peer_address(transport)
+        self._address = peer_address(transport)
         refusal = self._gate.admit_connection(self._address)
         if refusal is not None:
             self._refuse(transport, *refusal)

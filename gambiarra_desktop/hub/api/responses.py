@@ -196,7 +196,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
                 raw = await request.read()
     except TimeoutError as exc:
         raise ApiError(
-            408, f"Request body took too long (limit {budget.timeout_s:g} s)") from exc
+            408, body_too_slow_message(budget.timeout_s)) from exc
     except web.HTTPRequestEntityTooLarge as exc:
         raise ApiError(413, _too_large_message(request)) from exc
     finally:
@@ -218,6 +218,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, "Request body must be a JSON object")
     return value
+
+
+def body_too_slow_message(timeout_s: float) -> str:
+    return f"Request body took too long (limit {timeout_s:g} s)"
 
 
 def body_too_large_message(max_body_bytes: int) -> str:

@@ -35,7 +35,12 @@ from multidict import CIMultiDict
 
 from gambiarra_desktop.hub.api import body_checks
 from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
-from gambiarra_desktop.hub.api.responses import STATUS_MESSAGES, raw_error_response
+from gambiarra_desktop.hub.api.connections import peer_address
+from gambiarra_desktop.hub.api.responses import (
+    STATUS_MESSAGES,
+    body_too_slow_message,
+    raw_error_response,
+)
 from gambiarra_desktop.hub.front import translate
 from gambiarra_desktop.hub.front.fast_chat import answer, answer_now
 
@@ -162,8 +167,7 @@ class FrontConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self.remote = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self.remote = peer_address(transport)
         refusal = self._server.gate.admit_connection(self.remote)
         if refusal is not None:  # Over a cap: aiohttp's protocol answers and closes.
             handler = self._handler = self._server.make_handler()
@@ -202,16 +206,13 @@ class FrontConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self._handler is not None and self._aiohttp_live:
             self._handler.eof_received()
-            return None
         # As aiohttp does: a client that ends its side has left (the transport closes, and
         # an answer in progress is cancelled, which stops its model).
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
-        if self._current is not None:
-            self._budget.release(self._current.reserved)
-            self._current = None
+        self._drop_current()
         for request in self._waiting:
             self._budget.release(request.reserved)
         self._waiting.clear()
@@ -381,8 +382,9 @@ class FrontConnection(asyncio.Protocol):
 
     def _feed(self, data: bytes) -> None:
         """Parse a segment. What it produces for aiohttp is collected and passed on only
-        once the whole segment parsed: a segment with a fault goes to aiohttp as it came
-        instead, so aiohttp refuses it just as it would have (its parser is llhttp too)."""
+        once the whole segment parsed, so a fault in a segment reaches aiohttp in the same
+        piece as what came before it in that segment (it refuses the piece, as it would
+        have refused the segment)."""
         parser = self._parser
         if parser is None:
             return
@@ -564,20 +566,21 @@ class FrontConnection(asyncio.Protocol):
         """Malformed or oversized HTTP: the seed-format error after the answers due, then
         the connection ends (as aiohttp's protocol does)."""
         self._cancel_timers()
-        if self._current is not None:
-            self._budget.release(self._current.reserved)
-            self._current = None
+        self._drop_current()
         self._final = raw_error_response(status, STATUS_MESSAGES.get(status, "Bad request"))
         self._next()
 
     def _body_too_slow(self) -> None:
         self._body_timer = None
-        message = f"Request body took too long (limit {self._budget.timeout_s:g} s)"
+        self._drop_current()
+        self._final = raw_error_response(408, body_too_slow_message(self._budget.timeout_s))
+        self._next()
+
+    def _drop_current(self) -> None:
+        """Forget the request being read, giving its body's budget back."""
         if self._current is not None:
             self._budget.release(self._current.reserved)
             self._current = None
-        self._final = raw_error_response(408, message)
-        self._next()
 
     def _cancel_timers(self) -> None:
         for timer in (self._body_timer, self._idle_timer):

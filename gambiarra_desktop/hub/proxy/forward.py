@@ -196,14 +196,10 @@ class NowChat:
 
     def send(self) -> UpstreamResponse | None:
         proxy, attempt = self._proxy, self.attempt
-        participant = attempt.participant
         try:
-            target = proxy._target(participant["endpoint"])
+            target, payload, on_hub_machine = proxy._direct(attempt)
         except UpstreamError:
             return None
-        on_hub_machine = proxy.policy.on_hub_machine(
-            attempt.room.joined_from.get(participant["id"]))
-        payload = attempt.raw if attempt.raw is not None else dump_json(attempt.body)
         self.upstream = proxy.pool.send_now(
             target, payload, proxy._config.upstream_first_byte_timeout_s, self._head_arrived,
             on_hub_machine=on_hub_machine, extra_headers=attempt.hop_header)
@@ -251,13 +247,16 @@ class NowChat:
         self._last = asyncio.get_running_loop().time()
         attempt = self.attempt
         if not self._sent:
-            self._sent = True
-            push.start_now(upstream.status, {**STREAM_HEADERS, **attempt.headers()})
+            self._start(push, upstream)
         attempt.meter.on_chunk(data)
         if not push.write_now(data) and not self._held_back:
             self._held_back = True
             upstream.pause()  # Hold the model back until the client catches up.
             push.when_drained(self._drained)
+
+    def _start(self, push: PushOut, upstream: UpstreamResponse) -> None:
+        self._sent = True
+        push.start_now(upstream.status, {**STREAM_HEADERS, **self.attempt.headers()})
 
     def _drained(self) -> None:
         if not self.finished and self.upstream is not None and self._held_back:
@@ -280,7 +279,7 @@ class NowChat:
         proxy, attempt = self._proxy, self.attempt
         if error is None:
             if not self._sent:  # An empty stream is still an answer, as relay_to sends it.
-                push.start_now(upstream.status, {**STREAM_HEADERS, **attempt.headers()})
+                self._start(push, upstream)
             push.finish_now()
             try:
                 proxy._report_outcome(attempt, upstream.status, b"")
@@ -562,13 +561,20 @@ class ChatProxy:
             if session is None:
                 raise UpstreamError(ErrorText.TUNNEL_NOT_CONNECTED)
             return await session.open(attempt.body, timeout_s)
+        target, payload, on_hub_machine = self._direct(attempt)
+        return await self._pool.post(target, payload, timeout_s,
+                                     on_hub_machine=on_hub_machine,
+                                     extra_headers=attempt.hop_header)
+
+    def _direct(self, attempt: _Attempt) -> tuple[Target, bytes, bool]:
+        """What dialing a participant directly needs: its URL, the body to send, and
+        whether it joined from the hub's machine (its loopback is its own then)."""
+        participant = attempt.participant
         target = self._target(participant["endpoint"])
         on_hub_machine = self.policy.on_hub_machine(
             attempt.room.joined_from.get(participant["id"]))
         payload = attempt.raw if attempt.raw is not None else dump_json(attempt.body)
-        return await self._pool.post(target, payload, timeout_s,
-                                     on_hub_machine=on_hub_machine,
-                                     extra_headers=attempt.hop_header)
+        return target, payload, on_hub_machine
 
     async def _whole(
         self, attempt: _Attempt, upstream: ModelResponse, content_type: str,

@@ -346,10 +346,17 @@ class UpstreamResponse:
         inbox = self._connection.inbox
         if not inbox.complete or inbox.error is not None or inbox.buffered > max_bytes:
             return None
-        declared = (self.header("Content-Length") or "").strip()
-        if declared.isdecimal() and (len(declared) > 18 or int(declared) > max_bytes):
+        if self._declared_over(max_bytes):
             return None
         return inbox.take() or b""
+
+    def _declared_over(self, max_bytes: int) -> str:
+        """The ``Content-Length`` when it says the body passes ``max_bytes``, else ""."""
+        declared = (self.header("Content-Length") or "").strip()
+        # llhttp has checked the digits; the length test keeps int() away from huge strings.
+        if declared.isdecimal() and (len(declared) > 18 or int(declared) > max_bytes):
+            return declared
+        return ""
 
     def header(self, name: str) -> str | None:
         wanted = name.lower().encode()
@@ -366,9 +373,8 @@ class UpstreamResponse:
     ) -> bytes:
         """The whole body, refused (:class:`UpstreamError`) past ``max_bytes``: at once when
         the declared length says so, else as soon as the count passes it."""
-        declared = (self.header("Content-Length") or "").strip()
-        # llhttp has checked the digits; the length test keeps int() away from huge strings.
-        if declared.isdecimal() and (len(declared) > 18 or int(declared) > max_bytes):
+        declared = self._declared_over(max_bytes)
+        if declared:
             raise UpstreamError(
                 f"upstream answer is larger than the limit of {max_bytes} bytes "
                 f"(Content-Length {declared})")
