@@ -23,6 +23,7 @@ import asyncio
 import collections
 import enum
 import logging
+import math
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from gambiarra_desktop.hub.api.responses import (
     body_too_slow_message,
     raw_error_response,
 )
+from gambiarra_desktop.hub.deadline import Deadline
 from gambiarra_desktop.hub.front import translate
 from gambiarra_desktop.hub.front.fast_chat import answer, answer_now
 
@@ -78,6 +80,15 @@ class _Mode(enum.Enum):
     """Parsed here; from one request on, written again for aiohttp."""
 
 
+class _Timing(enum.Enum):
+    """What the connection's deadline times now."""
+
+    HEAD = enum.auto()
+    BODY = enum.auto()
+    IDLE = enum.auto()
+    """Between requests, as aiohttp's keep-alive timeout."""
+
+
 class _RefusedError(Exception):
     """Raised in a parser callback: the request breaks a limit."""
 
@@ -102,12 +113,12 @@ class ChatRequest:
 
 class FrontConnection(asyncio.Protocol):
     __slots__ = (
-        "_aiohttp_live", "_body_timer", "_broken", "_budget", "_chunked", "_close_after",
-        "_current", "_drained", "_final", "_first_bytes", "_handler", "_head_bytes",
-        "_head_timer", "_headers", "_held_bytes", "_held_for_aiohttp", "_idle_timer",
-        "_in_head", "_in_message", "_loop", "_mode", "_now", "_now_over", "_parser",
-        "_read_paused", "_segment", "_server", "_task", "_upgraded", "_url", "_waiting",
-        "_write_paused", "admitted", "app", "on_drained", "remote", "transport",
+        "_aiohttp_live", "_broken", "_budget", "_chunked", "_close_after", "_current",
+        "_deadline", "_drained", "_final", "_first_bytes", "_handler", "_head_bytes",
+        "_headers", "_held_bytes", "_held_for_aiohttp", "_in_head", "_in_message", "_loop",
+        "_mode", "_now", "_now_over", "_parser", "_read_paused", "_segment", "_server",
+        "_task", "_timing", "_upgraded", "_url", "_waiting", "_write_paused", "admitted",
+        "app", "on_drained", "remote", "transport",
     )
 
     def __init__(self, app: web.Application, server: GuardedServer) -> None:
@@ -116,10 +127,15 @@ class FrontConnection(asyncio.Protocol):
         self._handler: GuardedRequestHandler | None = None
         """aiohttp's protocol, made when the connection (or its rest) is handed to it."""
         self.admitted = False
-        self._head_timer: asyncio.TimerHandle | None = None
         self._close_after = False
         self._budget = app[BODY_BUDGET]
         self._loop = asyncio.get_running_loop()
+        spans = (server.header_timeout_s, self._budget.timeout_s, server.keepalive_timeout_s)
+        self._deadline = Deadline(self._loop, self._deadline_passed,
+                                  min((span for span in spans if span > 0), default=math.inf))
+        """The one timer of the head, body and idle deadlines (one at a time, see
+        :attr:`_timing`)."""
+        self._timing: _Timing | None = None
         self.transport: asyncio.Transport | None = None
         self.remote = ""
         self._mode = _Mode.FIRST_LINE
@@ -133,7 +149,6 @@ class FrontConnection(asyncio.Protocol):
         self._current: ChatRequest | None = None
         self._chunked = False
         """The request being handed over came chunked: re-chunk its body."""
-        self._body_timer: asyncio.TimerHandle | None = None
         # Answering.
         self._waiting: collections.deque[ChatRequest] = collections.deque()
         self._task: asyncio.Task[None] | None = None
@@ -161,7 +176,6 @@ class FrontConnection(asyncio.Protocol):
         self._drained: asyncio.Future[None] | None = None
         self.on_drained: Callable[[], None] | None = None
         """Called once the client caught up after writing paused (a pushed stream)."""
-        self._idle_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -283,9 +297,8 @@ class FrontConnection(asyncio.Protocol):
         self._head_bytes = 0
         self._url = b""
         self._headers = []
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        if self._timing is _Timing.IDLE:
+            self._time(None)
         self._start_head_timer()
 
     def on_url(self, url: bytes) -> None:
@@ -309,8 +322,7 @@ class FrontConnection(asyncio.Protocol):
         if self._mode is _Mode.CHATS:
             self._current = self._chat_request(method, version, parser.should_keep_alive())
             if self._current is not None:
-                timeout_s = self._budget.timeout_s
-                self._body_timer = self._loop.call_later(timeout_s, self._body_too_slow)
+                self._time(_Timing.BODY, self._budget.timeout_s)
                 return
             self._mode = _Mode.HANDING_OVER
         self._chunked = any(name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
@@ -333,9 +345,8 @@ class FrontConnection(asyncio.Protocol):
                 self._to_aiohttp(translate.body_end(True))
             return
         self._current = None
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        if self._timing is _Timing.BODY:
+            self._time(None)
         self._waiting.append(request)  # Its body stays counted in the budget until answered.
         if len(self._waiting) > MAX_WAITING and self.transport is not None:
             self._read_paused = True
@@ -459,9 +470,9 @@ class FrontConnection(asyncio.Protocol):
                 handler.data_received(held)
         elif self._close_after:
             self.transport.close()
-        elif self._mode is _Mode.CHATS and not self._in_message and self._idle_timer is None:
-            self._idle_timer = self._loop.call_later(self._server.keepalive_timeout_s,
-                                                     self.transport.close)
+        elif (self._mode is _Mode.CHATS and not self._in_message
+              and self._timing is not _Timing.IDLE):
+            self._time(_Timing.IDLE, self._server.keepalive_timeout_s)
 
     def answer_in_task(self, work: Coroutine[Any, Any, None]) -> None:
         """Answer the current request in a task (all of it, or the rest of a no-task start)."""
@@ -571,7 +582,6 @@ class FrontConnection(asyncio.Protocol):
         self._next()
 
     def _body_too_slow(self) -> None:
-        self._body_timer = None
         self._drop_current()
         self._final = raw_error_response(408, body_too_slow_message(self._budget.timeout_s))
         self._next()
@@ -583,26 +593,37 @@ class FrontConnection(asyncio.Protocol):
             self._current = None
 
     def _cancel_timers(self) -> None:
-        for timer in (self._body_timer, self._idle_timer):
-            if timer is not None:
-                timer.cancel()
-        self._body_timer = self._idle_timer = None
-        self._stop_head_timer()
+        self._timing = None
+        self._deadline.cancel()
 
-    # -- request head deadline (as aiohttp's protocol keeps it) ------------------------
+    # -- deadlines: the request head (as aiohttp's protocol keeps it), body, idle time ----
+
+    def _time(self, timing: _Timing | None, seconds: float = 0.0) -> None:
+        """Time ``timing`` for ``seconds`` from now (``None``: nothing is timed)."""
+        self._timing = timing
+        if timing is None or seconds <= 0:
+            self._deadline.stop()
+        else:
+            self._deadline.start(seconds)
+
+    def _deadline_passed(self) -> None:
+        timing, self._timing = self._timing, None
+        if timing is _Timing.HEAD:
+            self._head_too_slow()
+        elif timing is _Timing.BODY:
+            self._body_too_slow()
+        elif timing is _Timing.IDLE and self.transport is not None:
+            self.transport.close()
 
     def _start_head_timer(self) -> None:
-        timeout_s = self._server.header_timeout_s
-        if timeout_s > 0 and self._head_timer is None and self._handler is None:
-            self._head_timer = self._loop.call_later(timeout_s, self._head_too_slow)
+        if self._timing is not _Timing.HEAD and self._handler is None:
+            self._time(_Timing.HEAD, self._server.header_timeout_s)
 
     def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        if self._timing is _Timing.HEAD:
+            self._time(None)
 
     def _head_too_slow(self) -> None:
-        self._head_timer = None
         log.debug("closed a connection from %s: no complete request head within %g s",
                   self.remote, self._server.header_timeout_s)
         if self.transport is not None:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from gambiarra_desktop.hub.deadline import Deadline
 from gambiarra_desktop.hub.ip_addresses import IPAddress
 from gambiarra_desktop.hub.proxy.chunk_inbox import (
     DEFAULT_MAX_BODY_BYTES,
@@ -122,6 +123,10 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self._loop = asyncio.get_running_loop()
+        self._first_byte = Deadline(self._loop, self._first_byte_late)
+        """The wait for the response head: one re-armed timer for every exchange on this
+        connection, not a timer handle per request."""
+        self._first_byte_s = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -189,6 +194,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._first_byte.cancel()
         self._lost()
         self._notify()
 
@@ -223,6 +229,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._head_complete = True
+        self._first_byte.stop()
         self.status = self._parser.get_status_code()
         self.keep_alive = self._parser.should_keep_alive()
         if not self.headers_done.done():
@@ -255,6 +262,9 @@ class _Connection(asyncio.Protocol):
             self._fail(error)
             self._notify()
 
+    def _first_byte_late(self) -> None:
+        self.fail_waiting(UpstreamError(f"no answer within {self._first_byte_s:g} s"))
+
     def _fail(self, error: BaseException) -> None:
         self.inbox.fail(error)
         if self.pusher is not None:
@@ -265,14 +275,19 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def send(self, request: bytes) -> None:
+    def send(self, request: bytes, first_byte_timeout_s: float) -> None:
+        """Send ``request``; its response head must begin within ``first_byte_timeout_s``
+        (else the exchange fails with an :class:`UpstreamError`)."""
         if self.transport is None or self.closed:
             raise StaleConnectionError("connection closed before the request was sent")
         self._reset()
+        self._first_byte_s = first_byte_timeout_s
+        self._first_byte.start(first_byte_timeout_s)
         self.transport.write(request)
 
     def close(self) -> None:
         self.closed = True
+        self._first_byte.cancel()
         if self.transport is not None:
             self.transport.close()
 
@@ -459,16 +474,12 @@ class UpstreamPool:
         if connection is None:
             return None
         try:
-            connection.send(request)
+            connection.send(request, first_byte_timeout_s)
         except StaleConnectionError:
             return None
         response = UpstreamResponse(self, key, connection)
-        timer = asyncio.get_running_loop().call_later(
-            first_byte_timeout_s, connection.fail_waiting,
-            UpstreamError(f"no answer within {first_byte_timeout_s:g} s"))
 
         def head_arrived() -> None:
-            timer.cancel()
             response.status = connection.status
             on_head(response)
 
@@ -478,18 +489,12 @@ class UpstreamPool:
     async def _exchange(
         self, key: PoolKey, connection: _Connection, request: bytes, timeout_s: float
     ) -> UpstreamResponse:
-        connection.send(request)
-        # A bare timer rather than asyncio.timeout(): this runs once per proxied request.
-        timer = asyncio.get_running_loop().call_later(
-            timeout_s, connection.fail_waiting, UpstreamError(f"no answer within {timeout_s:g} s")
-        )
+        connection.send(request, timeout_s)
         try:
             await connection.headers_done
         except BaseException:
             connection.close()
             raise
-        finally:
-            timer.cancel()
         return UpstreamResponse(self, key, connection)
 
     async def _connect(self, target: Target, on_hub_machine: bool) -> _Connection:
