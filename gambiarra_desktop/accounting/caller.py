@@ -44,6 +44,13 @@ class Caller:
 
 
 @lru_cache(maxsize=4096)
+def keyless_caller(address: str) -> Caller:
+    """The caller a keyless request from ``address`` is: callers are immutable, so one per
+    address serves every request (the room route admits one per request)."""
+    return Caller(address)
+
+
+@lru_cache(maxsize=4096)
 def address_subject(address: str) -> str:
     """One person per IPv4 address or IPv6 /64, except link-local IPv6: every client on
     the link has an address in fe80::/64, so those count by their full address."""

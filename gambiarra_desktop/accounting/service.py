@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gambiarra_desktop.accounting.api_keys import ApiKey, looks_like_key
-from gambiarra_desktop.accounting.caller import Caller, ChatCall
+from gambiarra_desktop.accounting.caller import Caller, ChatCall, keyless_caller
 from gambiarra_desktop.accounting.errors import (
     ApiKeyRequiredError,
     KeyNotValidHereError,
@@ -144,7 +144,7 @@ class Accounting:
         requests, tokens = self.rules(None, gateway_root=False)
         if requests or tokens:
             return None
-        call.caller = Caller(call.remote)
+        call.caller = keyless_caller(call.remote)
         return call.caller
 
     async def admit_call(self, call: ChatCall, read_body: BodyReader, *, room: Room | None,

@@ -89,6 +89,15 @@ class _Answer:
         self.deliver(response)
         self.connection.answered()
 
+    def reply_whole(self, status: int, headers: Mapping[str, str], content_type: str,
+                    data: bytes) -> None:
+        request = self.request
+        self.connection.write(wire.whole_answer(status, headers, content_type, data,
+                                                self.call.rate_headers, request.keep_alive,
+                                                request.version))
+        self._logged(status)
+        self.connection.answered()
+
     def resume(self, rest: Coroutine[Any, Any, web.Response | None]) -> None:
         self.connection.answer_in_task(self.finish(rest))
 
@@ -112,11 +121,15 @@ class _Answer:
         if reply is not None:
             connection.write(wire.whole_response(reply, self.call.rate_headers,
                                                  request.keep_alive, request.version))
+        self._logged(reply.status if reply is not None else self.out.status)
+
+    def _logged(self, status: int) -> None:
+        """The answer is out: its access log line, and the connection's next step."""
+        connection, request = self.connection, self.request
         access_log = connection.access_log
         if access_log is not None:  # One line per request, as aiohttp's access log writes.
             access_log.info('%s "POST %s HTTP/%d.%d" %d', connection.remote, request.path,
-                            *request.version,
-                            reply.status if reply is not None else self.out.status)
+                            *request.version, status)
         connection.finish_request(request)
 
 

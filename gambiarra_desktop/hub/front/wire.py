@@ -56,6 +56,17 @@ def whole_response(response: web.Response, rate_headers: Mapping[str, str] | Non
             + _common(rate_headers, keep_alive, version) + b"\r\n" + data)
 
 
+def whole_answer(status: int, headers: Mapping[str, str], content_type: str, data: bytes,
+                 rate_headers: Mapping[str, str] | None, keep_alive: bool,
+                 version: tuple[int, int]) -> bytes:
+    """A proxied whole answer as bytes, from its parts (no response object)."""
+    head = status_line(status, version) + _lines(headers.items())
+    if content_type:
+        head += b"Content-Type: " + content_type.encode("latin-1") + b"\r\n"
+    return (head + b"Content-Length: %d\r\n" % len(data)
+            + _common(rate_headers, keep_alive, version) + b"\r\n" + data)
+
+
 def stream_head(status: int, headers: Mapping[str, str], rate_headers: Mapping[str, str] | None,
                 keep_alive: bool, version: tuple[int, int]) -> bytes:
     """The head of a streamed answer: chunked on HTTP/1.1, else delimited by the close."""

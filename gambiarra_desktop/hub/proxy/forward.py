@@ -71,6 +71,12 @@ HEADER_SAFE = "-._~:@!$&'()*+,;=/ "
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
+@lru_cache(maxsize=1024)
+def room_label(model: str) -> UsageLabel:
+    """A room route's ledger label (free): labels are immutable, one per model will do."""
+    return UsageLabel(ROOM_PROVIDER, model)
+
+
 @lru_cache(maxsize=4096)
 def participant_header(participant_id: str) -> str:
     """The ``X-Gambiarra-Participant`` value: quoted once per participant, not per answer."""
@@ -152,6 +158,11 @@ class NowDone(Protocol):
     def reply(self, response: web.Response | None) -> None:
         """The whole answer, served with no task; ``None``: it was streamed (pushed)."""
 
+    def reply_whole(self, status: int, headers: Mapping[str, str], content_type: str,
+                    data: bytes) -> None:
+        """:meth:`reply` with the answer's parts, no response object built: the common
+        case, a plain chat's whole answer taken when its head arrived."""
+
     def resume(self, rest: Coroutine[Any, Any, web.Response | None]) -> None:
         """The answer needs waiting for after all (a failure to fail over from, a stream, a
         large body): ``rest`` finishes it, as :meth:`ChatProxy.serve` would."""
@@ -225,11 +236,11 @@ class NowChat:
                 data = upstream.take_whole(proxy._config.max_upstream_body_bytes)
             if data is not None:
                 try:
-                    response = proxy._whole_answer(attempt, upstream.status, data, content_type)
+                    proxy._take_whole(attempt, upstream.status, data)
                 finally:
                     upstream.release()
                     attempt.lease.release()
-                self._done.reply(response)
+                self._done.reply_whole(upstream.status, attempt.headers(), content_type, data)
                 return
         # A reused connection the server had closed: the try opens another, unseen.
         stale = isinstance(upstream.error, StaleConnectionError)
@@ -590,13 +601,18 @@ class ChatProxy:
     def _whole_answer(self, attempt: _Attempt, status: int, data: bytes, content_type: str,
                       failed: bool = False) -> web.Response:
         """A whole answer, read: metered, and (unless it is a failure) reported."""
-        attempt.meter.on_body(data)
+        self._take_whole(attempt, status, data, failed)
         response = web.Response(body=data, status=status, headers=attempt.headers())
         if content_type:
             response.headers["Content-Type"] = content_type
+        return response
+
+    def _take_whole(self, attempt: _Attempt, status: int, data: bytes,
+                    failed: bool = False) -> None:
+        """A whole answer's accounting, whichever server sends it on."""
+        attempt.meter.on_body(data)
         if not failed:
             self._report_outcome(attempt, status, data)
-        return response
 
     async def _stream(
         self, out: StreamOut, attempt: _Attempt, upstream: ModelResponse
@@ -621,16 +637,15 @@ class ChatProxy:
             return
         attempt.recorded = True
         participant = attempt.participant
-        label = attempt.label or UsageLabel(ROOM_PROVIDER, participant["model"])
-        metrics, prompt = read or (attempt.meter.result(), attempt.meter.reported_prompt_tokens())
+        label = attempt.label or room_label(participant["model"])
+        metrics, prompt = read or attempt.meter.usage()
         self.ledger.record(row_of_call(
             label, attempt.caller or Caller(""), attempt.meter, status, attempt.body,
             prompt, room=attempt.room.code, participant=participant["id"], metrics=metrics))
 
     def _report_outcome(self, attempt: _Attempt, status: int, body: bytes) -> None:
         participant = attempt.participant
-        metrics = attempt.meter.result()
-        prompt = attempt.meter.reported_prompt_tokens()
+        metrics, prompt = attempt.meter.usage()
         self._record_usage(attempt, status, (metrics, prompt))
         if status >= 400:
             text = body[:500].decode(errors="replace")

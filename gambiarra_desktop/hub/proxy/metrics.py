@@ -110,9 +110,17 @@ class CompletionMeter:
             self._tail_size = 0
 
     def result(self) -> LlmMetrics:
+        return self.usage()[0]
+
+    def usage(self) -> tuple[LlmMetrics, int | None]:
+        """:meth:`result` and :meth:`reported_prompt_tokens` in one reading of the tail
+        (an answer's outcome needs both, once per request)."""
         finished = time.perf_counter()
         first = self.first_byte if self.first_byte is not None else finished
-        tokens = self._reported_tokens()
+        tail = self.tail
+        reported = USAGE_KEY_END in tail
+        tokens = reported_count(_COMPLETION_TOKENS, tail) if reported else None
+        prompt = reported_count(_PROMPT_TOKENS, tail) if reported else None
         if tokens is None:
             tokens = max(self.events, 0)
         if self.body_end is not None:
@@ -127,7 +135,7 @@ class CompletionMeter:
             latencyFirstTokenMs=round((first - self.started) * 1000, 3),
             durationMs=round((finished - self.started) * 1000, 3),
             tokensPerSecond=round(tokens / generating_s, 2) if generating_s > 0 else 0.0,
-        )
+        ), prompt
 
     @property
     def streamed(self) -> bool:
