@@ -15,6 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gambiarra_desktop.accounting.api_keys import ApiKey
+from gambiarra_desktop.hub.front.headers import ParsedHeaders
 from gambiarra_desktop.hub.ip_addresses import parse_ip
 
 
@@ -62,7 +63,7 @@ def address_subject(address: str) -> str:
     return str(ip)
 
 
-Headers = CIMultiDictProxy[str] | CIMultiDict[str]
+Headers = CIMultiDictProxy[str] | CIMultiDict[str] | ParsedHeaders
 
 
 @dataclass(slots=True)

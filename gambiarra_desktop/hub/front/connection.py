@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, cast
 import httptools
 from aiohttp import web
 from aiohttp.http_parser import SINGLETON_HEADERS
-from multidict import CIMultiDict
 
 from gambiarra_desktop.hub.api import body_checks
 from gambiarra_desktop.hub.api.body_budget import BODY_BUDGET
@@ -45,6 +44,7 @@ from gambiarra_desktop.hub.api.responses import (
 from gambiarra_desktop.hub.deadline import Deadline
 from gambiarra_desktop.hub.front import translate
 from gambiarra_desktop.hub.front.fast_chat import answer, answer_now
+from gambiarra_desktop.hub.front.headers import ParsedHeaders
 
 if TYPE_CHECKING:
     from gambiarra_desktop.hub.api.connections import GuardedRequestHandler, GuardedServer
@@ -103,7 +103,7 @@ class ChatRequest:
 
     code: str
     path: str
-    headers: CIMultiDict[str]
+    headers: ParsedHeaders
     keep_alive: bool
     version: tuple[int, int]
     reserved: int
@@ -366,10 +366,13 @@ class FrontConnection(asyncio.Protocol):
         seen: dict[bytes, bytes] = {}
         for name, value in self._headers:
             lowered = name.lower()
-            if (lowered in NOT_SERVED_HERE or lowered in seen and lowered in SINGLE_HEADERS
-                    or b"\x00" in value):
+            if lowered in seen:
+                if lowered in SINGLE_HEADERS:
+                    return None  # aiohttp refuses it (400).
+            else:
+                seen[lowered] = value
+            if lowered in NOT_SERVED_HERE or b"\x00" in value:
                 return None  # aiohttp judges these (it refuses them).
-            seen[lowered] = value
         if version == "1.1" and b"host" not in seen:
             return None  # aiohttp refuses it (400), as HTTP/1.1 says.
         encoding = seen.get(b"content-encoding")
@@ -377,19 +380,18 @@ class FrontConnection(asyncio.Protocol):
         if (encoding is not None and body_checks.encoding_refusal(
                 {"Content-Encoding": encoding.decode("latin-1")}) is not None):
             return None
-        if body_checks.media_type_refusal(
-                "POST", {"Content-Type": seen.get(b"content-type", b"").decode("latin-1")}):
+        content_type = seen.get(b"content-type", b"")
+        if content_type != b"application/json" and body_checks.media_type_refusal(
+                "POST", {"Content-Type": content_type.decode("latin-1")}):
             return None
         if not declared.isdigit() or len(declared) > 18:
             return None
         size = int(declared)
         if size > self._budget.max_body_bytes or not self._budget.try_reserve(size):
             return None
-        headers: CIMultiDict[str] = CIMultiDict(
-            [(name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
-             for name, value in self._headers])
-        return ChatRequest(match.group(1).decode("ascii"), path.decode("latin-1"), headers,
-                           keep_alive, (1, 1) if version == "1.1" else (1, 0), size)
+        return ChatRequest(match.group(1).decode("ascii"), path.decode("latin-1"),
+                           ParsedHeaders(self._headers, seen), keep_alive,
+                           (1, 1) if version == "1.1" else (1, 0), size)
 
     def _feed(self, data: bytes) -> None:
         """Parse a segment. What it produces for aiohttp is collected and passed on only

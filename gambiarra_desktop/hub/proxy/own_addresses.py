@@ -14,6 +14,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 
 import psutil
 
@@ -21,6 +22,13 @@ from gambiarra_desktop.hub.ip_addresses import IPAddress, parse_ip
 
 INTERFACE_CACHE_S = 10.0
 """How long a reading of the machine's interface addresses is trusted."""
+
+
+@lru_cache(maxsize=4096)
+def is_loopback(address: IPAddress) -> bool:
+    """``ipaddress`` tests loopback by network containment on every call; the proxy asks
+    it of the same few peers on every request."""
+    return address.is_loopback
 
 
 class OwnAddresses:
@@ -66,7 +74,7 @@ class OwnAddresses:
         address = parse_ip(peer)
         if address is None:
             return False
-        return address.is_loopback or address in self.machine_addresses()
+        return is_loopback(address) or address in self.machine_addresses()
 
     def machine_addresses(self) -> frozenset[IPAddress]:
         """Every address on every interface of the hub's machine (LAN, VPN, docker bridge,

@@ -202,21 +202,37 @@ class Scheduler:
 
     def _pick(
         self, room_code: str, candidates: list[ParticipantInfo], exclude: frozenset[str]
-    ) -> ParticipantInfo | None:
+    ) -> tuple[ParticipantInfo, ParticipantStats] | None:
+        """The least loaded candidate with a free slot (fewest in flight, then fastest
+        first token), with its stats. A busy healthy participant is worth waiting for (then
+        ``None``); a degraded one is the last resort, taken only when none is healthy. One
+        pass: this runs for every request."""
         now = time.monotonic()
-        usable = [(p, self._stats.get(room_code, p["id"])) for p in candidates
-                  if p["id"] not in exclude]
-        healthy = [(p, s) for p, s in usable if not s.degraded(now)]
-        # A busy healthy participant is worth waiting for; a degraded one is the last resort.
-        pool = [(p, s) for p, s in (healthy or usable) if s.has_slot()]
-        if not pool:
-            return None
-        best, _ = min(pool, key=lambda ps: (ps[1].in_flight, ps[1].ttft_ms or 0.0))
+        get = self._stats.get
+        any_healthy = False
+        best: tuple[ParticipantInfo, ParticipantStats] | None = None
+        best_key = (0, 0.0)
+        for participant in candidates:
+            if participant["id"] in exclude:
+                continue
+            stats = get(room_code, participant["id"])
+            healthy = now >= stats.degraded_until
+            if healthy and not any_healthy:
+                any_healthy = True
+                best = None  # Only healthy ones count from here.
+            elif not healthy and any_healthy:
+                continue
+            if stats.in_flight >= stats.capacity.limit:
+                continue
+            key = (stats.in_flight, stats.ttft_ms or 0.0)
+            if best is None or key < best_key:
+                best, best_key = (participant, stats), key
         return best
 
     def _lease(self, room_code: str, participant: ParticipantInfo, queued_ms: float,
-               person: str) -> Lease:
-        stats = self._stats.get(room_code, participant["id"])
+               person: str, stats: ParticipantStats | None = None) -> Lease:
+        if stats is None:
+            stats = self._stats.get(room_code, participant["id"])
         return Lease(room_code, participant, stats, queued_ms, self, person=person)
 
     def acquire_now(
@@ -229,14 +245,15 @@ class Scheduler:
         matching = [p for p in candidates() if p["id"] not in exclude]
         if not matching:
             raise NoCandidatesError
-        chosen = self._pick(room_code, matching, exclude)
-        if chosen is None:
+        picked = self._pick(room_code, matching, exclude)
+        if picked is None:
             return None
+        chosen, stats = picked
         room = self._rooms.get(room_code) or self._rooms.setdefault(room_code, _Room())
-        self._stats.get(room_code, chosen["id"]).in_flight += 1
+        stats.in_flight += 1
         room.serve(person, room.person(person))
         # It never waited in the queue: the picking time is routing, not queueing.
-        return self._lease(room_code, chosen, 0.0, person)
+        return self._lease(room_code, chosen, 0.0, person, stats)
 
     async def acquire(
         self, room_code: str, candidates: Candidates, exclude: frozenset[str] = frozenset(),
@@ -372,10 +389,11 @@ class Scheduler:
     def _serve_one(self, room_code: str, room: _Room, name: str, person: _Person) -> bool:
         """Give a free slot to this person's oldest waiter that one fits, if any."""
         for waiter in person.waiters:
-            chosen = self._pick(room_code, waiter.candidates(), waiter.exclude)
-            if chosen is None:
+            picked = self._pick(room_code, waiter.candidates(), waiter.exclude)
+            if picked is None:
                 continue
-            self._stats.get(room_code, chosen["id"]).in_flight += 1
+            chosen, stats = picked
+            stats.in_flight += 1
             person.waiters.remove(waiter)
             room.waiting -= 1
             room.serve(name, person)
