@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 class _StreamOut:
     """A streamed answer onto the connection: chunked on HTTP/1.1, else until the close."""
 
+    __slots__ = ("_call", "_chunked", "_connection", "_request", "started", "status")
+
     def __init__(self, connection: FrontConnection, request: ChatRequest, call: ChatCall) -> None:
         self._connection = connection
         self._request = request

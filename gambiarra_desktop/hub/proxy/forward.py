@@ -222,7 +222,7 @@ class NowChat:
         self.finished = True
         proxy, attempt = self._proxy, self.attempt
         if upstream.error is None and upstream.status < 500:
-            content_type = upstream.header("Content-Type") or ""
+            content_type = upstream.content_type
             wants_stream = attempt.body.get("stream") is True and upstream.status < 300
             if wants_stream or content_type.startswith(EVENT_STREAM):
                 if self._push is not None:

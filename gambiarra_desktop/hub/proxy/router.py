@@ -19,7 +19,7 @@ Usable = Callable[[str, ParticipantInfo], bool]
 still loading its model)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     room: Room
     requested: str

@@ -71,7 +71,7 @@ class NoCandidatesError(Exception):
     """Nothing matches the request any more (after excluding participants that failed)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Lease:
     """A slot on one participant, held while its request runs."""
 

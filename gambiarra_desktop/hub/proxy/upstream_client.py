@@ -114,7 +114,15 @@ class Pusher(Protocol):
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP (or TLS) connection; serves one request at a time."""
+    """One TCP (or TLS) connection; serves one request at a time. Slotted: every open
+    stream holds one."""
+
+    __slots__ = (
+        "_first_byte", "_first_byte_s", "_framed", "_head_complete", "_head_room",
+        "_header_count", "_loop", "_parser", "_paused", "closed", "content_length",
+        "content_type", "headers", "headers_done", "idle_since", "inbox", "keep_alive",
+        "on_head", "pusher", "received_any", "reused", "status", "transport",
+    )
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -141,6 +149,9 @@ class _Connection(asyncio.Protocol):
         self._head_complete = False
         self._head_room = MAX_HEAD_BYTES
         self._header_count = 0
+        self.content_type: bytes | None = None
+        self.content_length: bytes | None = None
+        """The two headers the proxy reads of every answer, kept as they are parsed."""
         self.pusher: Pusher | None = None
         """Takes the body's chunks as they are parsed, instead of the inbox (push mode)."""
         self.on_head: Callable[[], None] | None = None
@@ -224,7 +235,14 @@ class _Connection(asyncio.Protocol):
             raise _HeadTooLargeError(f"upstream sent more than {MAX_HEADERS} headers")
         self.headers.append((name, value))
         lowered = name.lower()
-        if lowered in (b"content-length", b"transfer-encoding"):
+        if lowered == b"content-type":
+            if self.content_type is None:
+                self.content_type = value
+        elif lowered == b"content-length":
+            self._framed = True
+            if self.content_length is None:
+                self.content_length = value
+        elif lowered == b"transfer-encoding":
             self._framed = True
 
     def on_headers_complete(self) -> None:
@@ -306,6 +324,8 @@ def _request_bytes(method: str, target: Target, body: bytes, extra_headers: str)
 
 
 class UpstreamResponse:
+    __slots__ = ("_connection", "_key", "_pool", "_released", "status")
+
     def __init__(self, pool: UpstreamPool, key: PoolKey, connection: _Connection) -> None:
         self._pool = pool
         self._key = key
@@ -367,11 +387,18 @@ class UpstreamResponse:
 
     def _declared_over(self, max_bytes: int) -> str:
         """The ``Content-Length`` when it says the body passes ``max_bytes``, else ""."""
-        declared = (self.header("Content-Length") or "").strip()
+        length = self._connection.content_length
+        declared = "" if length is None else length.decode("latin-1").strip()
         # llhttp has checked the digits; the length test keeps int() away from huge strings.
         if declared.isdecimal() and (len(declared) > 18 or int(declared) > max_bytes):
             return declared
         return ""
+
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` ("" when absent)."""
+        value = self._connection.content_type
+        return "" if value is None else value.decode("latin-1")
 
     def header(self, name: str) -> str | None:
         wanted = name.lower().encode()
