@@ -114,11 +114,12 @@ class ChatRequest:
 class FrontConnection(asyncio.Protocol):
     __slots__ = (
         "_aiohttp_live", "_broken", "_budget", "_chunked", "_close_after", "_current",
-        "_deadline", "_drained", "_final", "_first_bytes", "_handler", "_head_bytes",
-        "_headers", "_held_bytes", "_held_for_aiohttp", "_in_head", "_in_message", "_loop",
-        "_mode", "_now", "_now_over", "_parser", "_read_paused", "_segment", "_server",
-        "_task", "_timing", "_upgraded", "_url", "_waiting", "_write_paused", "admitted",
-        "app", "on_drained", "remote", "transport",
+        "_deadline", "_drained", "_feeding", "_final", "_first_bytes", "_handler",
+        "_head_bytes", "_headers", "_held_bytes", "_held_for_aiohttp", "_in_head",
+        "_in_message", "_loop", "_mode", "_now", "_now_over", "_parser", "_read_paused",
+        "_retime", "_segment", "_server", "_task", "_timing", "_timing_s", "_upgraded",
+        "_url", "_waiting", "_write_paused", "admitted", "app", "on_drained", "remote",
+        "transport",
     )
 
     def __init__(self, app: web.Application, server: GuardedServer) -> None:
@@ -136,6 +137,11 @@ class FrontConnection(asyncio.Protocol):
         """The one timer of the head, body and idle deadlines (one at a time, see
         :attr:`_timing`)."""
         self._timing: _Timing | None = None
+        self._timing_s = 0.0
+        self._feeding = False
+        self._retime = False
+        """A deadline changed while a segment was parsed: set once the segment is done (a
+        request read whole from one segment then costs no deadline of its own)."""
         self.transport: asyncio.Transport | None = None
         self.remote = ""
         self._mode = _Mode.FIRST_LINE
@@ -402,6 +408,7 @@ class FrontConnection(asyncio.Protocol):
         if parser is None:
             return
         self._segment = []
+        self._feeding = True
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -422,6 +429,11 @@ class FrontConnection(asyncio.Protocol):
             cause = exc.__context__
             self._refuse(cause.status if isinstance(cause, _RefusedError) else 400)
             return
+        finally:
+            self._feeding = False
+            if self._retime:
+                self._retime = False
+                self._set_deadline(self._timing, self._timing_s)
         self._pass_segment()
         if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
             self._refuse(400)
@@ -603,6 +615,13 @@ class FrontConnection(asyncio.Protocol):
     def _time(self, timing: _Timing | None, seconds: float = 0.0) -> None:
         """Time ``timing`` for ``seconds`` from now (``None``: nothing is timed)."""
         self._timing = timing
+        if self._feeding:
+            self._timing_s = seconds
+            self._retime = True
+            return
+        self._set_deadline(timing, seconds)
+
+    def _set_deadline(self, timing: _Timing | None, seconds: float) -> None:
         if timing is None or seconds <= 0:
             self._deadline.stop()
         else:
