@@ -78,27 +78,28 @@ class _Answer:
     (:func:`answer_now`) or in a task (:func:`answer`), which a no-task start may also hand
     the rest of its work to."""
 
-    __slots__ = ("call", "connection", "out", "request")
+    __slots__ = ("call", "connection", "out", "request", "status")
 
     def __init__(self, connection: FrontConnection, request: ChatRequest) -> None:
         self.connection = connection
         self.request = request
         self.call = ChatCall(request.headers, connection.remote)
         self.out = _StreamOut(connection, request, self.call)
+        self.status = 0
+        """The status of a whole answer written by :meth:`write_whole`."""
 
     # NowDone
     def reply(self, response: web.Response | None) -> None:
         self.deliver(response)
         self.connection.answered()
 
-    def reply_whole(self, status: int, headers: Mapping[str, str], content_type: str,
+    def write_whole(self, status: int, headers: Mapping[str, str], content_type: str,
                     data: bytes) -> None:
         request = self.request
+        self.status = status
         self.connection.write(wire.whole_answer(status, headers, content_type, data,
                                                 self.call.rate_headers, request.keep_alive,
                                                 request.version))
-        self._logged(status)
-        self.connection.answered()
 
     def resume(self, rest: Coroutine[Any, Any, web.Response | None]) -> None:
         self.connection.answer_in_task(self.finish(rest))
@@ -123,7 +124,7 @@ class _Answer:
         if reply is not None:
             connection.write(wire.whole_response(reply, self.call.rate_headers,
                                                  request.keep_alive, request.version))
-        self._logged(reply.status if reply is not None else self.out.status)
+        self._logged(reply.status if reply is not None else self.status or self.out.status)
 
     def _logged(self, status: int) -> None:
         """The answer is out: its access log line, and the connection's next step."""

@@ -160,10 +160,11 @@ class NowDone(Protocol):
     def reply(self, response: web.Response | None) -> None:
         """The whole answer, served with no task; ``None``: it was streamed (pushed)."""
 
-    def reply_whole(self, status: int, headers: Mapping[str, str], content_type: str,
+    def write_whole(self, status: int, headers: Mapping[str, str], content_type: str,
                     data: bytes) -> None:
-        """:meth:`reply` with the answer's parts, no response object built: the common
-        case, a plain chat's whole answer taken when its head arrived."""
+        """Write a whole answer from its parts (no response object built), before its
+        bookkeeping: the client reads it while the hub records it. :meth:`reply` with
+        ``None`` follows once that is done."""
 
     def resume(self, rest: Coroutine[Any, Any, web.Response | None]) -> None:
         """The answer needs waiting for after all (a failure to fail over from, a stream, a
@@ -237,12 +238,16 @@ class NowChat:
             else:
                 data = upstream.take_whole(proxy._config.max_upstream_body_bytes)
             if data is not None:
+                attempt.meter.on_body(data)
+                self._done.write_whole(upstream.status, attempt.headers(), content_type, data)
                 try:
-                    proxy._take_whole(attempt, upstream.status, data)
+                    proxy._report_outcome(attempt, upstream.status, data)
+                except Exception:  # The answer is out; a fault of ours must not hang it.
+                    log.exception("recording an answer failed")
                 finally:
                     upstream.release()
                     attempt.lease.release()
-                self._done.reply_whole(upstream.status, attempt.headers(), content_type, data)
+                self._done.reply(None)  # Only now the next pipelined request may start.
                 return
         # A reused connection the server had closed: the try opens another, unseen.
         stale = isinstance(upstream.error, StaleConnectionError)
@@ -603,18 +608,13 @@ class ChatProxy:
     def _whole_answer(self, attempt: _Attempt, status: int, data: bytes, content_type: str,
                       failed: bool = False) -> web.Response:
         """A whole answer, read: metered, and (unless it is a failure) reported."""
-        self._take_whole(attempt, status, data, failed)
+        attempt.meter.on_body(data)
         response = web.Response(body=data, status=status, headers=attempt.headers())
         if content_type:
             response.headers["Content-Type"] = content_type
-        return response
-
-    def _take_whole(self, attempt: _Attempt, status: int, data: bytes,
-                    failed: bool = False) -> None:
-        """A whole answer's accounting, whichever server sends it on."""
-        attempt.meter.on_body(data)
         if not failed:
             self._report_outcome(attempt, status, data)
+        return response
 
     async def _stream(
         self, out: StreamOut, attempt: _Attempt, upstream: ModelResponse
