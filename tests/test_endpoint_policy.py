@@ -310,13 +310,20 @@ def count_forwards(hub: HubServer) -> list[int]:
     """How many chat requests reached this hub's proxy (each loop turn is one)."""
     proxy = hub.app[PROXY]
     counter = [0]
-    original = proxy.serve  # Every chat's one path, whichever server read it.
+    original = proxy.serve  # Every chat's one path, whichever server read it:
+    original_now = proxy.serve_now  # begun with no task, or (when that declines) in one.
 
     async def serve(*args: Any, **kwargs: Any) -> web.Response | None:
         counter[0] += 1
         return await original(*args, **kwargs)
 
+    def serve_now(*args: Any, **kwargs: Any) -> Any:
+        started = original_now(*args, **kwargs)
+        counter[0] += started is not None
+        return started
+
     proxy.serve = serve  # type: ignore[method-assign]
+    proxy.serve_now = serve_now  # type: ignore[method-assign]
     return counter
 
 

@@ -46,6 +46,7 @@ from gambiarra_desktop.hub.proxy.upstream_client import (
     ModelResponse,
     StaleConnectionError,
     Target,
+    UpstreamConnection,
     UpstreamError,
     UpstreamPool,
     UpstreamResponse,
@@ -189,8 +190,8 @@ class NowChat:
     nothing sent before the first chunk, an error event if it breaks after, the model held
     back while the client is slow, and silence past the idle timeout ends it."""
 
-    __slots__ = ("_done", "_held_back", "_last", "_out", "_plan", "_proxy", "_push", "_sent",
-                 "_timer", "attempt", "finished", "upstream")
+    __slots__ = ("_dialing", "_done", "_held_back", "_last", "_out", "_plan", "_proxy",
+                 "_push", "_sent", "_timer", "attempt", "finished", "upstream")
 
     def __init__(self, proxy: ChatProxy, plan: _Plan, attempt: _Attempt, out: StreamOut,
                  done: NowDone, push: PushOut | None = None) -> None:
@@ -207,17 +208,53 @@ class NowChat:
         """The model connection is not read while the client is behind."""
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._dialing: asyncio.Task[UpstreamConnection] | None = None
 
-    def send(self) -> UpstreamResponse | None:
+    def send(self) -> bool:
+        """Send on an idle pooled connection, or dial one (in a task that ends once it is
+        connected) and send from its callback: either way no task waits while the model
+        answers. ``False``: not sent, nothing begun (an unusable URL)."""
         proxy, attempt = self._proxy, self.attempt
         try:
             target, payload, on_hub_machine = proxy._direct(attempt)
         except UpstreamError:
-            return None
-        self.upstream = proxy.pool.send_now(
+            return False
+        self.upstream = self._send_on(target, payload, on_hub_machine, None)
+        if self.upstream is None:
+            self._dialing = asyncio.get_running_loop().create_task(
+                proxy.pool.dial(target, on_hub_machine))
+            self._dialing.add_done_callback(
+                lambda task: self._dialed(task, target, payload, on_hub_machine))
+        return True
+
+    def _send_on(self, target: Target, payload: bytes, on_hub_machine: bool,
+                 connection: UpstreamConnection | None) -> UpstreamResponse | None:
+        proxy = self._proxy
+        return proxy.pool.send_now(
             target, payload, proxy._config.upstream_first_byte_timeout_s, self._head_arrived,
-            on_hub_machine=on_hub_machine, extra_headers=attempt.hop_header)
-        return self.upstream
+            on_hub_machine=on_hub_machine, extra_headers=self.attempt.hop_header,
+            connection=connection)
+
+    def _dialed(self, task: asyncio.Task[UpstreamConnection], target: Target, payload: bytes,
+                on_hub_machine: bool) -> None:
+        self._dialing = None
+        if task.cancelled():
+            return  # By cancel(), which counted the try.
+        error = task.exception()
+        if self.finished:  # The client left as it connected.
+            if error is None:
+                task.result().close()
+            return
+        if error is None:
+            connection = task.result()
+            self.upstream = self._send_on(target, payload, on_hub_machine, connection)
+            if self.upstream is not None:
+                return
+            connection.close()
+            error = UpstreamError("the request could not be sent")
+        # The task path's own steps fail over from a failed dial, with its reason.
+        self.finished = True
+        self._done.resume(self._proxy._serve_plan(self._plan, self._out, (self.attempt, error)))
 
     def _head_arrived(self, upstream: UpstreamResponse) -> None:
         if self.finished:
@@ -357,6 +394,8 @@ class NowChat:
             return
         self.finished = True
         self._stop_idle_timer()
+        if self._dialing is not None:
+            self._dialing.cancel()
         if self.upstream is not None:
             self.upstream.unpush()
             self.upstream.close()
@@ -439,11 +478,13 @@ class ChatProxy:
         self, call: ChatCall, match: Match, body: dict[str, Any], raw: bytes, out: StreamOut,
         done: NowDone, push: PushOut | None = None,
     ) -> NowChat | None:
-        """Start serving a plain (non-streamed) chat with no task, when nothing needs
-        waiting for: a participant has a free slot (no queue), it is dialed directly, and an
-        idle pooled connection to it is open. The answer then comes back in callbacks and
-        ``done.reply`` gets it. Anything else after the send (a failure, a stream, a large
-        body) continues in :meth:`serve`'s own steps, handed to ``done.resume``. ``None``:
+        """Start serving a chat with no task, when nothing needs waiting for: a participant
+        has a free slot (no queue) and is dialed directly (over an idle pooled connection,
+        or a new one dialed in a task that ends once it is connected). The answer then
+        comes back in callbacks: a whole one goes to ``done``, a stream is pushed to
+        ``push`` (without ``push`` a stream is not started here). Anything else (a failure
+        to fail over from, a large body) continues in :meth:`serve`'s own steps, handed to
+        ``done.resume``. ``None``:
         nothing was started; take :meth:`serve`. The participant is chosen, the attempt
         built and reported, exactly as :meth:`serve` does."""
         if body.get("stream") is True and push is None:
@@ -459,8 +500,7 @@ class ChatProxy:
         participant = lease.participant
         attempt = self._attempt(plan, lease) if participant["transport"] == "direct" else None
         now = None if attempt is None else NowChat(self, plan, attempt, out, done, push)
-        upstream = None if now is None else now.send()
-        if now is None or upstream is None:
+        if now is None or not now.send():
             lease.release()
             return None
         plan.tried.append(participant["id"])
@@ -498,7 +538,7 @@ class ChatProxy:
 
     async def _serve_plan(
         self, plan: _Plan, out: StreamOut,
-        started: tuple[_Attempt, UpstreamResponse | None] | None = None,
+        started: tuple[_Attempt, UpstreamResponse | BaseException | None] | None = None,
     ) -> web.Response | None:
         """Each participant's try in turn, until one answers or none is left.
         ``started``: the first try, already under way (begun by :meth:`serve_now`)."""
@@ -507,7 +547,7 @@ class ChatProxy:
         last_problem = ErrorText.NO_PARTICIPANT
         fallback: web.Response | None = None
         for _attempt in range(1 + self._config.failover_retries):
-            upstream: UpstreamResponse | None = None
+            upstream: UpstreamResponse | BaseException | None = None
             if started is not None:
                 (attempt, upstream), started = started, None
             else:
@@ -544,9 +584,15 @@ class ChatProxy:
         raise ProxyFailedError(last_problem)
 
     async def _serve(self, out: StreamOut, attempt: _Attempt,
-                     opened: UpstreamResponse | None = None) -> web.Response | None:
-        """One try: open (unless ``opened`` already was), then read or stream the answer."""
+                     opened: UpstreamResponse | BaseException | None = None
+                     ) -> web.Response | None:
+        """One try: open (unless ``opened`` already was, or failed to), then read or stream
+        the answer."""
         upstream: ModelResponse
+        if isinstance(opened, UpstreamError):
+            raise _TryAnotherError(str(opened)) from opened
+        if isinstance(opened, BaseException):
+            raise opened
         if opened is not None and opened.error is not None:
             opened.close()
             raise _TryAnotherError(str(opened.error))

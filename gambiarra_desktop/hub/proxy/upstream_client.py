@@ -323,6 +323,10 @@ def _request_bytes(method: str, target: Target, body: bytes, extra_headers: str)
     return head + body
 
 
+UpstreamConnection = _Connection
+"""One connection to a model server (what :meth:`UpstreamPool.dial` gives)."""
+
+
 class UpstreamResponse:
     __slots__ = ("_connection", "_key", "_pool", "_released", "status")
 
@@ -483,21 +487,28 @@ class UpstreamPool:
         connection = await self._connect(target, on_hub_machine)
         return await self._exchange(key, connection, request, first_byte_timeout_s)
 
+    async def dial(self, target: Target, on_hub_machine: bool) -> UpstreamConnection:
+        """A new connection to ``target``, checked and dialed as :meth:`post` dials one,
+        for :meth:`send_now` to send on."""
+        return await self._connect(target, on_hub_machine)
+
     def send_now(
         self, target: Target, body: bytes, first_byte_timeout_s: float,
         on_head: Callable[[UpstreamResponse], None], *, on_hub_machine: bool = False,
-        extra_headers: str = "",
+        extra_headers: str = "", connection: UpstreamConnection | None = None,
     ) -> UpstreamResponse | None:
-        """:meth:`post` with no task: sent at once on an idle pooled connection, and
-        ``on_head`` is called when the answer's head arrived or the exchange failed (the
-        response's :attr:`UpstreamResponse.error` says which). ``None``: no idle connection
-        (or an unusable URL), so the caller takes :meth:`post`'s path instead."""
+        """:meth:`post` with no task: sent at once on an idle pooled connection (or on
+        ``connection``, from :meth:`dial`), and ``on_head`` is called when the answer's head
+        arrived or the exchange failed (the response's :attr:`UpstreamResponse.error` says
+        which). ``None``: no idle connection (or an unusable URL), so the caller dials one
+        or takes :meth:`post`'s path instead."""
         try:
             request = _request_bytes("POST", target, body, extra_headers)
         except UpstreamError:
             return None
         key = (target.scheme, target.host, target.port, on_hub_machine)
-        connection = self._take_idle(key)
+        if connection is None:
+            connection = self._take_idle(key)
         if connection is None:
             return None
         try:
