@@ -20,7 +20,6 @@ deadline.
 from __future__ import annotations
 
 import asyncio
-import collections
 import enum
 import logging
 import math
@@ -156,7 +155,9 @@ class FrontConnection(asyncio.Protocol):
         self._chunked = False
         """The request being handed over came chunked: re-chunk its body."""
         # Answering.
-        self._waiting: collections.deque[ChatRequest] = collections.deque()
+        self._waiting: list[ChatRequest] = []
+        """A list, not a deque: at most a few wait, and a deque's first block is over 600
+        bytes of every open connection."""
         self._task: asyncio.Task[None] | None = None
         self._now: NowChat | None = None
         """The answer on its way with no task (``fast_chat.answer_now``)."""
@@ -455,7 +456,7 @@ class FrontConnection(asyncio.Protocol):
             if self._read_paused and len(self._waiting) <= MAX_WAITING // 2:
                 self._read_paused = False
                 self.transport.resume_reading()
-            request = self._waiting.popleft()
+            request = self._waiting.pop(0)
             self._budget.release(request.reserved)
             request.reserved = 0
             try:
@@ -510,6 +511,13 @@ class FrontConnection(asyncio.Protocol):
             self.abort()  # Logged by fast_chat; nothing sane can follow on this connection.
             return
         self._next()
+
+    def streaming(self) -> None:
+        """A stream's head went out: it may hold the connection for minutes, so the
+        deadline's timer (nothing is timed while an answer is out) is dropped rather than
+        left armed; the next deadline arms a new one."""
+        if self._timing is None:
+            self._deadline.cancel()
 
     def finish_request(self, request: ChatRequest) -> None:
         """An answer is out; a request that did not keep the connection alive ends it."""

@@ -57,6 +57,7 @@ class _StreamOut:
             request.keep_alive = False
         self._connection.write(wire.stream_head(status, headers, self._call.rate_headers,
                                                 request.keep_alive, request.version))
+        self._connection.streaming()
         self.started = True
         self.status = status
 

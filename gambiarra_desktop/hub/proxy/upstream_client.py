@@ -280,6 +280,11 @@ class _Connection(asyncio.Protocol):
             self._fail(error)
             self._notify()
 
+    def first_byte_timer_off(self) -> None:
+        """Drop the first-byte timer (its deadline has passed with the head): a stream
+        keeps the connection for minutes, with no timer of this kind armed meanwhile."""
+        self._first_byte.cancel()
+
     def _first_byte_late(self) -> None:
         self.fail_waiting(UpstreamError(f"no answer within {self._first_byte_s:g} s"))
 
@@ -351,6 +356,7 @@ class UpstreamResponse:
         a stream from callbacks; :meth:`pause`/:meth:`resume` hold the model back while
         the client is slow."""
         connection = self._connection
+        connection.first_byte_timer_off()  # A stream holds the connection: drop its timer.
         inbox = connection.inbox
         waiting = inbox.take()
         connection.pusher = pusher
