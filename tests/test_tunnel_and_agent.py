@@ -266,3 +266,29 @@ async def test_tunnel_multiplexes_concurrent_requests(
     assert answers == ["".join(f"tok{i} " for i in range(8))] * 10
     assert upstream.max_in_flight >= 2, "requests went through the tunnel one at a time"
     await sdk.close()
+
+
+async def test_the_agent_keeps_one_connection_to_its_model_server(
+    api: Api, shared: tuple[str, ShareAgent, list[AgentStatus]], upstream: FakeOpenAIServer,
+) -> None:
+    """Requests through the tunnel reuse a kept-alive connection to the local server, and
+    the body reaches it as sent (the hub's HTTP client calls it, not a fresh connection
+    per request)."""
+    code, _, _ = shared
+    peers: set[object] = set()
+    original = upstream._answer
+
+    async def answer(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        peers.add(request.transport.get_extra_info("sockname") if request.transport else None)
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        return await original(request)
+
+    upstream._answer = answer  # type: ignore[method-assign]
+    sdk = sdk_for(api.hub, code)
+    for i in range(4):
+        reply = await sdk.chat.completions.create(
+            model="*", messages=[{"role": "user", "content": f"hello {i}"}])
+        assert reply.choices[0].message.content == TOKENS
+    assert upstream.requests[-1]["messages"] == [{"role": "user", "content": "hello 3"}]
+    assert len(peers) == 2, peers  # One local address, one agent-side port.
+    await sdk.close()

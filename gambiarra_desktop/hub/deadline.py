@@ -39,7 +39,11 @@ class Deadline:
         return self._at != math.inf
 
     def start(self, seconds: float) -> None:
-        """Expire ``seconds`` from now (replacing any deadline set before)."""
+        """Expire ``seconds`` from now (replacing any deadline set before); ``inf``:
+        never."""
+        if seconds == math.inf:
+            self.stop()
+            return
         now = self._loop.time()
         at = self._at = now + seconds
         if self._timer is None or self._armed_for > at:

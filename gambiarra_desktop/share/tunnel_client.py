@@ -4,6 +4,11 @@ WebSocket, go to the local model server, and every chunk of the answer goes stra
 The participant needs no inbound port, and its model server may listen on localhost only.
 A ``cancel`` from the hub (its client hung up) aborts the local request, so the model
 stops generating.
+
+The local model server is called with the hub's own HTTP client (``UpstreamPool``: keep-alive
+connections, ``httptools``), not aiohttp's: every tunneled request waits on this step, and
+aiohttp's client cost several times as much CPU per request. No address policy applies
+here: the participant's own machine is where its model server is meant to be.
 """
 
 from __future__ import annotations
@@ -11,19 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import orjson
 
 from gambiarra_desktop import tunnel_wire
 from gambiarra_desktop.endpoints import chat_completions_url
+from gambiarra_desktop.hub.proxy.upstream_client import Target, UpstreamError, UpstreamPool
 from gambiarra_desktop.protocol import TUNNEL_PARTICIPANT_HEADER
 
 log = logging.getLogger(__name__)
 
 TUNNEL_HEARTBEAT_S = 20.0
 HANDSHAKE_TIMEOUT_S = 10.0
+LOCAL_CONNECT_TIMEOUT_S = 10.0
 
 
 class TunnelRejectedError(Exception):
@@ -38,6 +47,7 @@ class TunnelClient:
     def __init__(self, session: aiohttp.ClientSession, endpoint: str) -> None:
         self._session = session
         self._chat_url = chat_completions_url(endpoint)
+        self._pool = UpstreamPool(LOCAL_CONNECT_TIMEOUT_S)
         self._requests: dict[int, asyncio.Task[None]] = {}
         self.served = 0
 
@@ -79,6 +89,7 @@ class TunnelClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._requests.clear()
+            self._pool.close()
             await ws.close()
 
     def _on_frame(self, ws: aiohttp.ClientWebSocketResponse, frame: bytes) -> None:
@@ -103,17 +114,24 @@ class TunnelClient:
     async def _perform(
         self, ws: aiohttp.ClientWebSocketResponse, request_id: int, body: dict[str, Any]
     ) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         try:
-            async with self._session.post(self._chat_url, json=body, timeout=timeout) as reply:
+            # No first-byte or idle timeout here, as before: the hub times the answer and
+            # sends a cancel when it gives up.
+            reply = await self._pool.post(Target.parse(self._chat_url), orjson.dumps(body),
+                                          math.inf)
+            try:
                 await ws.send_bytes(tunnel_wire.control({
                     "type": "head", "id": request_id, "status": reply.status,
-                    "contentType": reply.headers.get("Content-Type", "")}))
-                async for chunk in reply.content.iter_any():
+                    "contentType": reply.header("Content-Type") or ""}))
+                async for chunk in reply.iter_chunks(None):
                     await ws.send_bytes(tunnel_wire.data(request_id, chunk))
+            except BaseException:
+                reply.close()  # Cancelled by the hub, or failed: the model stops.
+                raise
+            reply.release()
             await ws.send_bytes(tunnel_wire.control({"type": "end", "id": request_id}))
             self.served += 1
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (UpstreamError, ValueError) as exc:
             reason = f"local model server failed: {exc or type(exc).__name__}"
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_bytes(tunnel_wire.control(
