@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from proxy_rounds import Tally
+from proxy_rounds import Tally, paired_gap_us
 
 BUN_REFERENCE = ("Reference (issue 15, measured on this kind of machine, not in this run):"
                  " the original Bun hub adds about 0.22 ms at c=1 and uses 222 / 103 us of"
@@ -54,10 +54,8 @@ def goals(results: dict[str, dict[str, Tally]], memory: dict[str, float],
           streams_errors: int, streams_peak_mb: float, stream_count: int) -> list[Goal]:
     c1, c32 = "non-stream c=1", "non-stream c=32"
     long1, long32 = "long stream c=1", "long stream c=32"
-    sse1 = (_tally(results, c1, "hub+sse").cpu_us_per_request
-            - _tally(results, c1, "hub").cpu_us_per_request)
-    sse32 = (_tally(results, c32, "hub+sse").cpu_us_per_request
-             - _tally(results, c32, "hub").cpu_us_per_request)
+    sse1 = paired_gap_us(_tally(results, c1, "hub+sse"), _tally(results, c1, "hub"))
+    sse32 = paired_gap_us(_tally(results, c32, "hub+sse"), _tally(results, c32, "hub"))
     return [
         Goal("non-stream c=1: hub adds, p50", "<= 0.15 ms", _p50_gap(results, c1, "hub"),
              0.15, unit="ms"),

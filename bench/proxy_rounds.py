@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -67,15 +68,36 @@ class Tally(Samples):
     cpu_s: float = 0.0
     chunks: int = 0
     error_texts: list[str] = field(default_factory=list)
+    rounds: list[tuple[float, int, int]] = field(default_factory=list)
+    """Each round's (CPU seconds, requests, chunks), in round order."""
 
     @property
     def cpu_us_per_request(self) -> float:
-        n = len(self.latencies_ms)
-        return self.cpu_s / n * 1e6 if n else float("nan")
+        """The median round's CPU per request: one round that something else on the
+        machine disturbed (a 2-core machine runs the load generator and the model too)
+        moves a mean over a handful of rounds by tens of microseconds."""
+        return _median(self.round_cpu_us())
 
     @property
     def cpu_us_per_chunk(self) -> float:
-        return self.cpu_s / self.chunks * 1e6 if self.chunks else float("nan")
+        return _median(self.round_cpu_us(per_chunk=True))
+
+    def round_cpu_us(self, per_chunk: bool = False) -> list[float]:
+        """CPU per request (or per chunk) in each round, in round order."""
+        return [cpu / (chunks if per_chunk else requests) * 1e6
+                for cpu, requests, chunks in self.rounds
+                if (chunks if per_chunk else requests)]
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def paired_gap_us(tally: Tally, base: Tally) -> float:
+    """The median of round-by-round differences in CPU per request: the two routes ran
+    back to back in each round, so a disturbed round shows in both and cancels."""
+    gaps = [a - b for a, b in zip(tally.round_cpu_us(), base.round_cpu_us(), strict=False)]
+    return _median(gaps)
 
 
 @dataclass
@@ -149,6 +171,7 @@ async def run_round(route: Route, scenario: Scenario, model: str, tally: Tally) 
     tally.elapsed_s += part.elapsed_s
     tally.cpu_s += part.cpu_s
     tally.chunks += part.chunks
+    tally.rounds.append((part.cpu_s, len(part.latencies_ms), part.chunks))
 
 
 @contextlib.asynccontextmanager
@@ -206,6 +229,6 @@ def print_rows(table: list[dict[str, object]], notes: dict[str, str]) -> None:
               f" {r['cpu_us_per_request']:>10.0f} {chunk_text} {r['errors']:>6}")
     print("\nTimes in ms (non-stream: whole answer; stream: first body byte). +ms, x and thru x"
           " compare each route with direct in the same run. cpu = CPU the route's serving"
-          " process spent per request / per relayed SSE chunk.")
+          " process spent per request / per relayed SSE chunk, in the median round.")
     for route, note in notes.items():
         print(f"  {route}: {note}")

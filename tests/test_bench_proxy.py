@@ -23,7 +23,7 @@ from bare_relay import wants_stream  # noqa: E402
 from bench_rooms import HealthKeeper, create_room, join  # noqa: E402
 from hub_probe import ProcessProbe  # noqa: E402
 from proxy_bench import free_port, sse_listener, start_process, start_upstream  # noqa: E402
-from proxy_rounds import Route, Scenario, check  # noqa: E402
+from proxy_rounds import Route, Scenario, Tally, check, paired_gap_us  # noqa: E402
 from raw_http import RawConnection, build_request  # noqa: E402
 
 
@@ -169,3 +169,17 @@ async def test_sse_listener_row_really_listens(make_hub: HubFactory) -> None:
             while listener.received_bytes - before < 100:  # An llm:* event or more.
                 assert time.monotonic() < deadline, "the listener was sent no events"
                 await asyncio.sleep(0.02)
+
+
+def test_cpu_figures_are_the_median_round_and_gaps_are_paired_by_round() -> None:
+    """One disturbed round must not move the figure: the median round is reported, and a
+    route's extra cost is the median of its round-by-round differences from its base."""
+    base, with_listener = Tally(), Tally()
+    for cpu_us, extra_us in ((200, 5), (210, 6), (900, 7), (205, 4), (190, 5)):
+        base.rounds.append((cpu_us * 100 / 1e6, 100, 0))
+        with_listener.rounds.append(((cpu_us + extra_us) * 100 / 1e6, 100, 0))
+    assert round(base.cpu_us_per_request) == 205  # Not the mean, 341.
+    assert round(paired_gap_us(with_listener, base)) == 5
+    streamed = Tally(rounds=[(0.001, 1, 50), (0.002, 1, 50), (0.1, 1, 50)])
+    assert round(streamed.cpu_us_per_chunk) == 40
+    assert Tally().cpu_us_per_request != Tally().cpu_us_per_request  # NaN with no rounds.
