@@ -64,6 +64,14 @@ def format_event(name: str, data: object) -> bytes:
                      b"\n\n"))
 
 
+_HEADS = {event_type: f"event: {event_type}\ndata: ".encode() for event_type in EventType}
+"""Each bus event's first line, encoded once: two events go out per proxied request."""
+
+
+def _format_bus_event(event: Event) -> bytes:
+    return _HEADS[event.type] + orjson.dumps(event.data, option=_OPTIONS) + b"\n\n"
+
+
 class _Listener:
     """One open stream: its queue of encoded events and how many bytes it holds."""
 
@@ -145,7 +153,7 @@ class RoomEventStreams:
             targets = self._by_room.get(event.room_code)
         if not targets:
             return  # Nobody listens to that room: the event is never encoded.
-        chunk = format_event(event.type.value, event.data)  # Once, for all of them.
+        chunk = _format_bus_event(event)  # Once, for all of them.
         size = len(chunk)
         deleted = event.type is EventType.ROOM_DELETED
         for listener in targets:  # Nothing here adds or removes listeners.
