@@ -245,6 +245,8 @@ NOTES = {
     "tunnel": "through the hub and a participant agent's WebSocket tunnel (cpu: hub only)",
     "floor": "bench/bare_relay.py: aiohttp relaying with no hub logic (what any aiohttp"
              " hub pays)",
+    "tcp": "bench/tcp_relay.py: bytes passed both ways, no HTTP at all (what any Python"
+           " relay pays here)",
 }
 
 
@@ -323,12 +325,14 @@ async def run_bench(sizes: Sizes, model: str, ports: dict[str, int],
             "hub+sse": on_hub("hub", sse_listener(host, ports["hub"], codes["hub"])),
             "tunnel": on_hub("tunnel"),
             "floor": Route("floor", host, ports["floor"], chat, probes["floor"]),
+            "tcp": Route("tcp", host, ports["tcp"], chat, probes["tcp"]),
         }
         first = {k: v for k, v in whole.items() if k != "hub+sse"}
         long = {
             "direct": Route("direct", host, ports["up_long"], chat, probes["up_long"]),
             "hub": on_hub("long"),
             "floor": Route("floor", host, ports["floor_long"], chat, probes["floor_long"]),
+            "tcp": Route("tcp", host, ports["tcp_long"], chat, probes["tcp_long"]),
         }
         chunks = sizes.long_tokens + 2  # Each token, the stop chunk, and [DONE].
         scenarios = [
@@ -396,7 +400,7 @@ def main() -> None:
         sizes = dataclasses.replace(sizes, rounds=args.rounds)
     started = time.monotonic()
 
-    names = ("up16", "up_long", "up_slow", "hub", "floor", "floor_long")
+    names = ("up16", "up_long", "up_slow", "hub", "floor", "floor_long", "tcp", "tcp_long")
     ports = {name: free_port() for name in names}
     relay = str(Path(__file__).with_name("bare_relay.py"))
     processes: list[subprocess.Popen[str]] = []
@@ -413,9 +417,12 @@ def main() -> None:
                  "--queue-max", str(sizes.many_streams + 64), "--", "serve",
                  "--host", "127.0.0.1", "--port", str(ports["hub"]), "--data-dir", data_dir,
                  "--log-level", "warning"], "listening"))
-            for name, upstream in (("floor", "up16"), ("floor_long", "up_long")):
+            tcp = str(Path(__file__).with_name("tcp_relay.py"))
+            for name, upstream, script in (("floor", "up16", relay),
+                                           ("floor_long", "up_long", relay),
+                                           ("tcp", "up16", tcp), ("tcp_long", "up_long", tcp)):
                 processes.append(start_process(
-                    [sys.executable, relay, "--port", str(ports[name]),
+                    [sys.executable, script, "--port", str(ports[name]),
                      "--upstream", f"http://127.0.0.1:{ports[upstream]}"], "listening"))
             pids = {name: p.pid for name, p in zip(names, processes, strict=True)}
             out = run_on_uvloop(run_bench(sizes, args.model, ports, pids, data_dir))

@@ -183,3 +183,27 @@ def test_cpu_figures_are_the_median_round_and_gaps_are_paired_by_round() -> None
     streamed = Tally(rounds=[(0.001, 1, 50), (0.002, 1, 50), (0.1, 1, 50)])
     assert round(streamed.cpu_us_per_chunk) == 40
     assert Tally().cpu_us_per_request != Tally().cpu_us_per_request  # NaN with no rounds.
+
+
+async def test_tcp_floor_relays_whole_answers_and_streams_on_one_connection() -> None:
+    """The bench's lowest floor passes both framings through unchanged, kept alive."""
+    async with FakeOpenAIServer() as upstream:
+        port = free_port()
+        relay = start_process([sys.executable, str(BENCH / "tcp_relay.py"), "--port", str(port),
+                               "--upstream", upstream.url], "listening")
+        try:
+            connection = RawConnection("127.0.0.1", port)
+            for stream in (False, True, False):
+                body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+                if stream:
+                    body["stream"] = True
+                request = build_request("POST", "/v1/chat/completions", f"127.0.0.1:{port}",
+                                        json.dumps(body).encode())
+                response = await connection.request(request, 5.0)
+                assert response.status == 200
+                assert (b"data: [DONE]" in response.body) is stream
+            assert len(upstream.requests) == 3
+            connection.close()
+        finally:
+            relay.terminate()
+            relay.wait(timeout=10)
