@@ -460,11 +460,14 @@ class FrontConnection(asyncio.Protocol):
             self._budget.release(request.reserved)
             request.reserved = 0
             try:
-                self._now = answer_now(self, request)
+                now = answer_now(self, request)
             except Exception:  # A fault of ours: the task path answers it, or says 500.
                 log.exception("a chat could not start with no task")
-                self._now = None
-            if self._now is None:
+                now = None
+            if self._task is not None:
+                return  # Begun here and handed to a task at once (a tunnel's answer).
+            self._now = now
+            if now is None:
                 self.answer_in_task(answer(self, request))
             return
         if self._final is not None:

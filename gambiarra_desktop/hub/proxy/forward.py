@@ -483,8 +483,8 @@ class ChatProxy:
         or a new one dialed in a task that ends once it is connected). The answer then
         comes back in callbacks: a whole one goes to ``done``, a stream is pushed to
         ``push`` (without ``push`` a stream is not started here). Anything else (a failure
-        to fail over from, a large body) continues in :meth:`serve`'s own steps, handed to
-        ``done.resume``. ``None``:
+        to fail over from, a large body, a participant behind a tunnel) continues in
+        :meth:`serve`'s own steps, handed to ``done.resume``. ``None``:
         nothing was started; take :meth:`serve`. The participant is chosen, the attempt
         built and reported, exactly as :meth:`serve` does."""
         if body.get("stream") is True and push is None:
@@ -498,9 +498,17 @@ class ChatProxy:
         if lease is None:
             return None
         participant = lease.participant
-        attempt = self._attempt(plan, lease) if participant["transport"] == "direct" else None
-        now = None if attempt is None else NowChat(self, plan, attempt, out, done, push)
-        if now is None or not now.send():
+        attempt = self._attempt(plan, lease)
+        now = NowChat(self, plan, attempt, out, done, push)
+        if participant["transport"] == "tunnel":
+            # The answer comes through the participant's tunnel, read in a task; what was
+            # decided here (admission, match, choice) stands, and is not done again.
+            now.finished = True
+            plan.tried.append(participant["id"])
+            self._announce(plan, attempt)
+            done.resume(self._serve_plan(plan, out, (attempt, None)))
+            return now
+        if not now.send():
             lease.release()
             return None
         plan.tried.append(participant["id"])
