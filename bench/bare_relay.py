@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -72,12 +72,18 @@ def run_fast(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def relay_main(description: str | None,
+               serve: Callable[[int, str], Coroutine[Any, Any, None]]) -> None:
+    """The command line every floor relay takes: ``--port P --upstream URL``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
     args = parser.parse_args()
     run_fast(serve(args.port, args.upstream))
+
+
+def main() -> None:
+    relay_main(__doc__, serve)
 
 
 if __name__ == "__main__":

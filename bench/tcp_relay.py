@@ -11,11 +11,10 @@ Run: ``python bench/tcp_relay.py --port P --upstream http://127.0.0.1:U``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from urllib.parse import urlsplit
 
-from bare_relay import run_fast
+from bare_relay import relay_main
 
 
 class _Pipe(asyncio.Protocol):
@@ -76,11 +75,7 @@ async def serve(port: int, upstream: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--upstream", required=True)
-    args = parser.parse_args()
-    run_fast(serve(args.port, args.upstream))
+    relay_main(__doc__, serve)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig, HubServer
 from gambiarra_desktop.hub.api.connections import GuardedServer
+from gambiarra_desktop.hub.keys import PROXY
 from tests.conftest import Api, HubFactory, eventually
 from tests.raw_http import request_bytes
 
@@ -57,6 +59,21 @@ async def open_room(make_hub: HubFactory, model: FakeOpenAIServer,
     assert status == 201
     await eventually(lambda: server_of(hub).gate.open_count == 0, 3.0)
     return Room(hub, code, model)
+
+
+def count_no_task_starts(hub: HubServer) -> list[int]:
+    """How many chats the proxy began with no task (one per ``serve_now`` that started)."""
+    proxy = hub.app[PROXY]
+    counter = [0]
+    original = proxy.serve_now
+
+    def serve_now(*args: Any, **kwargs: Any) -> Any:
+        started = original(*args, **kwargs)
+        counter[0] += started is not None
+        return started
+
+    proxy.serve_now = serve_now  # type: ignore[method-assign]
+    return counter
 
 
 async def join_second(room: Room, model: FakeOpenAIServer) -> None:

@@ -12,16 +12,14 @@ import json
 import logging
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub import HubConfig, HubServer
-from gambiarra_desktop.hub.keys import PROXY
+from gambiarra_desktop.hub import HubConfig
 from tests.conftest import HubFactory, eventually
-from tests.front_room import Room, join_second, open_room, server_of
+from tests.front_room import Room, count_no_task_starts, join_second, open_room, server_of
 from tests.raw_http import RawConnection, request_bytes
 
 
@@ -119,21 +117,6 @@ async def test_stopping_the_hub_lets_an_answer_in_progress_finish(
 
 
 # -- chats served with no task (ChatProxy.serve_now) ---------------------------------
-
-
-def count_no_task_starts(hub: HubServer) -> list[int]:
-    """How many chats the proxy began with no task (one per ``serve_now`` that started)."""
-    proxy = hub.app[PROXY]
-    counter = [0]
-    original = proxy.serve_now
-
-    def serve_now(*args: Any, **kwargs: Any) -> Any:
-        started = original(*args, **kwargs)
-        counter[0] += started is not None
-        return started
-
-    proxy.serve_now = serve_now  # type: ignore[method-assign]
-    return counter
 
 
 async def test_a_5xx_on_a_chat_begun_with_no_task_fails_over(

@@ -14,25 +14,10 @@ import aiohttp
 import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub import HubServer
 from gambiarra_desktop.hub.keys import PROXY
 from tests.conftest import Api, HubFactory, eventually
-from tests.front_room import Room, open_room
+from tests.front_room import Room, count_no_task_starts, open_room
 from tests.raw_http import RawConnection
-
-
-def count_no_task_starts(hub: HubServer) -> list[int]:
-    proxy = hub.app[PROXY]
-    counter = [0]
-    original = proxy.serve_now
-
-    def serve_now(*args: Any, **kwargs: Any) -> Any:
-        started = original(*args, **kwargs)
-        counter[0] += started is not None
-        return started
-
-    proxy.serve_now = serve_now  # type: ignore[method-assign]
-    return counter
 
 
 def dial_tasks() -> list[asyncio.Task[Any]]:
@@ -64,11 +49,7 @@ async def join(room: Room, pid: str, endpoint: str) -> None:
 
 
 async def in_flight(room: Room) -> dict[str, int]:
-    connector = aiohttp.TCPConnector(force_close=True)
-    async with (aiohttp.ClientSession(connector=connector) as http,
-                http.get(f"{room.hub.url}/rooms/{room.code}/participants") as response):
-        listing = await response.json()
-    return {p["id"]: int(p["metrics"]["inFlight"]) for p in listing["participants"]}
+    return {pid: int(metrics["inFlight"]) for pid, metrics in (await metrics_of(room)).items()}
 
 
 async def test_a_first_stream_is_dialed_and_pushed_with_no_task(
@@ -108,15 +89,34 @@ async def test_a_first_whole_answer_is_dialed_with_no_task_and_pools_its_connect
     assert sum(len(connections) for connections in idle.values()) == 1  # Dialed once.
 
 
+def refusing_port() -> int:
+    """A loopback port nothing listens on: connecting is refused."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = int(closed.getsockname()[1])
+    closed.close()
+    return port
+
+
+def chat_for(room: Room, model: str) -> bytes:
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+    return (f"POST {room.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+async def metrics_of(room: Room) -> dict[str, dict[str, Any]]:
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with (aiohttp.ClientSession(connector=connector) as http,
+                http.get(f"{room.hub.url}/rooms/{room.code}/participants") as response):
+        listing = await response.json()
+    return {p["id"]: p["metrics"] for p in listing["participants"]}
+
+
 async def test_a_failed_dial_fails_over_as_the_task_path_does(
     make_hub: HubFactory, upstream: FakeOpenAIServer
 ) -> None:
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    dead = closed.getsockname()[1]
-    closed.close()  # Nothing listens there: connection refused.
     room = await open_room(make_hub, upstream)  # p1: the model.
-    await join(room, "dead", f"http://127.0.0.1:{dead}")
+    await join(room, "dead", f"http://127.0.0.1:{refusing_port()}")
     started = count_no_task_starts(room.hub)
     answered_by = set()
     for _ in range(4):
@@ -128,22 +128,16 @@ async def test_a_failed_dial_fails_over_as_the_task_path_does(
         await connection.close()
     assert answered_by == {"p1"}
     assert started[0] >= 1
+    assert (await metrics_of(room))["dead"]["errors"] >= 1  # It was tried, and failed over.
 
 
 async def test_a_failed_dial_with_nobody_else_says_why(
     make_hub: HubFactory, upstream: FakeOpenAIServer
 ) -> None:
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    dead = closed.getsockname()[1]
-    closed.close()
     room = await open_room(make_hub, upstream)
-    await join(room, "dead", f"http://127.0.0.1:{dead}")
+    await join(room, "dead", f"http://127.0.0.1:{refusing_port()}")
     connection = await RawConnection.open(room.hub.port)
-    body = json.dumps({"model": "dead", "messages": [{"role": "user", "content": "hi"}]})
-    await connection.send(
-        f"POST {room.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    await connection.send(chat_for(room, "dead"))
     response = await connection.read_response()
     assert response.status == 502
     assert "connection refused" in response.json()["error"]
@@ -157,10 +151,7 @@ async def test_a_client_that_leaves_while_the_hub_dials_frees_the_slot(
     await join(room, "slow", f"http://127.0.0.1:{unanswering_port}")
     started = count_no_task_starts(room.hub)
     connection = await RawConnection.open(room.hub.port)
-    body = json.dumps({"model": "slow", "messages": [{"role": "user", "content": "hi"}]})
-    await connection.send(
-        f"POST {room.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    await connection.send(chat_for(room, "slow"))
     await eventually(lambda: len(dial_tasks()) == 1, 3.0)
     assert started[0] == 1
     assert (await in_flight(room))["slow"] == 1
