@@ -8,6 +8,7 @@ The wire behaviour of the chat route itself is pinned in ``test_http_front_edges
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import socket
@@ -18,6 +19,7 @@ import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig
+from gambiarra_desktop.hub.front.connection import FrontConnection
 from tests.conftest import HubFactory, eventually
 from tests.front_room import Room, count_no_task_starts, join_second, open_room, server_of
 from tests.raw_http import RawConnection, request_bytes
@@ -311,3 +313,17 @@ async def test_a_client_that_leaves_a_pushed_stream_stops_the_model(room: Room) 
     connection.abort()
     await eventually(lambda: room.model.aborted_streams == 1, 3.0)
     assert room.model.completed_streams == 0
+
+
+async def test_a_connection_handed_to_aiohttp_is_freed_when_it_closes(room: Room) -> None:
+    """Once aiohttp has the transport, the front end never hears that the connection ended,
+    so nothing of the front end's (such as an armed deadline timer) may keep it alive."""
+    for _ in range(10):
+        other = await RawConnection.open(room.hub.port)
+        await other.send(request_bytes("GET", f"/rooms/{room.code}/participants"))
+        assert (await other.read_response()).status == 200
+        await other.close()
+    await eventually(lambda: server_of(room.hub).gate.open_count == 0, 3.0)
+    await asyncio.sleep(0.1)
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, FrontConnection)] == []

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
-from gambiarra_desktop.hub.keys import PROXY
+from gambiarra_desktop.hub.keys import PROXY, REGISTRY
 from tests.conftest import Api, HubFactory, eventually
 from tests.front_room import Room, count_no_task_starts, open_room
 from tests.raw_http import RawConnection
@@ -162,3 +162,21 @@ async def test_a_client_that_leaves_while_the_hub_dials_frees_the_slot(
             break
         await asyncio.sleep(0.02)
     assert (await in_flight(room))["slow"] == 0
+
+
+async def test_an_endpoint_no_request_can_go_to_gets_the_task_paths_reason(
+    make_hub: HubFactory, upstream: FakeOpenAIServer
+) -> None:
+    """An endpoint stored before URLs were normalized (not plain ASCII): nothing is dialed
+    for it, and the client hears why, as the aiohttp route says it."""
+    room = await open_room(make_hub, upstream)
+    participant = room.hub.app[REGISTRY].get(room.code).participants["p1"]
+    participant["endpoint"] = upstream.url + "/\u00fc"
+    connection = await RawConnection.open(room.hub.port)
+    await connection.send(room.chat())
+    response = await connection.read_response()
+    assert response.status == 502
+    assert response.json()["error"] == (
+        "Failed to proxy request: the endpoint URL is not plain ASCII")
+    assert dial_tasks() == [] and (await in_flight(room))["p1"] == 0
+    await connection.close()

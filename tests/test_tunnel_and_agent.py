@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import openai
 import pytest
+from aiohttp import web
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubServer
@@ -278,7 +279,7 @@ async def test_the_agent_keeps_one_connection_to_its_model_server(
     peers: set[object] = set()
     original = upstream._answer
 
-    async def answer(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+    async def answer(request: web.Request) -> web.StreamResponse:
         peers.add(request.transport.get_extra_info("sockname") if request.transport else None)
         peers.add(request.transport.get_extra_info("peername") if request.transport else None)
         return await original(request)
@@ -292,3 +293,60 @@ async def test_the_agent_keeps_one_connection_to_its_model_server(
     assert upstream.requests[-1]["messages"] == [{"role": "user", "content": "hello 3"}]
     assert len(peers) == 2, peers  # One local address, one agent-side port.
     await sdk.close()
+
+
+class _OddlyTypedStreams(FakeOpenAIServer):
+    """Streams whose Content-Type is not spelled ``text/event-stream``, a chunk every 50 ms,
+    noting when each was sent."""
+
+    def __init__(self, content_type: str) -> None:
+        super().__init__(models=("llama3.2:3b",))
+        self.content_type = content_type
+        self.sent_at: list[float] = []
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if not body.get("stream"):
+            return await super()._answer(request)
+        reply = web.StreamResponse(headers={"Content-Type": self.content_type})
+        await reply.prepare(request)
+        for i in range(8):
+            if i:
+                await asyncio.sleep(0.05)
+            self.sent_at.append(time.monotonic())
+            await reply.write(b'data: {"choices":[{"index":0,"delta":{"content":"t%d"}}]}\n\n' % i)
+        await reply.write(b"data: [DONE]\n\n")
+        await reply.write_eof()
+        return reply
+
+
+@pytest.mark.parametrize("content_type", ["Text/Event-Stream", "application/x-ndjson"])
+async def test_a_stream_however_typed_crosses_the_tunnel_chunk_by_chunk(
+    api: Api, http: aiohttp.ClientSession, content_type: str
+) -> None:
+    """The agent holds a whole answer's frames back to send them in one segment; a stream,
+    whatever its Content-Type says, must not be held (Linux flushes a corked socket only
+    every 200 ms)."""
+    async with _OddlyTypedStreams(content_type) as model:
+        room = await api.create_room()
+        agent = ShareAgent(api.hub.url, fast_settings(room["code"], model.url), lambda _: None)
+        await agent.start()
+        try:
+            await eventually(lambda: agent.status.state == "sharing")
+            url = f"{api.hub.url}/rooms/{room['code']}/v1/chat/completions"
+            arrived: list[float] = []
+            async with http.post(url, json={"model": "*", "messages": MESSAGES,
+                                            "stream": True}) as response:
+                assert response.status == 200
+                buffer = b""
+                async for piece in response.content.iter_any():
+                    buffer += piece
+                    while b"\n\n" in buffer:
+                        event, buffer = buffer.split(b"\n\n", 1)
+                        if b'"content"' in event:
+                            arrived.append(time.monotonic())
+            assert len(arrived) == len(model.sent_at) == 8
+            lags = [got - sent for got, sent in zip(arrived, model.sent_at, strict=True)]
+            assert max(lags) < 0.15, lags
+        finally:
+            await agent.stop()

@@ -562,7 +562,10 @@ class FrontConnection(asyncio.Protocol):
         handler = self._handler
         if handler is None:
             handler = self._handler = self._server.make_handler()
-            self._stop_head_timer()  # It times heads from here on.
+            # It times heads from here on. The timer goes too, not only the deadline: once
+            # the transport is aiohttp's, this object never hears of the connection's end,
+            # and an armed timer would keep it and its transport alive until it fired.
+            self._cancel_timers()
             self._server.fronts.discard(self)  # It is aiohttp's to close at shutdown now.
             if self.transport is not None:
                 handler.adopt(self.transport)

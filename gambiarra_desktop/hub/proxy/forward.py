@@ -217,9 +217,9 @@ class NowChat:
         proxy, attempt = self._proxy, self.attempt
         try:
             target, payload, on_hub_machine = proxy._direct(attempt)
+            self.upstream = self._send_on(target, payload, on_hub_machine, None)
         except UpstreamError:
-            return False
-        self.upstream = self._send_on(target, payload, on_hub_machine, None)
+            return False  # The task path says why.
         if self.upstream is None:
             self._dialing = asyncio.get_running_loop().create_task(
                 proxy.pool.dial(target, on_hub_machine))
@@ -247,11 +247,15 @@ class NowChat:
             return
         if error is None:
             connection = task.result()
-            self.upstream = self._send_on(target, payload, on_hub_machine, connection)
-            if self.upstream is not None:
-                return
+            try:
+                self.upstream = self._send_on(target, payload, on_hub_machine, connection)
+            except UpstreamError as exc:
+                error = exc
+            else:
+                if self.upstream is not None:
+                    return
+                error = UpstreamError("the request could not be sent")
             connection.close()
-            error = UpstreamError("the request could not be sent")
         # The task path's own steps fail over from a failed dial, with its reason.
         self.finished = True
         self._done.resume(self._proxy._serve_plan(self._plan, self._out, (self.attempt, error)))

@@ -506,12 +506,10 @@ class UpstreamPool:
         """:meth:`post` with no task: sent at once on an idle pooled connection (or on
         ``connection``, from :meth:`dial`), and ``on_head`` is called when the answer's head
         arrived or the exchange failed (the response's :attr:`UpstreamResponse.error` says
-        which). ``None``: no idle connection (or an unusable URL), so the caller dials one
-        or takes :meth:`post`'s path instead."""
-        try:
-            request = _request_bytes("POST", target, body, extra_headers)
-        except UpstreamError:
-            return None
+        which). ``None``: no idle connection, so the caller dials one or takes :meth:`post`'s
+        path instead. Raises :class:`UpstreamError` when no request can be sent to ``target``
+        at all (an endpoint URL that is not plain ASCII), as :meth:`post` does."""
+        request = _request_bytes("POST", target, body, extra_headers)
         key = (target.scheme, target.host, target.port, on_hub_machine)
         if connection is None:
             connection = self._take_idle(key)
