@@ -31,18 +31,24 @@ async def wait_for(condition: Callable[[], bool], within_s: float = 5) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_many_events_in_one_tick_arrive_complete_in_order_in_few_writes(
-    api: Api, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def count_event_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every write of events to an SSE stream (a spy: it still writes)."""
     writes: list[int] = []
     write = web.StreamResponse.write
 
-    async def counted(self: web.StreamResponse, data: bytes) -> None:  # A spy: it writes.
+    async def counted(self: web.StreamResponse, data: bytes) -> None:
         if bytes(data[:7]) == b"event: ":
             writes.append(len(data))
         await write(self, data)
 
     monkeypatch.setattr(web.StreamResponse, "write", counted)
+    return writes
+
+
+async def test_many_events_in_one_tick_arrive_complete_in_order_in_few_writes(
+    api: Api, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = count_event_writes(monkeypatch)
     room = await api.create_room()
     hub = api.hub
     async with http.get(f"{hub.url}/rooms/{room['code']}/events") as response:
@@ -63,15 +69,7 @@ async def test_many_events_in_one_tick_arrive_complete_in_order_in_few_writes(
 async def test_a_large_backlog_is_written_in_bounded_batches(
     api: Api, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writes: list[int] = []
-    write = web.StreamResponse.write
-
-    async def counted(self: web.StreamResponse, data: bytes) -> None:
-        if bytes(data[:7]) == b"event: ":
-            writes.append(len(data))
-        await write(self, data)
-
-    monkeypatch.setattr(web.StreamResponse, "write", counted)
+    writes = count_event_writes(monkeypatch)
     room = await api.create_room()
     hub = api.hub
     payload = "x" * 1000

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import socket
@@ -42,24 +43,24 @@ def _corked(ws: aiohttp.ClientWebSocketResponse) -> Iterator[None]:
     answer's head, body and end reach the hub as one segment: sent one by one, the hub
     woke for each and read them in two or three turns instead of one. Elsewhere, or if the
     socket option is refused, frames are sent as they are written."""
-    sock = ws.get_extra_info("socket") if hasattr(socket, "TCP_CORK") else None
-    corked = False
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-            corked = True
+    corked = _set_cork(ws, True)
     try:
         yield
     finally:
         if corked:
-            _uncork(ws)
+            _set_cork(ws, False)
 
 
-def _uncork(ws: aiohttp.ClientWebSocketResponse) -> None:
+def _set_cork(ws: aiohttp.ClientWebSocketResponse, on: bool) -> bool:
+    """Whether the socket took the option (it exists on Linux only)."""
     sock = ws.get_extra_info("socket") if hasattr(socket, "TCP_CORK") else None
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+    if sock is None:
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, int(on))
+    except OSError:
+        return False
+    return True
 
 
 class TunnelRejectedError(Exception):
@@ -119,6 +120,12 @@ class TunnelClient:
             self._pool.close()
             await ws.close()
 
+    @functools.cached_property
+    def _target(self) -> Target:
+        """The local server's URL, parsed once (a malformed one raises on every request
+        instead, and each gets an error frame)."""
+        return Target.parse(self._chat_url)
+
     def _on_frame(self, ws: aiohttp.ClientWebSocketResponse, frame: bytes) -> None:
         try:
             message, _, _ = tunnel_wire.parse(frame)
@@ -144,8 +151,7 @@ class TunnelClient:
         try:
             # No first-byte or idle timeout here, as before: the hub times the answer and
             # sends a cancel when it gives up.
-            reply = await self._pool.post(Target.parse(self._chat_url), orjson.dumps(body),
-                                          math.inf)
+            reply = await self._pool.post(self._target, orjson.dumps(body), math.inf)
             content_type = reply.header("Content-Type") or ""
             # As the hub reads it: what the request asked for, or an event stream however
             # spelled. A stream left corked would reach the hub every 200 ms.
@@ -159,7 +165,7 @@ class TunnelClient:
                     async for chunk in reply.iter_chunks(None):
                         await ws.send_bytes(tunnel_wire.data(request_id, chunk))
                         if streamed:
-                            _uncork(ws)  # A stream's chunks go out as they come.
+                            _set_cork(ws, False)  # A stream's chunks go out as they come.
                 except BaseException:
                     reply.close()  # Cancelled by the hub, or failed: the model stops.
                     raise

@@ -116,7 +116,7 @@ class FrontConnection(asyncio.Protocol):
         "_deadline", "_drained", "_feeding", "_final", "_first_bytes", "_handler",
         "_head_bytes", "_headers", "_held_bytes", "_held_for_aiohttp", "_in_head",
         "_in_message", "_loop", "_mode", "_now", "_now_over", "_parser", "_read_paused",
-        "_retime", "_segment", "_server", "_task", "_timing", "_timing_s", "_upgraded",
+        "_retime", "_segment", "_server", "_task", "_timing", "_upgraded",
         "_url", "_waiting", "_write_paused", "admitted", "app", "on_drained", "remote",
         "transport",
     )
@@ -130,13 +130,12 @@ class FrontConnection(asyncio.Protocol):
         self._close_after = False
         self._budget = app[BODY_BUDGET]
         self._loop = asyncio.get_running_loop()
-        spans = (server.header_timeout_s, self._budget.timeout_s, server.keepalive_timeout_s)
+        spans = (self._span(timing) for timing in _Timing)
         self._deadline = Deadline(self._loop, self._deadline_passed,
                                   min((span for span in spans if span > 0), default=math.inf))
         """The one timer of the head, body and idle deadlines (one at a time, see
         :attr:`_timing`)."""
         self._timing: _Timing | None = None
-        self._timing_s = 0.0
         self._feeding = False
         self._retime = False
         """A deadline changed while a segment was parsed: set once the segment is done (a
@@ -329,7 +328,7 @@ class FrontConnection(asyncio.Protocol):
         if self._mode is _Mode.CHATS:
             self._current = self._chat_request(method, version, parser.should_keep_alive())
             if self._current is not None:
-                self._time(_Timing.BODY, self._budget.timeout_s)
+                self._time(_Timing.BODY)
                 return
             self._mode = _Mode.HANDING_OVER
         self._chunked = any(name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
@@ -434,7 +433,7 @@ class FrontConnection(asyncio.Protocol):
             self._feeding = False
             if self._retime:
                 self._retime = False
-                self._set_deadline(self._timing, self._timing_s)
+                self._set_deadline()
         self._pass_segment()
         if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
             self._refuse(400)
@@ -490,7 +489,7 @@ class FrontConnection(asyncio.Protocol):
             self.transport.close()
         elif (self._mode is _Mode.CHATS and not self._in_message
               and self._timing is not _Timing.IDLE):
-            self._time(_Timing.IDLE, self._server.keepalive_timeout_s)
+            self._time(_Timing.IDLE)
 
     def answer_in_task(self, work: Coroutine[Any, Any, None]) -> None:
         """Answer the current request in a task (all of it, or the rest of a no-task start)."""
@@ -626,20 +625,30 @@ class FrontConnection(asyncio.Protocol):
 
     # -- deadlines: the request head (as aiohttp's protocol keeps it), body, idle time ----
 
-    def _time(self, timing: _Timing | None, seconds: float = 0.0) -> None:
-        """Time ``timing`` for ``seconds`` from now (``None``: nothing is timed)."""
+    def _span(self, timing: _Timing | None) -> float:
+        """How long ``timing`` may last (0: it is not timed)."""
+        if timing is _Timing.HEAD:
+            return self._server.header_timeout_s
+        if timing is _Timing.BODY:
+            return self._budget.timeout_s
+        if timing is _Timing.IDLE:
+            return self._server.keepalive_timeout_s
+        return 0.0
+
+    def _time(self, timing: _Timing | None) -> None:
+        """Time ``timing`` from now, for its span (``None``: nothing is timed)."""
         self._timing = timing
         if self._feeding:
-            self._timing_s = seconds
             self._retime = True
             return
-        self._set_deadline(timing, seconds)
+        self._set_deadline()
 
-    def _set_deadline(self, timing: _Timing | None, seconds: float) -> None:
-        if timing is None or seconds <= 0:
-            self._deadline.stop()
-        else:
+    def _set_deadline(self) -> None:
+        seconds = self._span(self._timing)
+        if seconds > 0:
             self._deadline.start(seconds)
+        else:
+            self._deadline.stop()
 
     def _deadline_passed(self) -> None:
         timing, self._timing = self._timing, None
@@ -652,7 +661,7 @@ class FrontConnection(asyncio.Protocol):
 
     def _start_head_timer(self) -> None:
         if self._timing is not _Timing.HEAD and self._handler is None:
-            self._time(_Timing.HEAD, self._server.header_timeout_s)
+            self._time(_Timing.HEAD)
 
     def _stop_head_timer(self) -> None:
         if self._timing is _Timing.HEAD:

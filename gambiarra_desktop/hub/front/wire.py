@@ -44,27 +44,31 @@ def _common(rate_headers: Mapping[str, str] | None, keep_alive: bool,
     return lines
 
 
+def _whole(status: int, header_lines: bytes, data: bytes,
+           rate_headers: Mapping[str, str] | None, keep_alive: bool,
+           version: tuple[int, int]) -> bytes:
+    return (status_line(status, version) + header_lines + b"Content-Length: %d\r\n" % len(data)
+            + _common(rate_headers, keep_alive, version) + b"\r\n" + data)
+
+
 def whole_response(response: web.Response, rate_headers: Mapping[str, str] | None,
                    keep_alive: bool, version: tuple[int, int]) -> bytes:
     """An unsent aiohttp response (the proxy's and the error mapping's kind) as bytes."""
     body = response.body
     data = bytes(body) if isinstance(body, (bytes, bytearray, memoryview)) else b""
-    head = status_line(response.status, version) + _lines(
-        (name, value) for name, value in response.headers.items()
-        if name.lower() not in ("content-length", "transfer-encoding", "connection"))
-    return (head + b"Content-Length: " + str(len(data)).encode() + b"\r\n"
-            + _common(rate_headers, keep_alive, version) + b"\r\n" + data)
+    lines = _lines((name, value) for name, value in response.headers.items()
+                   if name.lower() not in ("content-length", "transfer-encoding", "connection"))
+    return _whole(response.status, lines, data, rate_headers, keep_alive, version)
 
 
 def whole_answer(status: int, headers: Mapping[str, str], content_type: str, data: bytes,
                  rate_headers: Mapping[str, str] | None, keep_alive: bool,
                  version: tuple[int, int]) -> bytes:
     """A proxied whole answer as bytes, from its parts (no response object)."""
-    head = status_line(status, version) + _lines(headers.items())
+    lines = _lines(headers.items())
     if content_type:
-        head += b"Content-Type: " + content_type.encode("latin-1") + b"\r\n"
-    return (head + b"Content-Length: %d\r\n" % len(data)
-            + _common(rate_headers, keep_alive, version) + b"\r\n" + data)
+        lines += b"Content-Type: " + content_type.encode("latin-1") + b"\r\n"
+    return _whole(status, lines, data, rate_headers, keep_alive, version)
 
 
 def stream_head(status: int, headers: Mapping[str, str], rate_headers: Mapping[str, str] | None,

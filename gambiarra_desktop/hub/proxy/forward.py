@@ -504,19 +504,17 @@ class ChatProxy:
         participant = lease.participant
         attempt = self._attempt(plan, lease)
         now = NowChat(self, plan, attempt, out, done, push)
-        if participant["transport"] == "tunnel":
-            # The answer comes through the participant's tunnel, read in a task; what was
-            # decided here (admission, match, choice) stands, and is not done again.
-            now.finished = True
-            plan.tried.append(participant["id"])
-            self._announce(plan, attempt)
-            done.resume(self._serve_plan(plan, out, (attempt, None)))
-            return now
-        if not now.send():
+        tunnel = participant["transport"] == "tunnel"
+        if not tunnel and not now.send():
             lease.release()
             return None
         plan.tried.append(participant["id"])
-        self._announce(plan, now.attempt)
+        self._announce(plan, attempt)
+        if tunnel:
+            # The answer comes through the participant's tunnel, read in a task; what was
+            # decided here (admission, match, choice) stands, and is not done again.
+            now.finished = True
+            done.resume(self._serve_plan(plan, out, (attempt, None)))
         return now
 
     def _plan(
