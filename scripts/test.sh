@@ -12,13 +12,15 @@ cd "$(dirname "$0")/.."
 # packages that tests/packaging builds: the Wayland client libraries the bundled Qt
 # plugins link against (the .deb's Depends are read off what is installed) and
 # desktop-file-validate; redis-server for the rate limits two hubs share (the tests start
-# their own on a socket and a free port; the service apt may start is never used).
+# their own on a socket and a free port; the service apt may start is never used);
+# chromium for the guests' web page, which the browser tests open in it through Playwright
+# (at /usr/bin/chromium; Playwright never downloads a browser here).
 APT_PACKAGES=(
     libglib2.0-0 libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6
     libxkbcommon0 fonts-dejavu-core xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-image0
     libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1
     libxcb-xkb1 libxkbcommon-x11-0 iproute2 libwayland-cursor0 libwayland-egl1
-    desktop-file-utils redis-server
+    desktop-file-utils redis-server chromium
 )
 
 install_system_packages() {

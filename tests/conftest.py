@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig, HubServer
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 HubFactory = Callable[..., Awaitable[HubServer]]
 pytest_plugins = ["tests.agent_kit"]  # make_agent: an agent API on a scripted fake model.
@@ -115,3 +121,32 @@ class Api:
 @pytest.fixture
 def api(http: aiohttp.ClientSession, hub: HubServer) -> Api:
     return Api(http, hub)
+
+
+@pytest.fixture
+def served_hub(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``gambiarra serve`` in its own process on 127.0.0.1, port 0: its URL and process."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gambiarra_desktop.cli", "serve", "--host", "127.0.0.1",
+         "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first_line)
+    assert match, first_line
+    try:
+        yield f"http://127.0.0.1:{match.group(1)}", process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium under Playwright (tests/browser.py), for the guests' web page."""
+    from tests.browser import chromium
+
+    async with chromium() as launched:
+        yield launched

@@ -8,10 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.platforms import posix_only
 
@@ -20,24 +17,6 @@ CLI = [sys.executable, "-m", "gambiarra_desktop.cli"]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
-
-
-@pytest.fixture
-def served_hub(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    process = subprocess.Popen(
-        [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert process.stdout is not None
-    first_line = process.stdout.readline()
-    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first_line)
-    assert match, first_line
-    try:
-        yield f"http://127.0.0.1:{match.group(1)}", process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
 
 
 @posix_only  # Checks a clean exit on SIGTERM.

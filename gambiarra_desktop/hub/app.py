@@ -43,6 +43,7 @@ from gambiarra_desktop.hub.rooms.password_gate import PasswordGate
 from gambiarra_desktop.hub.rooms.store import Store
 from gambiarra_desktop.terminal.manager import TERMINAL, TerminalManager
 from gambiarra_desktop.terminal.routes import routes as terminal_routes
+from gambiarra_desktop.web.routes import add_web_page
 
 
 def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
@@ -121,6 +122,7 @@ def create_app(config: HubConfig, store: Store, bus: EventBus | None = None,
     app.add_routes(key_routes)
     app.add_routes(usage_routes)
     app.add_routes(terminal_routes)
+    add_web_page(app)  # The guests' page at / and /r/CODE (gambiarra_desktop/web/).
     app.on_response_prepare.append(add_cors_header)
     app.on_response_prepare.append(_add_rate_headers)
     app.on_shutdown.append(_end_event_streams)
