@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", help="the hub's name on the LAN (default: <host>'s hub)")
     serve.add_argument("--interface", metavar="NAME|IP",
                        help="advertise this interface only (default: every real LAN one)")
+    serve.add_argument("--no-qr", dest="qr", action="store_false",
+                       help="do not draw the web page's QR code")
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
@@ -103,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", "-n", required=True, help="room name")
     create.add_argument("--password", "-p", help="protect the room with a password")
     create.add_argument("--hub", "-H", default=DEFAULT_HUB_URL, help="hub URL")
+    create.add_argument("--interface", metavar="NAME|IP",
+                        help="which of this computer's addresses the room's web link names,"
+                             " for a hub on this computer (default: the first LAN one)")
+    create.add_argument("--no-qr", dest="qr", action="store_false",
+                        help="do not draw the room page's QR code")
 
     delete = commands.add_parser(
         "delete", help="delete a room (its creator, or the hub's owner on its machine)")

@@ -12,10 +12,12 @@ import aiohttp
 
 from gambiarra_desktop.commands.common import browse_addresses, error
 from gambiarra_desktop.commands.terminal_text import terminal_safe
+from gambiarra_desktop.commands.web_link import NO_LAN_ADDRESS, print_web_link
 from gambiarra_desktop.discovery.browser import discover_hubs, fetch_rooms
 from gambiarra_desktop.hub.config import default_data_dir
 from gambiarra_desktop.hub.rooms.owner_token import OWNER_TOKEN_FILE
 from gambiarra_desktop.hub_client import HubApiError, HubClient, HubUnreachableError
+from gambiarra_desktop.web.links import guest_hub_url, lan_hosts, room_page_url
 
 
 async def create(args: argparse.Namespace) -> int:
@@ -34,6 +36,10 @@ async def create(args: argparse.Namespace) -> int:
         print("  Password protected: yes")
     print("\nShare the code with participants to join.")
     print(f"OpenAI base URL: {terminal_safe(hub.openai_base_url(room['code']))}")
+    guest_url = guest_hub_url(args.hub, lan_hosts(args.interface))
+    print_web_link("Room page (phones and browsers, nothing to install):",
+                   guest_url and room_page_url(guest_url, room["code"]), NO_LAN_ADDRESS,
+                   room_page_url(args.hub, room["code"]), qr=args.qr, indent="")
     secret = data.get("creatorSecret")
     if isinstance(secret, str):
         print("\nTo delete the room later (keep this to yourself; it is shown only now):")

@@ -11,6 +11,7 @@ import sys
 from gambiarra_desktop.accounting.rate_limits import shown_redis_url
 from gambiarra_desktop.commands import exit_codes
 from gambiarra_desktop.commands.common import stop_on_signals
+from gambiarra_desktop.commands.web_link import LOOPBACK_ONLY, NO_LAN_ADDRESS, print_web_link
 from gambiarra_desktop.firewall import firewall_advice, reachable_from_lan
 from gambiarra_desktop.gateway.accounts import password_file_notice
 from gambiarra_desktop.hub import HubConfig, HubServer, default_data_dir
@@ -21,6 +22,7 @@ from gambiarra_desktop.hub.rooms.store_errors import (
     ForeignDatabaseError,
     StoreError,
 )
+from gambiarra_desktop.web.links import guest_hub_url, hub_page_url, lan_hosts
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,12 @@ async def serve(args: argparse.Namespace) -> int:
             print(f"  Firewall:  {advice.what_happens}", flush=True)
             for command in advice.commands:
                 print(f"               {command}", flush=True)
+    # Last: the QR code under it is the tallest thing printed.
+    listens_on_lan = reachable_from_lan(args.host)
+    guest_url = guest_hub_url(server.url, lan_hosts(args.interface), listens_on_lan)
+    print_web_link("Web page: ", guest_url and hub_page_url(guest_url),
+                   LOOPBACK_ONLY if not listens_on_lan else NO_LAN_ADDRESS,
+                   hub_page_url(server.url), qr=args.qr)
     stop = stop_on_signals()
     try:
         await stop.wait()
