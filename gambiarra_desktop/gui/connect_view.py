@@ -1,4 +1,8 @@
-"""The Connect tab: the room's OpenAI base URL and copy-paste snippets for common clients.
+"""The Connect tab: the room's web address for guests (a QR code and a link), its OpenAI
+base URL and copy-paste snippets for common clients.
+
+The QR code is drawn by segno at a whole number of pixels per module and shown unscaled:
+a smoothed QR code blurs, and phone cameras read a crisp one from further away.
 
 Each snippet box is as tall as its text (the Python snippet's last line used to be cut at
 a fixed 120 px), and the tab scrolls when the window is too short for all three.
@@ -6,8 +10,8 @@ a fixed 120 px), and the tab scrolls when the window is too short for all three.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QFont, QImage, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -23,6 +27,22 @@ from PySide6.QtWidgets import (
 
 from gambiarra_desktop.gui.copy_feedback import flash_copied
 from gambiarra_desktop.gui.room_widgets import framed_card
+from gambiarra_desktop.web.qr import qr_png
+
+GUEST_TITLE = "Open in a browser (phones, no install)"
+GUEST_HINT = ("Scan it with a phone on the same network, or send the link: the room opens in"
+              " the browser, with nothing to install.")
+QR_ACCESSIBLE_NAME = "QR code of the room's web address"
+QR_TARGET_PX = 200
+"""About how wide the QR code is drawn, quiet zone included (within 180-220 px)."""
+
+
+def qr_pixmap(url: str, target_px: int = QR_TARGET_PX) -> QPixmap:
+    """``url`` as a QR code about ``target_px`` wide, a whole number of pixels a module."""
+    modules = QImage.fromData(qr_png(url, scale=1)).width()  # The quiet zone included.
+    pixmap = QPixmap()
+    pixmap.loadFromData(qr_png(url, scale=max(1, round(target_px / max(1, modules)))), "PNG")
+    return pixmap
 
 
 class SnippetBox(QPlainTextEdit):
@@ -61,6 +81,7 @@ class ConnectTab(QScrollArea):
         body = QWidget()
         body.setObjectName("page")
         layout = QVBoxLayout(body)
+        layout.addWidget(self._guest_card())
         card, card_layout = framed_card()
         card_layout.addWidget(QLabel("<b>OpenAI base URL</b> — use it in any OpenAI client"))
         row = QHBoxLayout()
@@ -95,6 +116,67 @@ class ConnectTab(QScrollArea):
             layout.addWidget(snippet_card)
         layout.addStretch(1)
         self.setWidget(body)
+
+    def _guest_card(self) -> QFrame:
+        """The room's web address for guests: a QR code and a link, or why there is none."""
+        card, card_layout = framed_card()
+        card_layout.addWidget(QLabel(f"<b>{GUEST_TITLE}</b>"))
+        self.guest_link_box = QWidget()
+        row = QHBoxLayout(self.guest_link_box)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.qr = QLabel()
+        self.qr.setAccessibleName(QR_ACCESSIBLE_NAME)
+        self.qr.setScaledContents(False)  # Never smoothed: drawn at its own pixels.
+        self.qr.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.qr, 0, Qt.AlignmentFlag.AlignTop)
+        side = QVBoxLayout()
+        hint = QLabel(GUEST_HINT)
+        hint.setObjectName("muted")
+        hint.setWordWrap(True)
+        side.addWidget(hint)
+        link_row = QHBoxLayout()
+        self.guest_url = QLineEdit()
+        self.guest_url.setReadOnly(True)
+        self.guest_url.setAccessibleName("The room's web address")
+        self.copy_link = QPushButton("Copy link")
+        self.copy_link.setAccessibleName("Copy the room's web address")
+        self.copy_link.clicked.connect(
+            lambda: self._copy(self.copy_link, self.guest_url.text()))
+        link_row.addWidget(self.guest_url, 1)
+        link_row.addWidget(self.copy_link)
+        side.addLayout(link_row)
+        side.addStretch(1)
+        row.addLayout(side, 1)
+        card_layout.addWidget(self.guest_link_box)
+        self.guest_unavailable = QLabel()
+        self.guest_unavailable.setWordWrap(True)
+        self.guest_unavailable.setAccessibleName("Why guests cannot open this room in a browser")
+        self.guest_unavailable.hide()
+        card_layout.addWidget(self.guest_unavailable)
+        self.show_guest_link(None, "")
+        return card
+
+    def show_guest_link(self, url: str | None, reason: str) -> None:
+        """The room's web address as a QR code and a link; with ``url`` ``None``, neither:
+        ``reason`` says why instead."""
+        if url:
+            pixmap = qr_pixmap(url)
+            self.qr.setPixmap(pixmap)
+            self.qr.setFixedSize(pixmap.size())
+            self.qr.setAccessibleDescription(url)
+            self.qr.setToolTip(url)
+            self.guest_url.setText(url)
+            self.guest_url.setToolTip(url)  # Whole, where a narrow window cuts the box.
+            self.guest_url.setCursorPosition(0)
+        else:
+            self.qr.clear()
+            self.qr.setAccessibleDescription("")
+            self.qr.setToolTip("")
+            self.guest_url.clear()
+            self.guest_url.setToolTip("")
+        self.guest_link_box.setVisible(bool(url))
+        self.guest_unavailable.setText("" if url else reason)
+        self.guest_unavailable.setVisible(not url and bool(reason))
 
     def _copy(self, button: QPushButton, text: str) -> None:
         self.copy_requested.emit(text)

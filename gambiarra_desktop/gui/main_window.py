@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
                                              self.tasks)
         self.hubs = HubController(self.hub_page, self.settings, self.tasks,
                                   owner_token=self._owner_token)
-        self.room = RoomController(self.room_page, self.bridge, self.tasks)
+        self.room = RoomController(self.room_page, self.bridge, self.tasks, config)
         self.share = ShareController(self.room_page.share, self.bridge, config, self.settings,
                                      self.tasks, self.share_banner)
         self.playground = PlaygroundController(self.room_page.playground, self.tasks)
@@ -251,6 +251,7 @@ class MainWindow(QMainWindow):
 
     def on_hosting_changed(self, hosted: HostedHub | None) -> None:
         self.discovery.on_hosting_changed(hosted)
+        self.room.on_hosting_changed(hosted)  # Its bind address: a guest link or none.
         self._unsubscribe_hub()  # The hosted hub's bus tells the window of its cost alert.
         self._unsubscribe_hub = (hosted.server.app[BUS].subscribe(self.bridge.on_hub_event,
                                                                   HUB_EVENT_TYPES)

@@ -1,5 +1,5 @@
 """An open room: the live participants table and activity log (from the room's SSE
-events, not polling), and the Connect panel's snippets."""
+events, not polling), and the Connect panel's web address for guests and snippets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QTableWidgetItem
 
+from gambiarra_desktop.discovery.hosting import HostedHub
 from gambiarra_desktop.event_text import describe
 from gambiarra_desktop.gui.bridge import CoreBridge
+from gambiarra_desktop.gui.config import GuiConfig
+from gambiarra_desktop.gui.guest_link import guest_link, listens_on_lan
 from gambiarra_desktop.gui.models import RoomSession
 from gambiarra_desktop.gui.participants_view import MACHINE_COLUMN
 from gambiarra_desktop.gui.room_access import RoomAccess
@@ -81,11 +84,15 @@ def snippets(session: RoomSession) -> dict[str, str]:
 
 
 class RoomController(QObject):
-    def __init__(self, view: RoomPage, bridge: CoreBridge, tasks: TaskTracker) -> None:
+    def __init__(self, view: RoomPage, bridge: CoreBridge, tasks: TaskTracker,
+                 config: GuiConfig) -> None:
         super().__init__()
         self.tasks = tasks
         self.view = view
         self.bridge = bridge
+        self.config = config
+        self.hosted: HostedHub | None = None
+        """The hub this app hosts: whether guests reach it depends on its bind address."""
         self.session: RoomSession | None = None
         self.participants: dict[str, dict[str, Any]] = {}
         self.served: dict[str, int] = {}
@@ -119,6 +126,7 @@ class RoomController(QObject):
         self.view.connect_tab.base_url.setText(session.openai_base_url)
         for title, text in snippets(session).items():
             self.view.connect_tab.snippets[title].setPlainText(text)
+        self.show_guest_link(session)
         if not await self.access.enter(session):
             return False
         try:
@@ -139,6 +147,16 @@ class RoomController(QObject):
             self.log(f"cannot read the participants: {exc}")
         self.render()
         return True
+
+    def show_guest_link(self, session: RoomSession) -> None:
+        """The room's web page on the LAN (never a loopback address), made anew for each
+        room opened: its QR code and link, or why guests cannot open it."""
+        on_lan = listens_on_lan(session.hub_url, self.hosted, self.config.host_bind)
+        link = guest_link(session.hub_url, session.code, self.config.mdns_interface, on_lan)
+        self.view.connect_tab.show_guest_link(link.url, link.reason)
+
+    def on_hosting_changed(self, hosted: HostedHub | None) -> None:
+        self.hosted = hosted
 
     async def close(self) -> None:
         await self.access.leave()
