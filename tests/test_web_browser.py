@@ -283,3 +283,41 @@ async def test_an_unknown_room_says_so(browser: Browser, hub: HubServer,
 def _save(path: Path, picture: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(picture)
+
+
+async def test_a_waiting_question_shows_its_place_in_line(
+        browser: Browser, api: Api, hub: HubServer, models: Any,
+        http: aiohttp.ClientSession) -> None:
+    """One model that answers one request at a time, busy with someone else's: the page's
+    question waits in the hub's queue and says so, then gets its answer."""
+    alice, _bob = models
+    alice.behaviour.tokens = 30
+    room = await api.create_room("Busy room")
+    code = room["code"]
+    status, body = await api.join(code, id="p1", nickname="Alice", model="llama3",
+                                  endpoint=alice.url, config={"maxConcurrent": 1})
+    assert status == 201, body
+    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    page = watched.page
+    await page.wait_for_selector("#participants li.online")
+    other = asyncio.create_task(_chat(http, hub.url, code))
+    await eventually(lambda: alice.in_flight == 1)
+    await page.fill("#prompt", "Me next")
+    await page.click("#send")
+    await page.wait_for_function(
+        "() => document.querySelector('.message.assistant .who')?.textContent"
+        " === 'Every model is busy: yours is next in line…'", timeout=5000)
+    assert await other == 200
+    await page.wait_for_selector("#send", state="visible", timeout=15000)
+    reply = await _last_reply(page)
+    assert reply["who"] == "Alice · llama3"
+    assert reply["text"] == "".join(f"tok{i} " for i in range(30))
+    watched.assert_clean(hub.url)
+
+
+async def _chat(http: aiohttp.ClientSession, hub_url: str, code: str) -> int:
+    async with http.post(f"{hub_url}/rooms/{code}/v1/chat/completions",
+                         json={"model": "*", "stream": True,
+                               "messages": [{"role": "user", "content": "First"}]}) as answer:
+        await answer.read()
+        return answer.status

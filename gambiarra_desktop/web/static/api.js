@@ -13,8 +13,8 @@ export const UNREACHABLE = "The hub cannot be reached. Is it still running, and 
 const MAX_EVENT_BYTES = 1024 * 1024; // One server-sent event larger than this is not ours.
 
 // fetch() with the room's password, turning the hub's {"error": "..."} answers into ApiError.
-export async function call(path, { password = "", method = "GET", body, signal } = {}) {
-  const headers = {};
+export async function call(path, { password = "", method = "GET", body, signal, headers: extra } = {}) {
+  const headers = { ...extra };
   if (password) headers.Authorization = `Bearer ${password}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;

@@ -56,6 +56,7 @@ export class Chat {
     reply.classList.add("pending");
     const controller = new AbortController();
     this.controller = controller;
+    this.waiting = { id: requestId(), reply };
     this.setBusy(true);
     const turn = { started: performance.now(), first: 0, last: 0, pieces: 0, usage: null,
                    content: "", model: "", who: "" };
@@ -65,7 +66,9 @@ export class Chat {
       const response = await call(roomPath(this.room.code, "/v1/chat/completions"), {
         method: "POST", password: this.room.password, signal: controller.signal,
         body: { model: $("model").value || ANY, messages: this.history, stream: true },
+        headers: { "X-Request-Id": this.waiting.id },
       });
+      this.waiting = null;
       const answerer = this.answerer(response.headers);
       turn.who = answerer ? answerer.nickname : "";
       turn.model = response.headers.get("X-Gambiarra-Model") || (answerer ? answerer.model : "");
@@ -83,6 +86,7 @@ export class Chat {
     } finally {
       controller.abort(); // Ends the body's reading too, when an event broke off the loop.
       this.controller = null;
+      this.waiting = null;
       this.setBusy(false);
     }
     reply.classList.remove("pending");
@@ -126,6 +130,17 @@ export class Chat {
     if (!turn.model && chunk && typeof chunk.model === "string") {
       turn.model = chunk.model;
       this.label(reply, turn);
+    }
+  }
+
+  // The room's queue events name each waiting request by the id it was sent with: the
+  // answer still to come says its place in line (the hub is full until a model frees up).
+  onQueue(positions) {
+    if (!this.waiting || !positions) return;
+    const place = positions[this.waiting.id];
+    if (typeof place === "number") {
+      this.waiting.reply.querySelector(".who").textContent =
+        place === 1 ? "Every model is busy: yours is next in line…" : `Every model is busy: number ${place} in line…`;
     }
   }
 
@@ -189,6 +204,13 @@ export class Chat {
     item.scrollIntoView({ block: "nearest" });
     return item;
   }
+}
+
+// A name for one request, echoed back in the room's queue events. From getRandomValues:
+// crypto.randomUUID needs a secure page (https), which a hub on the LAN is not.
+function requestId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 function summary(turn, stopped) {

@@ -175,8 +175,15 @@ async function followEvents(room) {
 
 function onEvent(room, name, data) {
   if (name === "room:deleted") { roomGone(room); return; }
-  if (name === "queue:changed") {
-    try { showQueue(JSON.parse(data).waiting); } catch { /* Not JSON: ignore it. */ }
+  if (name === "queue:changed" || name === "llm:queued") {
+    let queue = null;
+    try { queue = JSON.parse(data); } catch { return; } // Not JSON: not ours.
+    if (name === "queue:changed") {
+      showQueue(queue.waiting);
+      room.chat.onQueue(queue.positions);
+    } else if (queue.requestId) {
+      room.chat.onQueue({ [queue.requestId]: queue.position });
+    }
     return;
   }
   if (name.startsWith("participant:") || name.startsWith("llm:")) scheduleRefresh(room);
