@@ -12,12 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
+from gambiarra_desktop.gui import guest_link, room_controller
 from gambiarra_desktop.gui.main_window import MainWindow
 from gambiarra_desktop.gui.theme import apply_theme
 from tests.gui.conftest import eventually, finish
@@ -47,7 +49,8 @@ async def _shoot(window: MainWindow, name: str) -> Path:
     return path
 
 
-async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer) -> None:
+async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpenAIServer,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
     window.resize(*SIZE)
     upstream.behaviour.token_delay_s = 0.03  # About 33 tokens/s, like a small local model.
     await _shoot(window, "01-welcome")
@@ -66,6 +69,14 @@ async def test_main_screens(qtbot: QtBot, window: MainWindow, upstream: FakeOpen
     await ask_the_room(qtbot, window, "Write a haiku about sharing GPUs with friends")
     await _shoot(window, "05-playground")
 
+    # The test's hub listens on loopback only, where the Connect tab rightly shows no guest
+    # link; the picture shows a hub on a LAN, as users see it (a documentation address).
+    monkeypatch.setattr(guest_link, "lan_hosts", lambda _interface: ["192.168.1.20"])
+    monkeypatch.setattr(room_controller, "listens_on_lan", lambda *_args: True)
+    session = window.room.session
+    assert session is not None
+    window.room.show_guest_link(session)
+    assert window.room_page.connect_tab.guest_url.text().startswith("http://192.168.1.20:")
     window.room_page.tabs.setCurrentWidget(window.room_page.connect_tab)
     await _shoot(window, "04-connect")
     window.room_page.tabs.setCurrentIndex(0)
