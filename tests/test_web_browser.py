@@ -321,3 +321,23 @@ async def _chat(http: aiohttp.ClientSession, hub_url: str, code: str) -> int:
                                "messages": [{"role": "user", "content": "First"}]}) as answer:
         await answer.read()
         return answer.status
+
+
+async def test_an_answer_that_breaks_off_keeps_its_text_and_says_why(
+        browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
+    alice, _bob = models
+    alice.behaviour.break_stream_after = 3  # Three tokens, then the model's server drops.
+    code = await _room_with(api, alice)
+    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    page = watched.page
+    await page.wait_for_selector("#participants li.online")
+    await _ask(page, "Tell me everything")
+    assert (await _last_reply(page))["text"] == "tok0 tok1 tok2 "
+    error = await page.text_content("#chat-error") or ""
+    assert await page.is_visible("#chat-error")
+    assert error.startswith("Failed to proxy request: "), error
+    alice.behaviour.break_stream_after = None
+    await _ask(page, "Try again")  # The page (and the room) carry on.
+    assert (await _last_reply(page))["text"] == "".join(f"tok{i} " for i in range(8))
+    assert await page.is_hidden("#chat-error")
+    watched.assert_clean(hub.url)

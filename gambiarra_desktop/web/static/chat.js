@@ -59,7 +59,7 @@ export class Chat {
     this.waiting = { id: requestId(), reply };
     this.setBusy(true);
     const turn = { started: performance.now(), first: 0, last: 0, pieces: 0, usage: null,
-                   content: "", model: "", who: "" };
+                   content: "", model: "", who: "", finished: false };
     let failure = null;
     let stopped = false;
     try {
@@ -75,10 +75,13 @@ export class Chat {
       this.label(reply, turn);
       if ((response.headers.get("Content-Type") || "").includes("json")) {
         this.take(turn, reply, await response.json()); // A model that does not stream.
+        turn.finished = true;
       } else {
         await readEvents(response, (_name, data) => {
-          if (data !== "[DONE]") this.take(turn, reply, JSON.parse(data));
+          if (data === "[DONE]") turn.finished = true;
+          else this.take(turn, reply, JSON.parse(data));
         });
+        if (!turn.finished) throw new Error("The answer broke off before its end (the connection closed).");
       }
     } catch (problem) {
       if (problem.name === "AbortError") stopped = true;
@@ -126,6 +129,7 @@ export class Chat {
       reply.querySelector(".text").textContent = turn.content;
       reply.scrollIntoView({ block: "nearest" });
     }
+    if (choice && choice.finish_reason) turn.finished = true;
     if (chunk && chunk.usage) turn.usage = chunk.usage;
     if (!turn.model && chunk && typeof chunk.model === "string") {
       turn.model = chunk.model;
