@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page
 
 from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubServer
-from tests.browser import open_page
+from tests.browser import Watched, open_page
 from tests.conftest import Api, eventually
 
 pytestmark = pytest.mark.timeout(90)
@@ -59,6 +59,14 @@ async def _room_with(api: Api, alice: FakeOpenAIServer, bob: FakeOpenAIServer | 
     return code
 
 
+async def _enter(browser: Browser, hub: HubServer, code: str, online: int = 1,
+                 size: tuple[int, int] = (1280, 800)) -> Watched:
+    """The room's page, once it lists ``online`` participants online."""
+    watched = await open_page(browser, f"{hub.url}/r/{code}", *size)
+    await watched.page.wait_for_selector(f"#participants li.online >> nth={online - 1}")
+    return watched
+
+
 async def _ask(page: Page, prompt: str) -> None:
     await page.fill("#prompt", prompt)
     await page.click("#send")
@@ -94,9 +102,8 @@ async def test_a_reply_streams_in_pieces_and_says_who_answered_and_how_fast(
         browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
     alice, _bob = models
     code = await _room_with(api, alice)
-    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    watched = await _enter(browser, hub, code)
     page = watched.page
-    await page.wait_for_selector("#participants li.online")
     await page.evaluate(WATCH_REPLY)
     await _ask(page, "Say eight tokens")
     seen: list[str] = await page.evaluate("window.seenReply")
@@ -121,9 +128,8 @@ async def test_the_model_picker_chooses_a_participant_or_a_model_and_the_chat_go
         browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
     alice, bob = models
     code = await _room_with(api, alice, bob)
-    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    watched = await _enter(browser, hub, code, online=2)
     page = watched.page
-    await page.wait_for_selector("#participants li.online >> nth=1")
     values = await page.eval_on_selector_all("#model option", "os => os.map(o => o.value)")
     assert values == ["*", "model:llama3", "model:qwen", "p1", "p2"], values
 
@@ -156,9 +162,8 @@ async def test_stop_ends_the_answer_keeps_what_came_and_frees_the_model(
     alice.behaviour.tokens = 400
     alice.behaviour.token_delay_s = 0.05
     code = await _room_with(api, alice)
-    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    watched = await _enter(browser, hub, code)
     page = watched.page
-    await page.wait_for_selector("#participants li.online")
     await page.fill("#prompt", "Talk for a long time")
     await page.click("#send")
     await page.wait_for_function(
@@ -226,9 +231,8 @@ async def test_participants_come_and_go_live_and_nicknames_stay_text(
         browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
     alice, bob = models
     code = await _room_with(api, alice)
-    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    watched = await _enter(browser, hub, code)
     page = watched.page
-    await page.wait_for_selector("#participants li.online")
     hostile = '<img src="/x" onerror="window.pwned=1">'
     status, body = await api.join(code, id="p2", nickname=hostile, model="qwen",
                                   endpoint=bob.url)
@@ -253,9 +257,8 @@ async def test_the_room_page_fits_a_phone_and_a_desktop(
         width: int, height: int, name: str) -> None:
     alice, bob = models
     code = await _room_with(api, alice, bob)
-    watched = await open_page(browser, f"{hub.url}/r/{code}", width, height)
+    watched = await _enter(browser, hub, code, online=2, size=(width, height))
     page = watched.page
-    await page.wait_for_selector("#participants li.online >> nth=1")
     await _ask(page, "What can this room do?")
     # Nothing wider than the screen: no sideways scrolling of the page itself.
     scroll_width = await page.evaluate("document.documentElement.scrollWidth")
@@ -297,9 +300,8 @@ async def test_a_waiting_question_shows_its_place_in_line(
     status, body = await api.join(code, id="p1", nickname="Alice", model="llama3",
                                   endpoint=alice.url, config={"maxConcurrent": 1})
     assert status == 201, body
-    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    watched = await _enter(browser, hub, code)
     page = watched.page
-    await page.wait_for_selector("#participants li.online")
     other = asyncio.create_task(_chat(http, hub.url, code))
     await eventually(lambda: alice.in_flight == 1)
     await page.fill("#prompt", "Me next")
@@ -328,9 +330,8 @@ async def test_an_answer_that_breaks_off_keeps_its_text_and_says_why(
     alice, _bob = models
     alice.behaviour.break_stream_after = 3  # Three tokens, then the model's server drops.
     code = await _room_with(api, alice)
-    watched = await open_page(browser, f"{hub.url}/r/{code}")
+    watched = await _enter(browser, hub, code)
     page = watched.page
-    await page.wait_for_selector("#participants li.online")
     await _ask(page, "Tell me everything")
     assert (await _last_reply(page))["text"] == "tok0 tok1 tok2 "
     error = await page.text_content("#chat-error") or ""
