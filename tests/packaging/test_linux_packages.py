@@ -177,7 +177,13 @@ def test_bundled_cli_runs_a_headless_hub(headless_hub: tuple[subprocess.Popen[st
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 201
-        assert len(json.load(response)["room"]["code"]) == 6
+        code = json.load(response)["room"]["code"]
+        assert len(code) == 6
+    # The guests' web page comes from files in the package: the bundle must carry them.
+    with urllib.request.urlopen(f"{url}/r/{code}", timeout=10) as response:
+        assert b'<script type="module" src="/web/app.js">' in response.read()
+    with urllib.request.urlopen(f"{url}/web/chat.js", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/javascript")
     hub.send_signal(signal.SIGTERM)
     assert hub.wait(timeout=20) == 0
 
