@@ -11,6 +11,7 @@ import pytest
 
 from gambiarra_desktop.hub import HubConfig
 from gambiarra_desktop.hub.keys import STORE
+from gambiarra_desktop.hub.rooms import lifecycle
 from gambiarra_desktop.hub.rooms.identifiers import now_ms
 from gambiarra_desktop.hub.rooms.owner_token import OWNER_TOKEN_FILE
 from tests.conftest import Api, HubFactory
@@ -121,6 +122,32 @@ async def test_concurrent_creations_never_pass_the_room_cap(
     assert statuses.count(201) == 20
     assert set(statuses) == {201, 429}
     assert len(hub.registry) == 20
+
+
+async def test_a_burst_of_creations_hashes_only_the_passwords_of_rooms_it_can_make(
+    make_hub: HubFactory, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Creations still hashing their password count against the cap: 60 at once on a hub
+    with room for 20 spend argon2 time on 20, and the other 40 are refused at once."""
+    hashed: list[str] = []
+    real_hash = lifecycle.hash_password
+
+    async def counting_hash(password: str) -> str:
+        hashed.append(password)
+        return await real_hash(password)
+
+    monkeypatch.setattr(lifecycle, "hash_password", counting_hash)
+    hub = await make_hub(HubConfig(max_rooms=20, max_rooms_per_address=15))
+    api = Api(http, hub)
+
+    async def create(i: int) -> int:
+        return (await api.call("POST", "/rooms", {"name": f"r{i}", "password": "pw"}))[0]
+
+    statuses = await asyncio.gather(*(create(i) for i in range(60)))
+    assert statuses.count(201) == 15  # The per-address quota, reserved the same way.
+    assert len(hashed) == 15
+    assert len(hub.registry) == 15
+    assert await create(99) == 429  # Nothing left reserved by the finished burst.
 
 
 async def test_concurrent_joins_never_pass_the_participant_cap(

@@ -34,6 +34,7 @@ import asyncio
 import functools
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -84,6 +85,25 @@ def _shielded(
     return wrapper
 
 
+class _Reservation:
+    """One creation's place in :attr:`RoomRegistry._creating`, given back once."""
+
+    __slots__ = ("_counts", "_creator", "_held")
+
+    def __init__(self, counts: Counter[str | None], creator: str | None) -> None:
+        self._counts = counts
+        self._creator = creator
+        self._held = True
+        counts[creator] += 1
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._counts[self._creator] -= 1
+            if self._counts[self._creator] <= 0:
+                del self._counts[self._creator]
+
+
 @dataclass(frozen=True, slots=True)
 class RoomLimits:
     max_rooms: int = 1000
@@ -120,6 +140,10 @@ class RoomRegistry:
         self._owner_token_hash = owner_token_hash
         self._rooms: dict[str, Room] = {}
         self._creators: dict[str, str] = {}
+        self._creating: Counter[str | None] = Counter()
+        """Creations that passed the limits and are hashing their password, by creator:
+        counted against the limits from the check on, so a burst of creations spends
+        argon2 time on the rooms that can be made, not on ones that will be refused."""
         """Room code -> the address that created it (per-address quota)."""
 
     async def load(self) -> None:
@@ -159,15 +183,15 @@ class RoomRegistry:
 
     # -- rooms -------------------------------------------------------------------------
 
-    def _check_room_limit(self) -> None:
+    def _check_room_limit(self, pending: int = 0) -> None:
         limit = self._limits.max_rooms
-        if len(self._rooms) >= limit:  # A new room is inserted before its write awaits.
+        if len(self._rooms) + pending >= limit:  # A room is inserted before its write awaits.
             raise LimitReachedError(
                 f"This hub already holds its limit of {limit} rooms", LIMIT_RETRY_AFTER_S)
 
-    def _check_creator_quota(self, creator: str | None) -> None:
+    def _check_creator_quota(self, creator: str | None, pending: int = 0) -> None:
         limit = self._limits.max_rooms_per_address
-        if creator is not None and sum(
+        if creator is not None and pending + sum(
                 1 for who in self._creators.values() if who == creator) >= limit:
             raise LimitReachedError(
                 f"Your address already holds {limit} rooms; delete one first",
@@ -179,15 +203,23 @@ class RoomRegistry:
         """Create a room; the reply carries the host id and the creator's secret.
         ``creator`` is the client's address, for the per-address room quota (kept in memory:
         a restart forgets it, which errs on the side of the user)."""
-        self._check_room_limit()  # Early, before spending argon2 time on the password.
-        self._check_creator_quota(creator)
-        password_hash = await hash_password(password) if password else None
-        return await self._add_room(name, password_hash, creator)
+        # Early, before spending argon2 time on the password, counting the creations still
+        # hashing theirs; checked and reserved with no await in between.
+        self._check_room_limit(self._creating.total())
+        self._check_creator_quota(creator, self._creating[creator])
+        reservation = _Reservation(self._creating, creator)
+        try:
+            password_hash = await hash_password(password) if password else None
+            return await self._add_room(name, password_hash, creator, reservation)
+        finally:
+            reservation.release()
 
     @_shielded
     async def _add_room(
-        self, name: str, password_hash: str | None, creator: str | None
+        self, name: str, password_hash: str | None, creator: str | None,
+        reservation: _Reservation,
     ) -> CreatedRoom:
+        reservation.release()  # Counted as a room from here on, or refused.
         self._check_room_limit()
         self._check_creator_quota(creator)
         creator_secret = new_secret()
