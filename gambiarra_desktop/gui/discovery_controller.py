@@ -77,6 +77,8 @@ def points_at(url: str, hosted: HostedHub) -> bool:
 
 class DiscoveryController(QObject):
     hub_selected = Signal(object)  # HubEntry
+    network_changed = Signal()
+    """This machine's LAN addresses changed (the hosted hub and the browser have moved)."""
 
     def __init__(
         self, view: SidebarView, bridge: CoreBridge, config: GuiConfig, settings: AppSettings,
@@ -141,6 +143,7 @@ class DiscoveryController(QObject):
         if self.browser is not None:
             work.append(self._rebrowse(self._browse_interfaces(addresses)))
         await asyncio.gather(*work)
+        self.network_changed.emit()
 
     async def _rebrowse(self, interfaces: list[str] | None) -> None:
         if self.browser is None:

@@ -146,6 +146,8 @@ class MainWindow(QMainWindow):
 
         self.host.hosting_changed.connect(self.on_hosting_changed)
         self.discovery.hub_selected.connect(self.show_hub)
+        # A new LAN address: the open room's guest link and QR code name it.
+        self.discovery.network_changed.connect(self.room.refresh_guest_link)
         self.hubs.room_opened.connect(self.open_room)
         self.hubs.rooms_counted.connect(self._on_rooms_counted)
         self.room_page.leave_clicked.connect(self.back_to_hub)

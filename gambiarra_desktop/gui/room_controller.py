@@ -157,6 +157,13 @@ class RoomController(QObject):
 
     def on_hosting_changed(self, hosted: HostedHub | None) -> None:
         self.hosted = hosted
+        self.refresh_guest_link()
+
+    def refresh_guest_link(self) -> None:
+        """The open room's guest link again: this machine's addresses or the hosted hub
+        changed, and the QR code must name an address that works now."""
+        if self.session is not None:
+            self.show_guest_link(self.session)
 
     async def close(self) -> None:
         await self.access.leave()

@@ -202,3 +202,28 @@ def test_a_guest_link_never_names_loopback_and_carries_no_secret(
     assert none.reason == ("Guests cannot open this room in a browser: this computer has no"
                            " LAN address. Connect it to a Wi-Fi or wired network, then open"
                            " the room again.")
+
+
+async def test_the_link_follows_a_new_lan_address_while_the_room_is_open(
+    window: MainWindow, hub: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    # Given a room open on the Connect tab, its link on the Wi-Fi's address
+    pin_lan_hosts(monkeypatch, [LAN])
+    code = await open_room_on(window, hub, "Moving")
+    connect = window.room_page.connect_tab
+    assert connect.guest_url.text() == f"http://{LAN}:{hub.port}/r/{code}"
+
+    # When the laptop moves to another network (the app's watcher reports new addresses)
+    pin_lan_hosts(monkeypatch, ["10.20.30.40"])
+    await window.discovery.on_network_changed([])
+
+    # Then the link and the QR code name the new address at once
+    moved = f"http://10.20.30.40:{hub.port}/r/{code}"
+    assert connect.guest_url.text() == moved
+    assert decode_qr(connect, tmp_path / "moved.png") == [moved]
+
+    # And with no network at all, neither is shown: only why
+    pin_lan_hosts(monkeypatch, [])
+    await window.discovery.on_network_changed([])
+    assert connect.guest_url.text() == "" and connect.guest_unavailable.isVisible()
+    await finish(window)
