@@ -89,6 +89,30 @@ async def test_stream_headers(http: aiohttp.ClientSession, hub: HubServer, room_
     assert body.rstrip().endswith("data: [DONE]")
 
 
+@pytest.mark.parametrize("password", [None, "pw-for-the-task-path"])
+async def test_a_whole_answer_to_a_request_for_a_stream_stays_whole_json(
+        http: aiohttp.ClientSession, api: Api, hub: HubServer, upstream: FakeOpenAIServer,
+        password: str | None) -> None:
+    """A model that answers ``stream: true`` with one JSON object: relayed as the JSON it
+    is, not relabelled as an event stream no client could read. Twice: the second goes
+    over a kept-alive connection (the front end's no-task path, for a room with no
+    password); a password room takes the task path."""
+    upstream.behaviour.whole_when_streaming = True
+    code = (await api.create_room(password=password))["code"]
+    status, _ = await api.join(code, id="alice", endpoint=upstream.url,
+                               **({"password": password} if password else {}))
+    assert status == 201
+    headers = {"Authorization": f"Bearer {password}"} if password else {}
+    for _ in range(2):
+        async with http.post(f"{hub.url}/rooms/{code}/v1/chat/completions", headers=headers,
+                             json={"model": "*", "messages": MESSAGES, "stream": True}) as answer:
+            assert answer.status == 200
+            assert answer.headers["Content-Type"].startswith("application/json")
+            assert answer.headers["X-Gambiarra-Participant"] == "alice"
+            reply = await answer.json()
+        assert reply["choices"][0]["message"]["content"] == EXPECTED_TEXT
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_upstream_errors_pass_through_with_status_and_body(
     http: aiohttp.ClientSession, hub: HubServer, room_code: str, upstream: FakeOpenAIServer,

@@ -33,6 +33,8 @@ class FakeBehaviour:
     )
     break_stream_after: int | None = None
     """Drop the connection after this many streamed tokens, to simulate a crashing server."""
+    whole_when_streaming: bool = False
+    """Answer a request for a stream with a whole JSON answer, as some servers do."""
     close_after_stream: bool = False
     """Close the connection after each streamed reply while advertising keep-alive, as the
     llama.cpp server does."""
@@ -107,7 +109,7 @@ class FakeOpenAIServer:
         model = body.get("model", self.models[0])
         if b.first_token_delay_s:
             await asyncio.sleep(b.first_token_delay_s)
-        if body.get("stream"):
+        if body.get("stream") and not b.whole_when_streaming:
             return await self._stream(request, body, model)
         text = "".join(_token(i) for i in range(b.tokens))
         return web.json_response({

@@ -84,6 +84,19 @@ def participant_header(participant_id: str) -> str:
     return quote(participant_id, safe=HEADER_SAFE)
 
 
+def streams(body: Mapping[str, Any], status: int, content_type: str) -> bool:
+    """Whether a model's answer is relayed as a stream: it says it is an event stream, or
+    a stream was asked for and it succeeded with anything but JSON (some servers stream
+    under another label). A whole JSON answer to a request for a stream stays whole, with
+    its own type: relabelled as an event stream, no client could read it."""
+    if content_type.startswith(EVENT_STREAM):
+        return True
+    if body.get("stream") is not True or status >= 300:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return not (media_type == "application/json" or media_type.endswith("+json"))
+
+
 def request_id_of(headers: Mapping[str, str]) -> str:
     """The client's name for its request, echoed in the room's queue events so it can find
     its own place in line; "" when absent or not a short ``[A-Za-z0-9-]`` id (ignored, not
@@ -267,8 +280,7 @@ class NowChat:
         proxy, attempt = self._proxy, self.attempt
         if upstream.error is None and upstream.status < 500:
             content_type = upstream.content_type
-            wants_stream = attempt.body.get("stream") is True and upstream.status < 300
-            if wants_stream or content_type.startswith(EVENT_STREAM):
+            if streams(attempt.body, upstream.status, content_type):
                 if self._push is not None:
                     self.finished = False  # Its end is the stream's end.
                     self._last = asyncio.get_running_loop().time()
@@ -616,8 +628,7 @@ class ChatProxy:
                 raise _TryAnotherError(
                     f"upstream answered {upstream.status}",
                     await self._whole(attempt, upstream, content_type, failed=True))
-            wants_stream = attempt.body.get("stream") is True and upstream.status < 300
-            if not attempt.whole and (wants_stream or content_type.startswith(EVENT_STREAM)):
+            if not attempt.whole and streams(attempt.body, upstream.status, content_type):
                 await self._stream(out, attempt, upstream)
                 return None
             return await self._whole(attempt, upstream, content_type)
