@@ -8,6 +8,7 @@ import time
 import aiohttp
 import pytest
 
+from gambiarra_desktop.devtools.fake_openai import FakeOpenAIServer
 from gambiarra_desktop.hub import HubConfig
 from gambiarra_desktop.hub.keys import PROXY
 from tests.conftest import Api, HubFactory
@@ -63,6 +64,26 @@ async def test_join_rejects_wrong_types(api: Api) -> None:
     assert (status, body) == (400, {"error": "Invalid field: specs must be an object"})
     status, body = await api.join(room["code"], config=[1])
     assert (status, body) == (400, {"error": "Invalid field: config must be an object"})
+
+
+@pytest.mark.parametrize("taken", ["*", "any", "model:llama3.2:3b", "model:"])
+async def test_join_refuses_an_id_a_requests_model_field_would_pick(
+        api: Api, upstream: FakeOpenAIServer, taken: str) -> None:
+    """A request names a participant by id before anything else: a participant whose id
+    is "*" or "model:NAME" would take every request for any model, or for that model,
+    from the people really serving it (found by a review of the web page's picker)."""
+    room = await api.create_room()
+    status, _ = await api.join(room["code"], id="alice", endpoint=upstream.url)
+    assert status == 201
+    status, body = await api.join(room["code"], id=taken, nickname="Alice",
+                                  endpoint=upstream.url)
+    assert (status, body) == (400, {"error": 'Invalid field: id must not be "*" or "any", or'
+                                             ' start with "model:" (a request\'s model field'
+                                             ' uses those)'})
+    status, listing = await api.call("GET", f"/rooms/{room['code']}/participants")
+    assert [p["id"] for p in listing["participants"]] == ["alice"]
+    status, _ = await api.join(room["code"], id="any-laptop", endpoint=upstream.url)
+    assert status == 201  # Only the exact aliases and the prefix are taken.
 
 
 async def test_join_accepts_only_http_and_https_endpoints(api: Api) -> None:

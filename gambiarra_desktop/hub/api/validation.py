@@ -13,7 +13,13 @@ from gambiarra_desktop.hub.proxy.endpoint_policy import (
     EndpointPolicy,
     normalize_endpoint,
 )
-from gambiarra_desktop.protocol import MAX_CONCURRENT, ErrorText, Transport
+from gambiarra_desktop.protocol import (
+    ANY_MODEL_ALIASES,
+    MAX_CONCURRENT,
+    MODEL_PREFIX,
+    ErrorText,
+    Transport,
+)
 
 MAX_LENGTHS = {
     "id": 200,
@@ -87,6 +93,11 @@ def join_fields(body: dict[str, Any]) -> dict[str, str]:
         if has_control_characters(value):
             # They end up in headers, logs, terminals and metrics labels.
             raise ApiError(400, f"Invalid field: {field} must not contain control characters")
+    if fields["id"] in ANY_MODEL_ALIASES or fields["id"].startswith(MODEL_PREFIX):
+        # A request's model names a participant by id first: such an id would take every
+        # request for any model, or for one model by name, from the people serving it.
+        raise ApiError(400, 'Invalid field: id must not be "*" or "any", or start with'
+                            ' "model:" (a request\'s model field uses those)')
     try:
         fields["endpoint"] = normalize_endpoint(fields["endpoint"])
     except EndpointError as exc:
