@@ -31,6 +31,15 @@ def test_guests_get_a_lan_address_for_a_hub_on_this_machine(hub_url: str,
     assert guest_hub_url(hub_url, LAN) == expected
 
 
+def test_credentials_and_queries_never_reach_a_guest_link() -> None:
+    secret = "http://user:s3cret@192.168.1.5:3000/?token=abc#frag"
+    assert guest_hub_url(secret, LAN) == "http://192.168.1.5:3000"
+    assert room_page_url(secret, "ABC123") == "http://192.168.1.5:3000/r/ABC123"
+    assert hub_page_url(secret) == "http://192.168.1.5:3000/"
+    local = "http://admin:pw@127.0.0.1:3000/?k=v"
+    assert guest_hub_url(local, LAN) == "http://192.168.1.20:3000"
+
+
 def test_no_address_when_guests_cannot_reach_the_hub() -> None:
     assert guest_hub_url("http://127.0.0.1:3000", []) is None
     assert guest_hub_url("http://127.0.0.1:3000", LAN, listens_on_lan=False) is None

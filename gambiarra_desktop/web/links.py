@@ -17,12 +17,22 @@ from gambiarra_desktop.hub.ip_addresses import parse_ip
 
 def room_page_url(hub_url: str, code: str) -> str:
     """The web page of one room on the hub at ``hub_url`` (no secret in it, ever)."""
-    return f"{hub_url.rstrip('/')}/r/{quote(code, safe='')}"
+    return f"{_bare(hub_url)}/r/{quote(code, safe='')}"
 
 
 def hub_page_url(hub_url: str) -> str:
     """The hub's web page: its rooms."""
-    return f"{hub_url.rstrip('/')}/"
+    return f"{_bare(hub_url)}/"
+
+
+def _bare(hub_url: str) -> str:
+    """``hub_url`` as scheme, host, port and path only: a ``user:password@`` or a query
+    given with ``--hub`` must not end up in a link or a QR code shown to guests."""
+    parts = urlsplit(hub_url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    netloc = f"{shown}:{parts.port}" if parts.port else shown
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def is_loopback_url(url: str) -> bool:
@@ -44,7 +54,7 @@ def guest_hub_url(hub_url: str, lan_hosts: Sequence[str],
     address = parse_ip(host)
     local = is_loopback_url(hub_url) or (address is not None and address.is_unspecified)
     if not local:
-        return hub_url.rstrip("/")
+        return _bare(hub_url)
     if not listens_on_lan or not lan_hosts:
         return None
     lan = lan_hosts[0]
