@@ -68,10 +68,14 @@ async def _enter(browser: Browser, hub: HubServer, code: str, online: int = 1,
 
 
 async def _ask(page: Page, prompt: str) -> None:
+    """Send ``prompt`` and wait for its answer to be complete."""
+    before = await page.locator(".message.assistant").count()
     await page.fill("#prompt", prompt)
     await page.click("#send")
-    await page.wait_for_selector("#stop", state="visible")
-    await page.wait_for_selector("#send", state="visible", timeout=15000)
+    await page.wait_for_function(
+        """(before) => document.querySelectorAll('.message.assistant').length > before
+             && !document.querySelector('.message.pending')
+             && !document.getElementById('send').hidden""", arg=before, timeout=15000)
 
 
 async def _last_reply(page: Page) -> dict[str, Any]:
@@ -340,5 +344,91 @@ async def test_an_answer_that_breaks_off_keeps_its_text_and_says_why(
     alice.behaviour.break_stream_after = None
     await _ask(page, "Try again")  # The page (and the room) carry on.
     assert (await _last_reply(page))["text"] == "".join(f"tok{i} " for i in range(8))
+    assert await page.is_hidden("#chat-error")
+    watched.assert_clean(hub.url)
+
+
+COUNT_DRAWS = """() => {
+  window.draws = 0;
+  new MutationObserver((records) => { window.draws += records.length; })
+    .observe(document.getElementById("messages"), { childList: true, subtree: true });
+}"""
+
+
+async def test_a_fast_long_answer_is_drawn_a_frame_at_a_time(
+        browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
+    """Thousands of pieces as fast as the model can write them: each frame adds what came
+    since the last one (it used to rewrite the whole answer per piece, which froze a tab
+    for 40 s on a 50 KB answer), and the whole answer is there at the end."""
+    alice, _bob = models
+    alice.behaviour.tokens = 6000
+    alice.behaviour.token_delay_s = 0
+    code = await _room_with(api, alice)
+    watched = await _enter(browser, hub, code)
+    page = watched.page
+    await page.evaluate(COUNT_DRAWS)
+    await page.fill("#prompt", "A long one")
+    await page.click("#send")
+    await page.wait_for_selector("#send", state="visible", timeout=30000)
+    text = (await _last_reply(page))["text"]
+    assert text == "".join(f"tok{i} " for i in range(6000))
+    draws = await page.evaluate("window.draws")
+    assert draws < 6000 / 4, draws  # Pieces batched per frame, not one change per piece.
+    watched.assert_clean(hub.url)
+
+
+async def test_the_answer_ends_at_done_even_if_the_connection_lingers(
+        browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
+    alice, _bob = models
+    alice.behaviour.linger_after_done_s = 20  # [DONE], then 20 s of comments.
+    code = await _room_with(api, alice)
+    watched = await _enter(browser, hub, code)
+    page = watched.page
+    await page.fill("#prompt", "Finish cleanly")
+    await page.click("#send")
+    await page.wait_for_selector("#send", state="visible", timeout=5000)  # Not 20 s.
+    reply = await _last_reply(page)
+    assert reply["text"] == "".join(f"tok{i} " for i in range(8))
+    assert "stopped" not in (reply["classes"] or "")
+    assert "stopped" not in (await page.text_content("#answer-info") or "")
+    watched.assert_clean(hub.url)
+
+
+async def test_new_chat_during_an_answer_leaves_nothing_of_it(
+        browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
+    alice, _bob = models
+    alice.behaviour.tokens = 400
+    alice.behaviour.token_delay_s = 0.05
+    code = await _room_with(api, alice)
+    watched = await _enter(browser, hub, code)
+    page = watched.page
+    await page.fill("#prompt", "Old question")
+    await page.click("#send")
+    await page.wait_for_function(
+        "() => (document.querySelector('.message.assistant .text')?.textContent || '')"
+        ".includes('tok3 ')")
+    await page.click("#new-chat")
+    await page.wait_for_selector("#send", state="visible", timeout=5000)
+    assert await page.locator(".message").count() == 0
+    assert await page.input_value("#prompt") == ""  # The old prompt is not given back.
+    assert await page.text_content("#answer-info") == ""
+    alice.behaviour.tokens = 3
+    await _ask(page, "New question")
+    assert alice.requests[-1]["messages"] == [{"role": "user", "content": "New question"}]
+    assert await page.locator(".message").count() == 2
+    watched.assert_clean(hub.url)
+
+
+async def test_a_model_that_answers_whole_is_shown_whole(
+        browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
+    alice, _bob = models
+    alice.behaviour.whole_when_streaming = True
+    code = await _room_with(api, alice)
+    watched = await _enter(browser, hub, code)
+    page = watched.page
+    await _ask(page, "No streaming here")
+    reply = await _last_reply(page)
+    assert reply["text"] == "".join(f"tok{i} " for i in range(8))
+    assert reply["who"] == "Alice · llama3"
     assert await page.is_hidden("#chat-error")
     watched.assert_clean(hub.url)

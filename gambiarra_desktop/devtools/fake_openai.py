@@ -33,6 +33,9 @@ class FakeBehaviour:
     )
     break_stream_after: int | None = None
     """Drop the connection after this many streamed tokens, to simulate a crashing server."""
+    linger_after_done_s: float = 0.0
+    """Keep a finished stream's connection open this long after ``[DONE]``, writing SSE
+    comments, as a misbehaving server might."""
     whole_when_streaming: bool = False
     """Answer a request for a stream with a whole JSON answer, as some servers do."""
     close_after_stream: bool = False
@@ -157,6 +160,10 @@ class FakeOpenAIServer:
                                    "total_tokens": 5 + b.tokens}}
                 await response.write(f"data: {json.dumps(usage)}\n\n".encode())
             await response.write(b"data: [DONE]\n\n")
+            deadline = time.monotonic() + b.linger_after_done_s
+            while time.monotonic() < deadline:  # Bounded by the deadline.
+                await asyncio.sleep(0.05)
+                await response.write(b": still here\n\n")
             await response.write_eof()
         except (asyncio.CancelledError, ConnectionResetError):
             self.aborted_streams += 1

@@ -13,27 +13,52 @@ export const UNREACHABLE = "The hub cannot be reached. Is it still running, and 
 const MAX_EVENT_BYTES = 1024 * 1024; // One server-sent event larger than this is not ours.
 
 // fetch() with the room's password, turning the hub's {"error": "..."} answers into ApiError.
-export async function call(path, { password = "", method = "GET", body, signal, headers: extra } = {}) {
+export async function call(path, { password = "", method = "GET", body, signal, headers: extra,
+                                   timeoutMs = 0 } = {}) {
   const headers = { ...extra };
   if (password) headers.Authorization = `Bearer ${password}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  const limit = timeoutMs ? timeLimit(signal, timeoutMs) : null;
   let response;
   try {
     response = await fetch(path, {
-      method, headers, signal, cache: "no-store", credentials: "omit", redirect: "error",
+      method, headers, signal: limit ? limit.signal : signal, cache: "no-store",
+      credentials: "omit", redirect: "error",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+    if (!response.ok) throw new ApiError(response.status, await errorText(response));
+    return limit ? await limit.settle(response) : response;
   } catch (error) {
-    if (error.name === "AbortError") throw error;
+    if (limit && limit.expired) throw new ApiError(0, `The hub did not answer within ${timeoutMs / 1000} s.`);
+    if (error.name === "AbortError" || error instanceof ApiError) throw error;
     throw new ApiError(0, UNREACHABLE);
+  } finally {
+    if (limit) limit.done();
   }
-  if (!response.ok) throw new ApiError(response.status, await errorText(response));
-  return response;
 }
 
+// A short call's answer, as JSON, within 15 s: a hub that hangs is said, not waited on.
 export async function getJson(path, options) {
-  const response = await call(path, options);
+  const response = await call(path, { timeoutMs: SHORT_CALL_MS, ...options });
   return response.json();
+}
+
+const SHORT_CALL_MS = 15000;
+
+// An abort signal that fires after ms, or when the caller's own signal does; settle()
+// reads the whole body within the same time.
+function timeLimit(outer, ms) {
+  const controller = new AbortController();
+  const limit = { signal: controller.signal, expired: false };
+  const timer = setTimeout(() => { limit.expired = true; controller.abort(); }, ms);
+  const forward = () => controller.abort();
+  if (outer) outer.addEventListener("abort", forward, { once: true });
+  limit.settle = async (response) => new Response(await response.arrayBuffer(), response);
+  limit.done = () => {
+    clearTimeout(timer);
+    if (outer) outer.removeEventListener("abort", forward);
+  };
+  return limit;
 }
 
 async function errorText(response) {
@@ -44,25 +69,39 @@ async function errorText(response) {
   } catch {
     // Not JSON: say what the status was.
   }
-  return `The hub answered ${response.status} ${response.statusText}`.trim();
+  return `The request failed: ${response.status} ${response.statusText}`.trim();
 }
 
-// Server-sent events from a fetch() body, one onEvent(name, data) per event. Not
-// EventSource: that cannot send the room's password in a header.
-export async function readEvents(response, onEvent) {
+// Server-sent events from a fetch() body, one onEvent(name, data) per event; onEvent
+// returning true ends the reading there; onRead() hears of every read, comments (the
+// hub's heartbeats) included. Not EventSource: that cannot send the room's password in a
+// header.
+export async function readEvents(response, onEvent, onRead = null) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const boundary = /\r?\n\r?\n/g;
   let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    buffer += value;
-    let end;
-    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
-      dispatch(block, onEvent);
+    if (onRead) onRead();
+    if (buffer.length + value.length > MAX_EVENT_BYTES) {
+      reader.cancel().catch(() => {});
+      throw new ApiError(0, "The stream sent an event too large to read.");
     }
-    if (buffer.length > MAX_EVENT_BYTES) throw new ApiError(0, "The hub sent an event too large to read.");
+    // Search only what came since the last look (and the 3 characters before it, where a
+    // blank line may have been cut in two): a slow trickle stays linear.
+    boundary.lastIndex = Math.max(0, buffer.length - 3);
+    buffer += value;
+    let match;
+    while ((match = boundary.exec(buffer)) !== null) {
+      const block = buffer.slice(0, match.index);
+      buffer = buffer.slice(match.index + match[0].length);
+      boundary.lastIndex = 0;
+      if (dispatch(block, onEvent) === true) {
+        reader.cancel().catch(() => {});
+        return;
+      }
+    }
   }
 }
 
@@ -73,7 +112,7 @@ function dispatch(block, onEvent) {
     if (line.startsWith("event:")) name = line.slice(6).trim();
     else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
   }
-  if (data.length) onEvent(name, data.join("\n"));
+  return data.length ? onEvent(name, data.join("\n")) : false;
 }
 
 // The room's password for this tab only (sessionStorage): gone when the tab closes.

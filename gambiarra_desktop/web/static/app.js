@@ -4,6 +4,6 @@ import { showRooms } from "./rooms.js";
 import { showRoom } from "./room.js";
 
 document.getElementById("hub-address").textContent = location.host;
-const match = location.pathname.match(/^\/r\/([A-Za-z0-9]+)\/?$/);
+const match = location.pathname.match(/^\/r\/([A-Za-z0-9]+)$/);
 if (match) showRoom(match[1].toUpperCase());
 else showRooms();

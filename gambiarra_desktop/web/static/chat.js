@@ -4,12 +4,15 @@ import { call, readEvents, roomPath } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const ANY = "*";
+const MAX_ANSWER_CHARS = 1_000_000; // Past this, an answer is cut: the tab must stay usable.
 
 export class Chat {
   constructor(room) {
     this.room = room;
     this.history = []; // The messages sent with the next request (the conversation so far).
     this.controller = null; // Set while an answer streams: Stop aborts it.
+    this.turns = 0; // Numbers each question; New chat ends the running one for good.
+    this.cleared = 0;
     $("chat-form").addEventListener("submit", (event) => { event.preventDefault(); this.send(); });
     $("prompt").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -56,10 +59,12 @@ export class Chat {
     reply.classList.add("pending");
     const controller = new AbortController();
     this.controller = controller;
+    const number = ++this.turns;
     this.waiting = { id: requestId(), reply };
     this.setBusy(true);
     const turn = { started: performance.now(), first: 0, last: 0, pieces: 0, usage: null,
-                   content: "", model: "", who: "", finished: false };
+                   content: "", model: "", who: "", finished: false, unshown: "", frame: 0,
+                   reply };
     let failure = null;
     let stopped = false;
     try {
@@ -78,8 +83,12 @@ export class Chat {
         turn.finished = true;
       } else {
         await readEvents(response, (_name, data) => {
-          if (data === "[DONE]") turn.finished = true;
-          else this.take(turn, reply, JSON.parse(data));
+          if (data === "[DONE]") {
+            turn.finished = true;
+            return true; // The answer's end: what a server sends after it is not the answer.
+          }
+          this.take(turn, reply, JSON.parse(data));
+          return false;
         });
         if (!turn.finished) throw new Error("The answer broke off before its end (the connection closed).");
       }
@@ -91,7 +100,9 @@ export class Chat {
       this.controller = null;
       this.waiting = null;
       this.setBusy(false);
+      show(turn);
     }
+    if (this.cleared === number) return; // New chat ended this turn: nothing of it stays.
     reply.classList.remove("pending");
     if (turn.content) {
       this.history.push({ role: "assistant", content: turn.content });
@@ -126,8 +137,13 @@ export class Chat {
       turn.last = now;
       turn.pieces += 1;
       turn.content += piece;
-      reply.querySelector(".text").textContent = turn.content;
-      reply.scrollIntoView({ block: "nearest" });
+      turn.unshown += piece;
+      // Drawn once a frame, each piece added (not the whole answer rewritten per piece):
+      // a fast model's long answer must not freeze the tab, Stop included.
+      if (!turn.frame) turn.frame = requestAnimationFrame(() => show(turn));
+      if (turn.content.length > MAX_ANSWER_CHARS) {
+        throw new Error("The answer is too long to show here, so it was cut off.");
+      }
     }
     if (choice && choice.finish_reason) turn.finished = true;
     if (chunk && chunk.usage) turn.usage = chunk.usage;
@@ -166,6 +182,7 @@ export class Chat {
   }
 
   clear() {
+    if (this.controller) this.cleared = this.turns;
     this.stop();
     this.history = [];
     $("messages").replaceChildren();
@@ -215,6 +232,16 @@ export class Chat {
 function requestId() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+// The text that arrived since the last frame, added to the answer on screen.
+function show(turn) {
+  if (turn.frame) cancelAnimationFrame(turn.frame);
+  turn.frame = 0;
+  if (!turn.unshown) return;
+  turn.reply.querySelector(".text").append(turn.unshown);
+  turn.unshown = "";
+  turn.reply.scrollIntoView({ block: "nearest" });
 }
 
 function summary(turn, stopped) {

@@ -7,6 +7,7 @@ import { renderSnippets } from "./snippets.js";
 const $ = (id) => document.getElementById(id);
 const REFRESH_AFTER_MS = 250; // Events come in bursts (a request, then its answer): one read.
 const RECONNECT_MS = [1000, 2000, 5000, 10000, 30000];
+const SILENCE_MS = 45000; // Three of the hub's 15 s heartbeats.
 
 export async function showRoom(code) {
   $("room-page").hidden = false;
@@ -102,9 +103,14 @@ async function refreshParticipants(room) {
   }
 }
 
+// At most one read per REFRESH_AFTER_MS however busy the room: a burst of events (a
+// request, then its answer) is one read, and a steady stream of them never starves it.
 function scheduleRefresh(room) {
-  clearTimeout(room.refreshTimer);
-  room.refreshTimer = setTimeout(() => refreshParticipants(room), REFRESH_AFTER_MS);
+  if (room.refreshTimer) return;
+  room.refreshTimer = setTimeout(() => {
+    room.refreshTimer = 0;
+    refreshParticipants(room);
+  }, REFRESH_AFTER_MS);
 }
 
 function showParticipants(room, listing) {
@@ -150,15 +156,32 @@ function roomGone(room) {
   showRoomError("This room was deleted. Its page stays open so nothing you wrote is lost.");
 }
 
-// The room's events, read for as long as the page is open, reconnecting after a drop.
+// The room's events, read while the tab is visible, reconnecting after a drop. A hidden
+// tab lets its stream go: a browser keeps only six connections to one hub, and six
+// forgotten tabs holding theirs would leave none for a chat.
 async function followEvents(room) {
+  let caughtUp = true;
   for (let attempt = 0; !room.gone; attempt += 1) {
-    try {
-      const response = await call(roomPath(room.code, "/events"), { password: room.password });
-      $("events-state").textContent = "";
-      if (attempt > 0) refreshParticipants(room); // Catch up on what happened meanwhile.
+    if (document.hidden) {
+      await visible();
+      caughtUp = false;
       attempt = 0;
-      await readEvents(response, (name, data) => onEvent(room, name, data));
+    }
+    const controller = new AbortController();
+    const hide = () => { if (document.hidden) controller.abort(); };
+    document.addEventListener("visibilitychange", hide);
+    const watchdog = new Watchdog(controller);
+    try {
+      const response = await call(roomPath(room.code, "/events"),
+                                  { password: room.password, signal: controller.signal });
+      $("events-state").textContent = "";
+      if (!caughtUp || attempt > 0) refreshParticipants(room); // What happened meanwhile.
+      caughtUp = true;
+      attempt = 0;
+      await readEvents(response, (name, data) => {
+        onEvent(room, name, data);
+        return false;
+      }, () => watchdog.feed());
     } catch (problem) {
       if (problem instanceof ApiError && problem.status === 404) { roomGone(room); return; }
       if (problem instanceof ApiError && problem.status === 401) {
@@ -166,10 +189,43 @@ async function followEvents(room) {
         room.chat.disable("The room's password changed: reload the page to enter the new one.");
         return;
       }
+    } finally {
+      watchdog.stop();
+      document.removeEventListener("visibilitychange", hide);
     }
+    if (document.hidden) continue; // Let go on purpose: back when the tab is seen again.
     const wait = RECONNECT_MS[Math.min(attempt, RECONNECT_MS.length - 1)];
     $("events-state").textContent = `Live updates lost; reconnecting in ${wait / 1000} s…`;
     await new Promise((resolve) => { setTimeout(resolve, wait); });
+  }
+}
+
+function visible() {
+  return new Promise((resolve) => {
+    const seen = () => {
+      if (document.hidden) return;
+      document.removeEventListener("visibilitychange", seen);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", seen);
+  });
+}
+
+// The hub writes a heartbeat after 15 s of silence; a stream silent for much longer is a
+// connection that died without closing (a laptop asleep, Wi-Fi gone): drop it and dial.
+class Watchdog {
+  constructor(controller) {
+    this.controller = controller;
+    this.feed();
+  }
+
+  feed() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(), SILENCE_MS);
+  }
+
+  stop() {
+    clearTimeout(this.timer);
   }
 }
 

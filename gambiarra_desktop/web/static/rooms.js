@@ -11,7 +11,11 @@ export function showRooms() {
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 }
 
+let reading = false; // One read at a time: a slow hub does not pile them up.
+
 async function refresh() {
+  if (reading) return;
+  reading = true;
   const error = document.getElementById("rooms-error");
   try {
     const { rooms } = await getJson("/rooms");
@@ -20,6 +24,8 @@ async function refresh() {
   } catch (problem) {
     error.textContent = problem.message;
     error.hidden = false;
+  } finally {
+    reading = false;
   }
 }
 
