@@ -140,8 +140,18 @@ def sse_of(size: int) -> bytes:
 
 
 async def two_megabytes(writer: asyncio.StreamWriter) -> None:
-    """Twice a 1 MB cap. Labelled JSON, so the hub streams it only when asked to."""
+    """Twice a 1 MB cap. Labelled neither an event stream nor JSON, so the hub streams it
+    only when asked to (a whole JSON answer stays whole even then)."""
     body = sse_of(2 * MB)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    await writer.drain()
+    await asyncio.sleep(30)
+
+
+async def two_megabytes_of_json(writer: asyncio.StreamWriter) -> None:
+    """A whole JSON answer twice a 1 MB cap, as a server that ignores ``stream`` sends."""
+    body = b'{"choices": [{"message": {"content": "' + b"x" * (2 * MB) + b'"}}]}'
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
     await writer.drain()
@@ -252,6 +262,21 @@ async def test_the_body_cap_is_configurable_and_spares_streams(
             streamed = await response.read()
         assert len(streamed) > 2 * MB
         assert streamed.endswith(b"data: [DONE]\n\n")
+
+
+async def test_a_whole_json_answer_to_a_request_for_a_stream_is_capped_like_any_whole(
+    make_hub: HubFactory, http: aiohttp.ClientSession
+) -> None:
+    """Relayed whole (as the JSON it is), it is held whole: the cap applies."""
+    api = Api(http, await make_hub(HubConfig(max_upstream_body_bytes=MB)))
+    async with hostile(two_megabytes_of_json) as upstream:
+        code = await joined_room(api, upstream.url)
+        async with http.post(f"{api.hub.url}/rooms/{code}/v1/chat/completions",
+                             json={**CHAT, "stream": True}) as response:
+            assert response.status == 502
+            body = await response.json()
+    assert body["error"].startswith(
+        "Failed to proxy request: upstream answer is larger than the limit of 1048576 bytes")
 
 
 async def test_a_tunnelled_stream_that_outruns_its_client_is_cancelled(
