@@ -432,3 +432,27 @@ async def test_a_model_that_answers_whole_is_shown_whole(
     assert reply["who"] == "Alice · llama3"
     assert await page.is_hidden("#chat-error")
     watched.assert_clean(hub.url)
+
+
+BLOCK_THE_PAGE = "() => { const t = performance.now(); while (performance.now() - t < 1500) {} }"
+
+
+async def test_many_events_in_one_read_are_all_taken(
+        browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
+    """A busy tab reads a fast model's stream in big gulps (Chromium hands over megabytes
+    at once after the page was blocked): many small events in one read are fine, however
+    large the read; only one event larger than the limit is refused."""
+    alice, _bob = models
+    alice.behaviour.tokens = 20000
+    alice.behaviour.token_delay_s = 0
+    code = await _room_with(api, alice)
+    watched = await _enter(browser, hub, code)
+    page = watched.page
+    await page.fill("#prompt", "A flood of small pieces")
+    await page.click("#send")
+    await eventually(lambda: len(alice.token_sent_at) > 0)
+    await page.evaluate(BLOCK_THE_PAGE)
+    await page.wait_for_selector("#send", state="visible", timeout=30000)
+    assert await page.is_hidden("#chat-error"), await page.text_content("#chat-error")
+    assert (await _last_reply(page))["text"] == "".join(f"tok{i} " for i in range(20000))
+    watched.assert_clean(hub.url)

@@ -84,10 +84,6 @@ export async function readEvents(response, onEvent, onRead = null) {
     const { value, done } = await reader.read();
     if (done) return;
     if (onRead) onRead();
-    if (buffer.length + value.length > MAX_EVENT_BYTES) {
-      reader.cancel().catch(() => {});
-      throw new ApiError(0, "The stream sent an event too large to read.");
-    }
     // Search only what came since the last look (and the 3 characters before it, where a
     // blank line may have been cut in two): a slow trickle stays linear.
     boundary.lastIndex = Math.max(0, buffer.length - 3);
@@ -101,6 +97,11 @@ export async function readEvents(response, onEvent, onRead = null) {
         reader.cancel().catch(() => {});
         return;
       }
+    }
+    // Only what is left, an event still incomplete, is held; one read may bring many.
+    if (buffer.length > MAX_EVENT_BYTES) {
+      reader.cancel().catch(() => {});
+      throw new ApiError(0, "The stream sent an event too large to read.");
     }
   }
 }

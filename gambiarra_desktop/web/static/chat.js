@@ -105,7 +105,7 @@ export class Chat {
     if (this.cleared === number) return; // New chat ended this turn: nothing of it stays.
     reply.classList.remove("pending");
     if (turn.content) {
-      this.history.push({ role: "assistant", content: turn.content });
+      if (!turn.cut) this.history.push({ role: "assistant", content: turn.content });
       if (stopped) reply.classList.add("stopped");
     } else {
       // Nothing came back: undo the turn, and give the prompt back to edit or resend.
@@ -142,7 +142,9 @@ export class Chat {
       // a fast model's long answer must not freeze the tab, Stop included.
       if (!turn.frame) turn.frame = requestAnimationFrame(() => show(turn));
       if (turn.content.length > MAX_ANSWER_CHARS) {
-        throw new Error("The answer is too long to show here, so it was cut off.");
+        turn.cut = true;
+        throw new Error("The answer is too long to show here, so it was cut off (and is"
+                        + " left out of the conversation the models see).");
       }
     }
     if (choice && choice.finish_reason) turn.finished = true;

@@ -94,12 +94,27 @@ function start(room, listing) {
   $("prompt").focus();
 }
 
+// One read at a time, and one more after it when asked meanwhile: an older answer that
+// arrives late never overwrites a newer one.
 async function refreshParticipants(room) {
+  if (room.reading) {
+    room.readAgain = true;
+    return;
+  }
+  room.reading = true;
   try {
-    showParticipants(room, await getJson(roomPath(room.code, "/participants"), { password: room.password }));
-  } catch (problem) {
-    if (problem instanceof ApiError && problem.status === 404) roomGone(room);
-    else $("events-state").textContent = `Could not read the participants: ${problem.message}`;
+    do {
+      room.readAgain = false;
+      try {
+        showParticipants(room, await getJson(roomPath(room.code, "/participants"),
+                                             { password: room.password }));
+      } catch (problem) {
+        if (problem instanceof ApiError && problem.status === 404) { roomGone(room); return; }
+        $("events-state").textContent = `Could not read the participants: ${problem.message}`;
+      }
+    } while (room.readAgain);
+  } finally {
+    room.reading = false;
   }
 }
 
