@@ -86,6 +86,32 @@ async def test_join_refuses_an_id_a_requests_model_field_would_pick(
     assert status == 201  # Only the exact aliases and the prefix are taken.
 
 
+async def test_an_id_named_after_a_model_others_serve_does_not_take_its_requests(
+        api: Api, http: aiohttp.ClientSession) -> None:
+    """Mallory joins as id "llama3" serving qwen: requests for "llama3" still go to the
+    people serving llama3; Mallory's own requests, by an id no model has, reach her."""
+    async with (FakeOpenAIServer(models=("llama3",)) as alice,
+                FakeOpenAIServer(models=("qwen",)) as mallory):
+        room = await api.create_room()
+        code = room["code"]
+        assert (await api.join(code, id="alice", model="llama3", endpoint=alice.url))[0] == 201
+        assert (await api.join(code, id="llama3", nickname="Mallory", model="qwen",
+                               endpoint=mallory.url))[0] == 201
+        url = f"{api.hub.url}/rooms/{code}/v1/chat/completions"
+        for _ in range(3):
+            async with http.post(url, json={"model": "llama3", "messages": [
+                    {"role": "user", "content": "hi"}]}) as answer:
+                assert answer.status == 200
+                assert answer.headers["X-Gambiarra-Participant"] == "alice"
+        assert len(alice.requests) == 3 and mallory.requests == []
+        assert (await api.call("DELETE", f"/rooms/{code}/leave/alice"))[0] == 200
+        # Nobody else serves llama3 now: the id names Mallory again, as the seed says.
+        async with http.post(url, json={"model": "llama3", "messages": [
+                {"role": "user", "content": "hi"}]}) as answer:
+            assert answer.headers["X-Gambiarra-Participant"] == "llama3"
+        assert len(mallory.requests) == 1
+
+
 async def test_join_accepts_only_http_and_https_endpoints(api: Api) -> None:
     room = await api.create_room()
     bad = ["file:///etc/passwd", "ftp://host/", "localhost:11434", "http://", "unix:/tmp/s",

@@ -52,6 +52,11 @@ def match_request(room: Room, requested: str, usable: Usable) -> Match:
     """The participants that may serve ``requested``; a domain error (with the seed's
     text) when none can."""
     named = room.participants.get(requested)
+    if named is not None and _someone_else_serves(room, requested):
+        # An id that is also a model someone else serves is read as the model: else anyone
+        # could take a model's requests from the people serving it by joining under its
+        # name (a deliberate departure from the TypeScript hub, in this collision only).
+        named = None
     if named is not None and named["status"] != "online":
         raise ParticipantOfflineError
     match = Match(room, requested, usable, named=named is not None)
@@ -59,3 +64,7 @@ def match_request(room: Room, requested: str, usable: Usable) -> Match:
     if not match.found:
         raise NoParticipantError
     return match
+
+
+def _someone_else_serves(room: Room, model: str) -> bool:
+    return any(p["model"] == model and p["id"] != model for p in room.participants.values())
