@@ -10,11 +10,12 @@ import aiohttp
 import pytest
 
 from gambiarra_desktop.hub import HubConfig
+from gambiarra_desktop.hub.errors import LimitReachedError
 from gambiarra_desktop.hub.keys import STORE
 from gambiarra_desktop.hub.rooms import lifecycle
 from gambiarra_desktop.hub.rooms.identifiers import now_ms
 from gambiarra_desktop.hub.rooms.owner_token import OWNER_TOKEN_FILE
-from tests.conftest import Api, HubFactory
+from tests.conftest import Api, HubFactory, eventually
 from tests.sse_client import SseReader
 
 
@@ -148,6 +149,36 @@ async def test_a_burst_of_creations_hashes_only_the_passwords_of_rooms_it_can_ma
     assert len(hashed) == 15
     assert len(hub.registry) == 15
     assert await create(99) == 429  # Nothing left reserved by the finished burst.
+
+
+async def test_a_hash_still_running_for_a_client_that_left_still_counts(
+    make_hub: HubFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Leaving does not stop an argon2 thread: until it ends, its creation holds its place,
+    so clients that connect, ask and leave cannot keep every hashing thread busy."""
+    gate = asyncio.Event()
+
+    async def slow_hash(password: str) -> str:
+        await gate.wait()
+        return "not-a-real-hash"
+
+    monkeypatch.setattr(lifecycle, "hash_password", slow_hash)
+    hub = await make_hub(HubConfig(max_rooms_per_address=2))
+    left = [asyncio.create_task(hub.registry.create(f"r{i}", "pw", "10.0.0.9"))
+            for i in range(2)]
+    await asyncio.sleep(0.01)
+    for task in left:
+        task.cancel()
+    for task in left:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    with pytest.raises(LimitReachedError):  # Both hashes still run: both still count.
+        await hub.registry.create("third", None, "10.0.0.9")
+    gate.set()
+    await eventually(lambda: not hub.registry._creating)
+    created = await hub.registry.create("now", None, "10.0.0.9")
+    assert created.room.stored.name == "now"
+    assert len(hub.registry) == 1  # The creations that were left made no room.
 
 
 async def test_concurrent_joins_never_pass_the_participant_cap(

@@ -96,6 +96,12 @@ class _Reservation:
         self._held = True
         counts[creator] += 1
 
+    def release_after(self, hashing: asyncio.Future[str]) -> None:
+        """Done-callback of a hash nobody waits for any more: its outcome is dropped."""
+        if not hashing.cancelled():
+            hashing.exception()  # Retrieved, so a failure is not reported as never seen.
+        self.release()
+
     def release(self) -> None:
         if self._held:
             self._held = False
@@ -208,11 +214,15 @@ class RoomRegistry:
         self._check_room_limit(self._creating.total())
         self._check_creator_quota(creator, self._creating[creator])
         reservation = _Reservation(self._creating, creator)
+        hashing = asyncio.ensure_future(hash_password(password)) if password else None
         try:
-            password_hash = await hash_password(password) if password else None
+            password_hash = await asyncio.shield(hashing) if hashing is not None else None
             return await self._add_room(name, password_hash, creator, reservation)
         finally:
-            reservation.release()
+            if hashing is None or hashing.done():
+                reservation.release()
+            else:  # A client that left does not stop its argon2 thread: nor its count.
+                hashing.add_done_callback(reservation.release_after)
 
     @_shielded
     async def _add_room(
