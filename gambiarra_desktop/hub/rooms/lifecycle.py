@@ -146,11 +146,11 @@ class RoomRegistry:
         self._owner_token_hash = owner_token_hash
         self._rooms: dict[str, Room] = {}
         self._creators: dict[str, str] = {}
+        """Room code -> the address that created it (per-address quota)."""
         self._creating: Counter[str | None] = Counter()
         """Creations that passed the limits and are hashing their password, by creator:
         counted against the limits from the check on, so a burst of creations spends
         argon2 time on the rooms that can be made, not on ones that will be refused."""
-        """Room code -> the address that created it (per-address quota)."""
 
     async def load(self) -> None:
         """Restore rooms after a restart. Participants start offline until their next health
