@@ -11,7 +11,7 @@ a fixed 120 px), and the tab scrolls when the window is too short for all three.
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QFont, QImage, QPixmap
+from PySide6.QtGui import QFont, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from gambiarra_desktop.gui.copy_feedback import flash_copied
 from gambiarra_desktop.gui.room_widgets import framed_card
-from gambiarra_desktop.web.qr import qr_png
+from gambiarra_desktop.web.qr import qr_png_near
 
 GUEST_TITLE = "Open in a browser (phones, no install)"
 GUEST_HINT = ("Scan it with a phone on the same network, or send the link: the room opens in"
@@ -39,9 +39,8 @@ QR_TARGET_PX = 200
 
 def qr_pixmap(url: str, target_px: int = QR_TARGET_PX) -> QPixmap:
     """``url`` as a QR code about ``target_px`` wide, a whole number of pixels a module."""
-    modules = QImage.fromData(qr_png(url, scale=1)).width()  # The quiet zone included.
     pixmap = QPixmap()
-    pixmap.loadFromData(qr_png(url, scale=max(1, round(target_px / max(1, modules)))), "PNG")
+    pixmap.loadFromData(qr_png_near(url, target_px), "PNG")
     return pixmap
 
 

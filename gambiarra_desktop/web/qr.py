@@ -11,9 +11,6 @@ import io
 
 import segno
 
-TERMINAL_BLOCKS = "\u2580\u2584\u2588"
-"""The half and full blocks a compact terminal QR code is drawn with."""
-
 
 def _code(url: str) -> segno.QRCode:
     return segno.make(url, micro=False, error="m")
@@ -22,8 +19,20 @@ def _code(url: str) -> segno.QRCode:
 def qr_png(url: str, scale: int = 6, border: int = 4) -> bytes:
     """A black-on-white PNG of ``url``, ``scale`` pixels per module and the standard
     four-module quiet zone that scanners need."""
+    return _png(_code(url), scale, border)
+
+
+def qr_png_near(url: str, width_px: int, border: int = 4) -> bytes:
+    """``url`` as a PNG about ``width_px`` wide (quiet zone included), at a whole number of
+    pixels per module: a smoothed QR code blurs, and cameras read a crisp one from further."""
+    code = _code(url)
+    modules, _ = code.symbol_size(scale=1, border=border)
+    return _png(code, max(1, round(width_px / max(1, modules))), border)
+
+
+def _png(code: segno.QRCode, scale: int, border: int) -> bytes:
     out = io.BytesIO()
-    _code(url).save(out, kind="png", scale=scale, border=border)
+    code.save(out, kind="png", scale=scale, border=border)
     return out.getvalue()
 
 
