@@ -83,15 +83,8 @@ class ConnectTab(QScrollArea):
         layout.addWidget(self._guest_card())
         card, card_layout = framed_card()
         card_layout.addWidget(QLabel("<b>OpenAI base URL</b> — use it in any OpenAI client"))
-        row = QHBoxLayout()
-        self.base_url = QLineEdit()
-        self.base_url.setReadOnly(True)
-        self.base_url.setAccessibleName("OpenAI base URL")
-        self.copy_url = QPushButton("Copy")
-        self.copy_url.setAccessibleName("Copy the OpenAI base URL")
-        self.copy_url.clicked.connect(lambda: self._copy(self.copy_url, self.base_url.text()))
-        row.addWidget(self.base_url, 1)
-        row.addWidget(self.copy_url)
+        row, self.base_url, self.copy_url = self._copy_row(
+            "OpenAI base URL", "Copy", "Copy the OpenAI base URL")
         card_layout.addLayout(row)
         layout.addWidget(card)
         self.snippets: dict[str, QPlainTextEdit] = {}
@@ -133,16 +126,8 @@ class ConnectTab(QScrollArea):
         hint.setObjectName("muted")
         hint.setWordWrap(True)
         side.addWidget(hint)
-        link_row = QHBoxLayout()
-        self.guest_url = QLineEdit()
-        self.guest_url.setReadOnly(True)
-        self.guest_url.setAccessibleName("The room's web address")
-        self.copy_link = QPushButton("Copy link")
-        self.copy_link.setAccessibleName("Copy the room's web address")
-        self.copy_link.clicked.connect(
-            lambda: self._copy(self.copy_link, self.guest_url.text()))
-        link_row.addWidget(self.guest_url, 1)
-        link_row.addWidget(self.copy_link)
+        link_row, self.guest_url, self.copy_link = self._copy_row(
+            "The room's web address", "Copy link", "Copy the room's web address")
         side.addLayout(link_row)
         side.addStretch(1)
         row.addLayout(side, 1)
@@ -176,6 +161,20 @@ class ConnectTab(QScrollArea):
         self.guest_link_box.setVisible(bool(url))
         self.guest_unavailable.setText("" if url else reason)
         self.guest_unavailable.setVisible(not url and bool(reason))
+
+    def _copy_row(self, field_name: str, button_text: str,
+                  button_name: str) -> tuple[QHBoxLayout, QLineEdit, QPushButton]:
+        """A read-only address and the button that copies it."""
+        row = QHBoxLayout()
+        field = QLineEdit()
+        field.setReadOnly(True)
+        field.setAccessibleName(field_name)
+        button = QPushButton(button_text)
+        button.setAccessibleName(button_name)
+        button.clicked.connect(lambda: self._copy(button, field.text()))
+        row.addWidget(field, 1)
+        row.addWidget(button)
+        return row, field, button
 
     def _copy(self, button: QPushButton, text: str) -> None:
         self.copy_requested.emit(text)
