@@ -9,10 +9,11 @@ is no address to give, and callers say so rather than show a link that cannot wo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 from gambiarra_desktop.discovery.interfaces import lan_addresses
 from gambiarra_desktop.hub.ip_addresses import parse_ip
+from gambiarra_desktop.hub.proxy.endpoint_policy import is_loopback_name
 
 
 def room_page_url(hub_url: str, code: str) -> str:
@@ -29,18 +30,14 @@ def _bare(hub_url: str) -> str:
     """``hub_url`` as scheme, host, port and path only: a ``user:password@`` or a query
     given with ``--hub`` must not end up in a link or a QR code shown to guests."""
     parts = urlsplit(hub_url)
-    host = parts.hostname or ""
+    return _rebuilt(parts, parts.hostname or "")
+
+
+def _rebuilt(parts: SplitResult, host: str) -> str:
+    """``parts`` on ``host``, with its scheme, port and path and nothing else."""
     shown = f"[{host}]" if ":" in host else host
     netloc = f"{shown}:{parts.port}" if parts.port else shown
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def is_loopback_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    address = parse_ip(host)
-    return address is not None and address.is_loopback
 
 
 def guest_hub_url(hub_url: str, lan_hosts: Sequence[str],
@@ -50,17 +47,15 @@ def guest_hub_url(hub_url: str, lan_hosts: Sequence[str],
     machine's first LAN address. ``None`` when guests cannot reach it: no LAN address, or
     a hub that listens on loopback only (``listens_on_lan`` false)."""
     parts = urlsplit(hub_url)
-    host = (parts.hostname or "").rstrip(".").lower()
-    address = parse_ip(host)
-    local = is_loopback_url(hub_url) or (address is not None and address.is_unspecified)
+    host = parts.hostname or ""
+    address = parse_ip(host.rstrip("."))
+    local = is_loopback_name(host) or (
+        address is not None and (address.is_loopback or address.is_unspecified))
     if not local:
-        return _bare(hub_url)
+        return _rebuilt(parts, host)
     if not listens_on_lan or not lan_hosts:
         return None
-    lan = lan_hosts[0]
-    shown = f"[{lan}]" if ":" in lan else lan
-    netloc = f"{shown}:{parts.port}" if parts.port else shown
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return _rebuilt(parts, lan_hosts[0])
 
 
 def lan_hosts(interface: str | None = None) -> list[str]:
