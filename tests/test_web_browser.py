@@ -78,6 +78,21 @@ async def _ask(page: Page, prompt: str) -> None:
              && !document.getElementById('send').hidden""", arg=before, timeout=15000)
 
 
+async def _long_answer_under_way(browser: Browser, api: Api, hub: HubServer,
+                                 alice: FakeOpenAIServer, prompt: str) -> Watched:
+    """A room page whose answer to ``prompt`` (400 tokens, 50 ms apart) has begun to show."""
+    alice.behaviour.tokens = 400
+    alice.behaviour.token_delay_s = 0.05
+    code = await _room_with(api, alice)
+    watched = await _enter(browser, hub, code)
+    await watched.page.fill("#prompt", prompt)
+    await watched.page.click("#send")
+    await watched.page.wait_for_function(
+        "() => (document.querySelector('.message.assistant .text')?.textContent || '')"
+        ".includes('tok3 ')")
+    return watched
+
+
 async def _last_reply(page: Page) -> dict[str, Any]:
     reply = page.locator(".message.assistant").last
     return {"who": await reply.locator(".who").text_content(),
@@ -163,16 +178,8 @@ async def test_the_model_picker_chooses_a_participant_or_a_model_and_the_chat_go
 async def test_stop_ends_the_answer_keeps_what_came_and_frees_the_model(
         browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
     alice, _bob = models
-    alice.behaviour.tokens = 400
-    alice.behaviour.token_delay_s = 0.05
-    code = await _room_with(api, alice)
-    watched = await _enter(browser, hub, code)
+    watched = await _long_answer_under_way(browser, api, hub, alice, "Talk for a long time")
     page = watched.page
-    await page.fill("#prompt", "Talk for a long time")
-    await page.click("#send")
-    await page.wait_for_function(
-        "() => (document.querySelector('.message.assistant .text')?.textContent || '')"
-        ".includes('tok3 ')")
     await page.click("#stop")
     await page.wait_for_selector("#send", state="visible", timeout=5000)
     reply = await _last_reply(page)
@@ -397,16 +404,8 @@ async def test_the_answer_ends_at_done_even_if_the_connection_lingers(
 async def test_new_chat_during_an_answer_leaves_nothing_of_it(
         browser: Browser, api: Api, hub: HubServer, models: Any) -> None:
     alice, _bob = models
-    alice.behaviour.tokens = 400
-    alice.behaviour.token_delay_s = 0.05
-    code = await _room_with(api, alice)
-    watched = await _enter(browser, hub, code)
+    watched = await _long_answer_under_way(browser, api, hub, alice, "Old question")
     page = watched.page
-    await page.fill("#prompt", "Old question")
-    await page.click("#send")
-    await page.wait_for_function(
-        "() => (document.querySelector('.message.assistant .text')?.textContent || '')"
-        ".includes('tok3 ')")
     await page.click("#new-chat")
     await page.wait_for_selector("#send", state="visible", timeout=5000)
     assert await page.locator(".message").count() == 0
